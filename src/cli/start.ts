@@ -1,0 +1,243 @@
+/**
+ * `palisade start`: one process (--workers 1) or a primary with N workers
+ * (node:cluster). The primary owns the admin listener, the file watcher and
+ * SIGHUP; it validates a changed file once and hands the parsed config to every
+ * worker. SIGTERM/SIGINT drain in-flight requests and exit 0.
+ */
+import cluster, { type Worker } from 'node:cluster';
+import { watch } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { basename, dirname, resolve } from 'node:path';
+import type { Logger } from 'pino';
+import { createAdminServer } from '../admin/server.ts';
+import { ConfigInvalidError, formatError, loadConfigFile } from '../config/load.ts';
+import type { PalisadeConfig } from '../config/schema.ts';
+import { Gateway } from '../core/gateway.ts';
+import { parseListen } from '../core/server.ts';
+import { createLogger } from '../telemetry/logger.ts';
+import { VERSION } from './version.ts';
+
+export interface StartOptions {
+  config: string;
+  listen?: string;
+  tlsListen?: string;
+  adminListen?: string;
+  workers?: number;
+}
+
+interface Resolved {
+  file: string;
+  listen: string;
+  tlsListen: string;
+  adminListen: string;
+  workers: number;
+  adminToken: string | undefined;
+}
+
+/** Flags win over PALISADE_* environment variables, which win over the file's server section. */
+export function resolveSettings(opts: StartOptions, cfg: PalisadeConfig, env = process.env): Resolved {
+  const workersEnv = env.PALISADE_WORKERS ? Number(env.PALISADE_WORKERS) : undefined;
+  if (workersEnv !== undefined && (!Number.isInteger(workersEnv) || workersEnv < 1)) throw new Error('PALISADE_WORKERS must be a whole number ≥ 1');
+  const r: Resolved = {
+    file: resolve(opts.config),
+    listen: opts.listen ?? env.PALISADE_LISTEN ?? cfg.server.listen ?? '0.0.0.0:8000',
+    tlsListen: opts.tlsListen ?? env.PALISADE_TLS_LISTEN ?? cfg.server.tls_listen ?? '0.0.0.0:8443',
+    adminListen: opts.adminListen ?? env.PALISADE_ADMIN_LISTEN ?? cfg.server.admin_listen ?? '127.0.0.1:8001',
+    workers: opts.workers ?? workersEnv ?? cfg.server.workers ?? availableParallelism(),
+    adminToken: env.PALISADE_ADMIN_TOKEN ?? cfg.admin.token,
+  };
+  for (const l of [r.listen, r.tlsListen, r.adminListen]) parseListen(l);
+  return r;
+}
+
+function printConfigErrors(err: ConfigInvalidError): void {
+  for (const e of err.errors) console.error(formatError(err.file, e));
+  console.error(`palisade: ${err.file} is invalid (${err.errors.length} error${err.errors.length === 1 ? '' : 's'}); fix it and start again — 'palisade config validate ${err.file}' checks it without starting`);
+}
+
+function logReloadError(log: Logger, err: Error): void {
+  if (err instanceof ConfigInvalidError) log.error({ errors: err.errors.map((e) => formatError(err.file, e)) }, 'config reload rejected; the running config is unchanged');
+  else log.error({ err: err.message }, 'config reload rejected; the running config is unchanged');
+}
+
+/** Calls `fn` when the file changes (debounced; survives editors that replace the file). */
+function watchFile(file: string, fn: () => void): () => void {
+  let timer: NodeJS.Timeout | null = null;
+  const w = watch(dirname(file), (_event, name) => {
+    if (name !== null && name !== basename(file)) return;
+    if (timer) clearTimeout(timer);
+    timer = setTimeout(fn, 200);
+  });
+  w.on('error', () => {});
+  return () => w.close();
+}
+
+async function listenAdmin(r: Resolved, backend: Parameters<typeof createAdminServer>[0], log: Logger) {
+  const at = parseListen(r.adminListen);
+  if (at === null) return null;
+  const srv = createAdminServer(backend, r.adminToken, VERSION);
+  await new Promise<void>((ok, fail) => srv.once('error', fail).listen(at.port, at.host, () => ok()));
+  if (!['127.0.0.1', '::1', 'localhost'].includes(at.host) && !r.adminToken) log.warn('admin listener is not on loopback and has no token: only /status is served');
+  return srv;
+}
+
+function fail(message: string): never {
+  console.error(`palisade: ${message}`);
+  process.exit(1);
+}
+
+export async function startCommand(opts: StartOptions): Promise<void> {
+  let cfg: PalisadeConfig;
+  try {
+    cfg = await loadConfigFile(opts.config);
+  } catch (err) {
+    if (err instanceof ConfigInvalidError) {
+      printConfigErrors(err);
+      process.exit(1);
+    }
+    throw err;
+  }
+  let r: Resolved;
+  try {
+    r = resolveSettings(opts, cfg);
+  } catch (err) {
+    fail((err as Error).message);
+  }
+  const log = createLogger(cfg.server.log_level);
+  if (cluster.isWorker) return runWorker(cfg, r, log);
+  if (r.workers === 1) return runSingle(cfg, r, log);
+  return runPrimary(cfg, r, log);
+}
+
+async function listenOrExit(gw: Gateway, r: Resolved) {
+  try {
+    return await gw.listen({ listen: r.listen, tlsListen: r.tlsListen });
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException & { address?: string; port?: number };
+    if (e.code === 'EADDRINUSE') fail(`${e.address}:${e.port} is already in use; stop what runs there or choose another address with --listen / --tls-listen`);
+    if (e.code === 'EACCES') fail(`not allowed to listen on ${e.address}:${e.port}; use a port above 1024`);
+    throw err;
+  }
+}
+
+async function runSingle(cfg: PalisadeConfig, r: Resolved, log: Logger): Promise<void> {
+  const gw = new Gateway(cfg, log, r.file);
+  const bound = await listenOrExit(gw, r);
+  const reload = async () => {
+    const res = await gw.reload();
+    if (res.ok) {
+      if (res.changed) log.info({ version: res.version }, 'config reloaded');
+    } else logReloadError(log, res.error);
+    return res.ok ? { ok: true, version: res.version } : { ok: false, errors: errorLines(res.error) };
+  };
+  const admin = await listenAdmin(r, { status: () => statusOf(gw.runtime.version, gw.stats, 1), config: () => gw.runtime.config, reload }, log).catch((e: Error) => fail(`admin listener: ${e.message}`));
+  const unwatch = cfg.server.watch ? watchFile(r.file, () => void reload()) : () => {};
+  process.on('SIGHUP', () => void reload());
+  log.info({ version: VERSION, config: r.file, config_version: gw.runtime.version, http: addr(bound.http), https: addr(bound.https), admin: admin ? r.adminListen : null }, 'palisade started');
+  const stop = async (signal: string) => {
+    log.info({ signal, inflight: gw.inflight }, 'shutting down: draining in-flight requests');
+    unwatch();
+    admin?.close();
+    await gw.shutdown();
+    log.info('stopped');
+    log.flush();
+    process.exit(0);
+  };
+  process.once('SIGTERM', () => void stop('SIGTERM'));
+  process.once('SIGINT', () => void stop('SIGINT'));
+}
+
+function errorLines(err: Error): string[] {
+  return err instanceof ConfigInvalidError ? err.errors.map((e) => formatError(err.file, e)) : [err.message];
+}
+
+function addr(a: { address: string; port: number } | null): string | null {
+  return a ? `${a.address.includes(':') ? `[${a.address}]` : a.address}:${a.port}` : null;
+}
+
+function statusOf(version: string, stats: Record<string, number>, workers: number) {
+  const mem = process.memoryUsage();
+  return { configuration_hash: version, workers, ...stats, memory: { rss: mem.rss, heap_used: mem.heapUsed }, server: { version: VERSION } };
+}
+
+async function runWorker(cfg: PalisadeConfig, r: Resolved, log: Logger): Promise<void> {
+  const gw = new Gateway(cfg, log, r.file);
+  await listenOrExit(gw, r);
+  process.on('message', (msg: { type?: string; config?: PalisadeConfig }) => {
+    if (msg?.type !== 'config' || !msg.config) return;
+    const res = gw.apply(msg.config);
+    if (!res.ok) logReloadError(log, res.error);
+  });
+  process.on('SIGHUP', () => {}); // the primary reloads and tells us
+  const stop = async () => {
+    await gw.shutdown();
+    log.flush();
+    process.exit(0);
+  };
+  process.once('SIGTERM', () => void stop());
+  process.once('SIGINT', () => void stop());
+}
+
+async function runPrimary(cfg: PalisadeConfig, r: Resolved, log: Logger): Promise<void> {
+  let current = cfg;
+  let version = '';
+  const stats = { reloads: 0, reloadFailures: 0, restarts: 0 };
+  let stopping = false;
+  const workers = new Set<Worker>();
+  const fork = () => {
+    const w = cluster.fork();
+    workers.add(w);
+    w.on('exit', (code, signal) => {
+      workers.delete(w);
+      if (stopping) return;
+      stats.restarts++;
+      log.error({ pid: w.process.pid, code, signal }, 'worker died; starting a new one');
+      setTimeout(() => {
+        const nw = fork();
+        nw.once('online', () => nw.send({ type: 'config', config: current }));
+      }, 500);
+    });
+    return w;
+  };
+  const listening = Array.from({ length: r.workers }, () => new Promise<void>((ok) => fork().once('listening', () => ok())));
+  await Promise.all(listening);
+  const { createHash } = await import('node:crypto');
+  version = createHash('sha256').update(JSON.stringify(cfg)).digest('hex').slice(0, 12);
+  const reload = async () => {
+    try {
+      current = await loadConfigFile(r.file);
+    } catch (err) {
+      stats.reloadFailures++;
+      logReloadError(log, err as Error);
+      return { ok: false, errors: errorLines(err as Error) };
+    }
+    const next = createHash('sha256').update(JSON.stringify(current)).digest('hex').slice(0, 12);
+    if (next !== version) {
+      version = next;
+      stats.reloads++;
+      for (const w of workers) w.send({ type: 'config', config: current });
+      log.info({ version, workers: workers.size }, 'config reloaded');
+    }
+    return { ok: true, version };
+  };
+  const admin = await listenAdmin(r, { status: () => statusOf(version, stats, workers.size), config: () => current, reload }, log).catch((e: Error) => fail(`admin listener: ${e.message}`));
+  const unwatch = cfg.server.watch ? watchFile(r.file, () => void reload()) : () => {};
+  process.on('SIGHUP', () => void reload());
+  log.info({ version: VERSION, config: r.file, config_version: version, workers: r.workers, http: r.listen, https: r.tlsListen, admin: admin ? r.adminListen : null }, 'palisade started');
+  const stop = async (signal: string) => {
+    stopping = true;
+    log.info({ signal }, 'shutting down: draining workers');
+    unwatch();
+    admin?.close();
+    const exits = [...workers].map((w) => new Promise<void>((ok) => (w.isDead() ? ok() : w.once('exit', () => ok()))));
+    for (const w of workers) w.process.kill('SIGTERM');
+    const deadline = new Promise<void>((ok) => setTimeout(ok, cfg.server.shutdown_timeout + 2000).unref());
+    await Promise.race([Promise.all(exits), deadline]);
+    for (const w of workers) if (!w.isDead()) w.process.kill('SIGKILL');
+    log.info('stopped');
+    log.flush();
+    process.exit(0);
+  };
+  process.once('SIGTERM', () => void stop('SIGTERM'));
+  process.once('SIGINT', () => void stop('SIGINT'));
+}

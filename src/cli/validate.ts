@@ -1,0 +1,18 @@
+import { ConfigInvalidError, formatError, loadConfigFile } from '../config/load.ts';
+
+export async function validateCommand(file: string, opts: { json?: boolean }): Promise<void> {
+  try {
+    const cfg = await loadConfigFile(file);
+    const routes = cfg.services.reduce((n, s) => n + s.routes.length, 0) + cfg.routes.length;
+    if (opts.json) console.log(JSON.stringify({ valid: true, file, services: cfg.services.length, routes }));
+    else console.log(`${file}: valid (${cfg.services.length} services, ${routes} routes, ${cfg.consumers.length} consumers)`);
+  } catch (err) {
+    if (!(err instanceof ConfigInvalidError)) throw err;
+    if (opts.json) console.log(JSON.stringify({ valid: false, file, errors: err.errors }));
+    else {
+      for (const e of err.errors) console.error(formatError(file, e));
+      console.error(`${file}: ${err.errors.length} error${err.errors.length === 1 ? '' : 's'}; fix them and run 'palisade config validate ${file}' again`);
+    }
+    process.exitCode = 1;
+  }
+}

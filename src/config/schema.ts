@@ -1,0 +1,314 @@
+/**
+ * The declarative config schema, declared once: runtime validation (Ajv), static
+ * types (TypeBox), defaults, and the published JSON Schema (docs/palisade.schema.json).
+ * Entity and field names, nesting and defaults follow Kong's decK format 3.0;
+ * fields Kong does not have are marked "Palisade:" in their description.
+ */
+import { Type, type SchemaOptions, type Static, type TObject, type TProperties, type TUnsafe } from '@sinclair/typebox';
+
+/** Objects refuse unknown fields: a typo is an error, not a silent no-op. */
+function Obj<P extends TProperties>(props: P, description: string, withDefault = false): TObject<P> {
+  return Type.Object(props, withDefault ? { additionalProperties: false, description, default: {} } : { additionalProperties: false, description });
+}
+
+/** A closed set of values, as a JSON Schema enum (clear errors, unlike anyOf of consts). */
+function Enum<const V extends (string | number)[]>(values: V, options: SchemaOptions = {}): TUnsafe<V[number]> {
+  return Type.Unsafe<V[number]>({ ...options, enum: values });
+}
+
+const Id = Type.String({ description: 'Entity id (UUID). Generated from the name when absent, so it is stable across nodes.' });
+const Tags = Type.Array(Type.String(), { default: [], description: 'Free-form tags, for filtering.' });
+const Timeout = (what: string) =>
+  Type.Integer({ minimum: 1, maximum: 2147483646, default: 60000, description: `${what} timeout in milliseconds.` });
+const Ref = Type.Union([Type.String(), Obj({ id: Type.Optional(Type.String()), name: Type.Optional(Type.String()), username: Type.Optional(Type.String()) }, 'Reference by id or name.')], {
+  description: 'Reference to another entity: its name (or username), or { id } / { name }.',
+});
+
+export const PluginEntity = Obj(
+  {
+    name: Type.String({ description: 'Plugin name, e.g. cors.' }),
+    id: Type.Optional(Id),
+    instance_name: Type.Optional(Type.String({ description: 'A name for this plugin instance.' })),
+    config: Type.Optional(Type.Record(Type.String(), Type.Unknown(), { description: "The plugin's own configuration; see its schema." })),
+    enabled: Type.Boolean({ default: true, description: 'Whether the plugin runs.' }),
+    protocols: Type.Array(Enum(['http', 'https']), {
+      default: ['http', 'https'],
+      description: 'Request protocols the plugin runs for.',
+    }),
+    tags: Tags,
+    service: Type.Optional(Ref),
+    route: Type.Optional(Ref),
+    consumer: Type.Optional(Ref),
+  },
+  'A plugin: global at top level, or scoped by nesting under a service, route or consumer (or by its service/route/consumer references).',
+);
+
+const HttpMethod = Type.String({ pattern: '^[A-Z][A-Z0-9_-]*$', description: 'HTTP method, upper-case.' });
+
+export const RouteEntity = Obj(
+  {
+    name: Type.Optional(Type.String({ description: 'Unique route name.' })),
+    id: Type.Optional(Id),
+    protocols: Type.Array(Enum(['http', 'https']), {
+      default: ['http', 'https'],
+      minItems: 1,
+      description: 'Protocols the route matches.',
+    }),
+    methods: Type.Optional(Type.Array(HttpMethod, { description: 'Methods the route matches; absent = any.' })),
+    hosts: Type.Optional(
+      Type.Array(Type.String({ pattern: '^(\\*\\.)?[A-Za-z0-9.-]+(\\.\\*)?(:[0-9]+)?$' }), {
+        description: 'Host header values: exact (api.example.com), wildcard (*.example.com, example.*), optional :port.',
+      }),
+    ),
+    paths: Type.Optional(
+      Type.Array(Type.String({ pattern: '^(/|~)' }), {
+        description: 'Path prefixes (/api) or regexes starting with ~ (~/users/(?<id>\\d+)$), anchored at the start.',
+      }),
+    ),
+    headers: Type.Optional(
+      Type.Record(Type.String(), Type.Array(Type.String(), { minItems: 1 }), {
+        description: 'Header name → accepted values (case-insensitive; a value starting with ~* is a regex).',
+      }),
+    ),
+    snis: Type.Optional(Type.Array(Type.String(), { description: 'TLS SNI values the route matches (https only).' })),
+    https_redirect_status_code: Enum([426, 301, 302, 307, 308], {
+      default: 426,
+      description: 'Status answered when the route only allows https and the request came over http.',
+    }),
+    regex_priority: Type.Integer({ default: 0, description: 'Order among regex paths: higher first.' }),
+    priority: Type.Integer({ default: 0, description: 'Palisade: breaks ties between equally specific routes; higher wins.' }),
+    strip_path: Type.Boolean({ default: true, description: 'Remove the matched path prefix before proxying.' }),
+    path_handling: Enum(['v0', 'v1'], { default: 'v0', description: 'How the service path and the request path are joined.' }),
+    preserve_host: Type.Boolean({ default: false, description: "Send the client's Host header upstream instead of the service host." }),
+    request_buffering: Type.Boolean({ default: true, description: 'Accepted for Kong compatibility; Palisade always streams.' }),
+    response_buffering: Type.Boolean({ default: true, description: 'Accepted for Kong compatibility; Palisade always streams.' }),
+    exclude_plugins: Type.Array(Type.String(), {
+      default: [],
+      description: 'Palisade: names of global or service-level plugins that do not run on this route.',
+    }),
+    tags: Tags,
+    service: Type.Optional(Ref),
+    plugins: Type.Array(PluginEntity, { default: [], description: 'Plugins scoped to this route.' }),
+  },
+  'A route: which requests go to a service.',
+);
+
+export const ServiceEntity = Obj(
+  {
+    name: Type.Optional(Type.String({ description: 'Unique service name.' })),
+    id: Type.Optional(Id),
+    url: Type.Optional(Type.String({ description: 'Shorthand for protocol, host, port and path.' })),
+    protocol: Enum(['http', 'https'], { default: 'http', description: 'Protocol used upstream.' }),
+    host: Type.Optional(Type.String({ description: 'Upstream host name or IP, or the name of an upstream entity.' })),
+    port: Type.Integer({ minimum: 0, maximum: 65535, default: 80, description: 'Upstream port.' }),
+    path: Type.Optional(Type.String({ pattern: '^/', description: 'Path prefixed to the proxied path.' })),
+    retries: Type.Integer({ minimum: 0, maximum: 32767, default: 5, description: 'Retries on a connection failure (idempotent requests only).' }),
+    connect_timeout: Timeout('Connect'),
+    write_timeout: Timeout('Write (request body idle)'),
+    read_timeout: Timeout('Read (response headers and body idle)'),
+    tls_verify: Type.Optional(Type.Boolean({ description: "Verify the upstream's TLS certificate (default true)." })),
+    ca_certificates: Type.Optional(Type.Array(Type.String(), { description: 'Palisade: PEM CA certificates trusted for the upstream TLS.' })),
+    enabled: Type.Boolean({ default: true, description: 'A disabled service and its routes are not served.' }),
+    exclude_plugins: Type.Array(Type.String(), {
+      default: [],
+      description: 'Palisade: names of global plugins that do not run on this service.',
+    }),
+    tags: Tags,
+    routes: Type.Array(RouteEntity, { default: [], description: 'Routes of this service.' }),
+    plugins: Type.Array(PluginEntity, { default: [], description: 'Plugins scoped to this service.' }),
+  },
+  'A service: an upstream API.',
+);
+
+const HealthyActive = Obj(
+  {
+    interval: Type.Number({ minimum: 0, default: 0, description: 'Seconds between probes of healthy targets (0 = off).' }),
+    http_statuses: Type.Array(Type.Integer(), { default: [200, 302], description: 'Statuses counted as success.' }),
+    successes: Type.Integer({ minimum: 0, default: 0, description: 'Successes that make an unhealthy target healthy.' }),
+  },
+  'When a target is healthy.', true,
+);
+const UnhealthyActive = Obj(
+  {
+    interval: Type.Number({ minimum: 0, default: 0, description: 'Seconds between probes of unhealthy targets (0 = off).' }),
+    http_statuses: Type.Array(Type.Integer(), { default: [429, 404, 500, 501, 502, 503, 504, 505], description: 'Statuses counted as failure.' }),
+    tcp_failures: Type.Integer({ minimum: 0, default: 0, description: 'TCP failures that make a target unhealthy.' }),
+    timeouts: Type.Integer({ minimum: 0, default: 0, description: 'Timeouts that make a target unhealthy.' }),
+    http_failures: Type.Integer({ minimum: 0, default: 0, description: 'HTTP failures that make a target unhealthy.' }),
+  },
+  'When a target is unhealthy.', true,
+);
+const HealthyPassive = Obj(
+  {
+    http_statuses: Type.Array(Type.Integer(), {
+      default: [200, 201, 202, 203, 204, 205, 206, 207, 208, 226, 300, 301, 302, 303, 304, 305, 306, 307, 308],
+      description: 'Statuses counted as success.',
+    }),
+    successes: Type.Integer({ minimum: 0, default: 0, description: 'Successes that make an unhealthy target healthy.' }),
+  },
+  'When a target is healthy.', true,
+);
+const UnhealthyPassive = Obj(
+  {
+    http_statuses: Type.Array(Type.Integer(), { default: [429, 500, 503], description: 'Statuses counted as failure.' }),
+    tcp_failures: Type.Integer({ minimum: 0, default: 0, description: 'TCP failures that eject a target.' }),
+    timeouts: Type.Integer({ minimum: 0, default: 0, description: 'Timeouts that eject a target.' }),
+    http_failures: Type.Integer({ minimum: 0, default: 0, description: 'HTTP failures that eject a target.' }),
+  },
+  'When a target is ejected.', true,
+);
+
+export const UpstreamEntity = Obj(
+  {
+    name: Type.String({ description: 'Upstream name; a service whose host is this name balances over the targets.' }),
+    id: Type.Optional(Id),
+    algorithm: Enum(['round-robin', 'least-connections', 'consistent-hashing'], {
+      default: 'round-robin',
+      description: 'Load-balancing algorithm over the weighted targets.',
+    }),
+    hash_on: Enum(['none', 'ip', 'header', 'cookie', 'path', 'query_arg', 'consumer'], {
+      default: 'none',
+      description: 'What consistent-hashing hashes.',
+    }),
+    hash_on_header: Type.Optional(Type.String({ description: 'Header to hash when hash_on is header.' })),
+    hash_on_cookie: Type.Optional(Type.String({ description: 'Cookie to hash when hash_on is cookie.' })),
+    hash_on_query_arg: Type.Optional(Type.String({ description: 'Query argument to hash when hash_on is query_arg.' })),
+    slots: Type.Integer({ minimum: 10, maximum: 65536, default: 10000, description: 'Ring size for consistent-hashing.' }),
+    host_header: Type.Optional(Type.String({ description: 'Host header sent to the targets.' })),
+    healthchecks: Obj(
+      {
+        threshold: Type.Number({ minimum: 0, maximum: 100, default: 0, description: 'Minimum healthy weight % for the upstream to be used.' }),
+        active: Obj(
+          {
+            type: Enum(['http', 'https'], { default: 'http', description: 'Probe protocol.' }),
+            http_path: Type.String({ default: '/', description: 'Path probed.' }),
+            timeout: Type.Number({ minimum: 0, default: 1, description: 'Probe timeout in seconds.' }),
+            concurrency: Type.Integer({ minimum: 1, default: 10, description: 'Probes run at once.' }),
+            healthy: HealthyActive,
+            unhealthy: UnhealthyActive,
+          },
+          'Active health checks: periodic HTTP probes.', true,
+        ),
+        passive: Obj(
+          {
+            type: Enum(['http', 'https'], { default: 'http', description: 'Traffic type.' }),
+            healthy: HealthyPassive,
+            unhealthy: UnhealthyPassive,
+          },
+          'Passive health checks: ejection after failures seen in real traffic.', true,
+        ),
+      },
+      'Health checks of the targets.', true,
+    ),
+    targets: Type.Array(
+      Obj(
+        {
+          target: Type.String({ pattern: '^[^\\s:]+(:[0-9]+)?$|^\\[[0-9a-fA-F:]+\\](:[0-9]+)?$', description: 'host:port (port defaults to 8000, like Kong).' }),
+          id: Type.Optional(Id),
+          weight: Type.Integer({ minimum: 0, maximum: 65535, default: 100, description: 'Relative weight; 0 = disabled.' }),
+          tags: Tags,
+        },
+        'A target of an upstream.',
+      ),
+      { default: [], description: 'The targets traffic is balanced over.' },
+    ),
+    tags: Tags,
+  },
+  'An upstream: a virtual host name balanced over targets, with health checks.',
+);
+
+export const ConsumerEntity = Obj(
+  {
+    username: Type.Optional(Type.String({ description: 'Unique username.' })),
+    custom_id: Type.Optional(Type.String({ description: 'Unique id from another system.' })),
+    id: Type.Optional(Id),
+    tags: Tags,
+    plugins: Type.Array(PluginEntity, { default: [], description: 'Plugins scoped to this consumer.' }),
+  },
+  'A consumer: a client of the APIs.',
+);
+
+export const CertificateEntity = Obj(
+  {
+    cert: Type.String({ description: 'PEM certificate (chain).' }),
+    key: Type.String({ description: 'PEM private key.' }),
+    id: Type.Optional(Id),
+    snis: Type.Array(Type.Union([Type.String(), Obj({ name: Type.String(), id: Type.Optional(Id), tags: Type.Optional(Tags) }, 'An SNI.')]), {
+      default: [],
+      description: 'Server names this certificate is served for (exact or *.wildcard).',
+    }),
+    client_ca: Type.Optional(Type.String({ description: 'Palisade: PEM CA certificate(s) that client certificates must chain to.' })),
+    client_verify: Enum(['off', 'optional', 'required'], {
+      default: 'off',
+      description: 'Palisade: request a client certificate; "required" refuses the handshake without a valid one.',
+    }),
+    tags: Tags,
+  },
+  'A TLS certificate and the SNIs it serves.',
+);
+
+const Listen = Type.String({ pattern: '^(\\[[0-9a-fA-F:]+\\]|[^:\\s]+):[0-9]{1,5}$|^off$', description: 'HOST:PORT, or off.' });
+
+export const ServerSection = Obj(
+  {
+    listen: Type.Optional(Listen),
+    tls_listen: Type.Optional(Listen),
+    admin_listen: Type.Optional(Listen),
+    workers: Type.Optional(Type.Integer({ minimum: 1, maximum: 256, description: 'Worker processes (default: CPU cores).' })),
+    trusted_ips: Type.Array(Type.String(), {
+      default: [],
+      description: 'Peers (IPs/CIDRs) whose X-Forwarded-* and X-Request-Id headers are believed.',
+    }),
+    via: Type.Boolean({ default: false, description: 'Add a Via header upstream and downstream.' }),
+    request_id_header: Type.String({ default: 'x-request-id', description: 'Header carrying the request id on request and response.' }),
+    max_header_size: Type.Integer({ minimum: 1024, maximum: 1048576, default: 16384, description: 'Largest request head in bytes; above: 431.' }),
+    headers_timeout: Type.Integer({ minimum: 100, default: 10000, description: 'Time to receive the request head (ms); slow-loris protection: 408.' }),
+    request_timeout: Type.Integer({ minimum: 0, default: 300000, description: 'Time to receive the whole request (ms); 0 = none.' }),
+    keepalive_timeout: Type.Integer({ minimum: 0, default: 60000, description: 'Idle keep-alive connection lifetime (ms).' }),
+    keepalive_requests: Type.Integer({ minimum: 0, default: 1000, description: 'Requests per client connection before it is closed (0 = unlimited).' }),
+    upstream_keepalive_pool_size: Type.Integer({ minimum: 1, default: 512, description: 'Connections per upstream target.' }),
+    upstream_keepalive_idle_timeout: Type.Integer({ minimum: 0, default: 60000, description: 'Idle upstream connection lifetime (ms).' }),
+    shutdown_timeout: Type.Integer({ minimum: 0, default: 10000, description: 'On SIGTERM, time in-flight requests get to finish (ms).' }),
+    access_log: Type.String({ default: 'stdout', description: 'Where access log lines go: stdout, off, or a file path.' }),
+    log_level: Enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace'], {
+      default: 'info',
+      description: 'Level of the gateway log (stderr).',
+    }),
+    watch: Type.Boolean({ default: true, description: 'Reload when the config file changes (SIGHUP always reloads).' }),
+  },
+  'Palisade: listener, limits and process settings (Kong keeps these in kong.conf).', true,
+);
+
+export const AdminSection = Obj(
+  {
+    token: Type.Optional(Type.String({ minLength: 16, description: 'Bearer token for the admin API (or PALISADE_ADMIN_TOKEN). /status needs none.' })),
+  },
+  'Palisade: admin API settings.', true,
+);
+
+export const ConfigSchema = Obj(
+  {
+    _format_version: Enum(['3.0', '2.1', '1.1'], { description: "decK format version; '3.0' recommended." }),
+    _transform: Type.Optional(Type.Boolean({ description: 'decK: accepted and ignored (credentials are hashed at load).' })),
+    _info: Type.Optional(Type.Record(Type.String(), Type.Unknown(), { description: 'decK metadata: accepted and ignored.' })),
+    _workspace: Type.Optional(Type.String({ description: 'decK workspace: accepted and ignored.' })),
+    server: ServerSection,
+    admin: AdminSection,
+    services: Type.Array(ServiceEntity, { default: [], description: 'Services with their routes and plugins.' }),
+    routes: Type.Array(RouteEntity, { default: [], description: 'Routes declared at top level (each names its service).' }),
+    upstreams: Type.Array(UpstreamEntity, { default: [], description: 'Load-balanced upstreams.' }),
+    consumers: Type.Array(ConsumerEntity, { default: [], description: 'Consumers.' }),
+    plugins: Type.Array(PluginEntity, { default: [], description: 'Global plugins (or scoped by their references).' }),
+    certificates: Type.Array(CertificateEntity, { default: [], description: 'TLS certificates for the https listener.' }),
+  },
+  'Palisade declarative configuration: a superset of Kong decK format 3.0.',
+);
+
+export type PalisadeConfig = Static<typeof ConfigSchema>;
+export type ServiceConfig = Static<typeof ServiceEntity>;
+export type RouteConfig = Static<typeof RouteEntity>;
+export type PluginConfig = Static<typeof PluginEntity>;
+export type UpstreamConfig = Static<typeof UpstreamEntity>;
+export type ConsumerConfig = Static<typeof ConsumerEntity>;
+export type CertificateConfig = Static<typeof CertificateEntity>;
+export type ServerConfig = Static<typeof ServerSection>;

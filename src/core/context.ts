@@ -1,0 +1,200 @@
+/**
+ * The per-request context: fixed shape (every field set in the constructor),
+ * lazy getters for what most requests never need. It is what plugins see as
+ * PdkContext; the core reads the same object.
+ */
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
+import type { TLSSocket } from 'node:tls';
+import { problem, Reply, type PdkConsumer, type PdkContext, type PdkEntityRef, type PdkRequest, type PdkResponse, type PdkTls } from '../pdk/index.ts';
+import type { Chain } from './pipeline.ts';
+import type { RouteRuntime, RuntimeConfig } from './runtime.ts';
+
+export type ResponseHeaders = Record<string, string | string[] | number | undefined>;
+
+class TlsView implements PdkTls {
+  readonly #socket: TLSSocket;
+  constructor(socket: TLSSocket) {
+    this.#socket = socket;
+  }
+  get servername(): string | null {
+    const s = (this.#socket as TLSSocket & { servername?: string | false }).servername;
+    return s ? s.toLowerCase() : null;
+  }
+  get authorized(): boolean {
+    return this.#socket.authorized;
+  }
+  get authorizationError(): string | null {
+    const e = this.#socket.authorizationError;
+    return e ? String(e) : null;
+  }
+  peerCertificate() {
+    const cert = this.#socket.getPeerCertificate(true);
+    return cert && Object.keys(cert).length > 0 ? cert : null;
+  }
+}
+
+class RequestView implements PdkRequest {
+  readonly #ctx: RequestContext;
+  #query: URLSearchParams | null = null;
+  #tls: TlsView | null | undefined = undefined;
+
+  constructor(ctx: RequestContext) {
+    this.#ctx = ctx;
+  }
+  get method() {
+    return this.#ctx.method;
+  }
+  get path() {
+    return this.#ctx.path;
+  }
+  get rawQuery() {
+    return this.#ctx.rawQuery;
+  }
+  get query() {
+    return (this.#query ??= new URLSearchParams(this.#ctx.rawQuery));
+  }
+  get headers(): IncomingHttpHeaders {
+    return this.#ctx.req.headers;
+  }
+  header(name: string): string | undefined {
+    const v = this.#ctx.req.headers[name.toLowerCase()];
+    return Array.isArray(v) ? v[0] : v;
+  }
+  get scheme() {
+    return this.#ctx.scheme;
+  }
+  get host() {
+    return this.#ctx.host;
+  }
+  get port() {
+    return this.#ctx.port;
+  }
+  get clientIp() {
+    return this.#ctx.clientIp;
+  }
+  get remoteAddress() {
+    return this.#ctx.remoteAddress;
+  }
+  get contentLength() {
+    const v = this.#ctx.req.headers['content-length'];
+    return v === undefined ? -1 : Number(v);
+  }
+  get tls(): PdkTls | null {
+    if (this.#tls === undefined) this.#tls = this.#ctx.scheme === 'https' ? new TlsView(this.#ctx.req.socket as TLSSocket) : null;
+    return this.#tls;
+  }
+  setBodyLimit(bytes: number): void {
+    this.#ctx.bodyLimit = this.#ctx.bodyLimit < 0 ? bytes : Math.min(this.#ctx.bodyLimit, bytes);
+  }
+  setHeader(name: string, value: string): void {
+    (this.#ctx.upstreamHeaders ??= new Map()).set(name.toLowerCase(), value);
+  }
+  removeHeader(name: string): void {
+    (this.#ctx.upstreamHeaders ??= new Map()).set(name.toLowerCase(), null);
+  }
+}
+
+export class RequestContext implements PdkContext, PdkResponse {
+  readonly req: IncomingMessage;
+  readonly res: ServerResponse;
+  readonly runtime: RuntimeConfig;
+  readonly startNs: bigint;
+  readonly requestId: string;
+  readonly method: string;
+  readonly scheme: 'http' | 'https';
+  readonly remoteAddress: string;
+  readonly clientIp: string;
+  readonly peerTrusted: boolean;
+  path: string;
+  rawQuery: string;
+  host: string;
+  port: number;
+  routeRuntime: RouteRuntime | null = null;
+  /** The plugin chain in use (the consumer's once one is identified). */
+  chain: Chain | null = null;
+  captures: Record<string, string> | null = null;
+  matchedLength = 0;
+  consumer: PdkConsumer | null = null;
+  /** Header overrides for the upstream request (null value = remove). */
+  upstreamHeaders: Map<string, string | null> | null = null;
+  bodyLimit = -1;
+  status = 0;
+  source: 'upstream' | 'gateway' = 'gateway';
+  /** Response headers (lower-case names) before they are written. */
+  headers: ResponseHeaders = {};
+  upstreamStartNs = 0n;
+  upstreamHeadersNs = 0n;
+  upstreamEndNs = 0n;
+  upstreamTarget: string | null = null;
+  tries = 0;
+  bytesOut = 0;
+  errorCode: string | null = null;
+  #shared: Record<string, unknown> | null = null;
+  #request: RequestView | null = null;
+
+  constructor(
+    req: IncomingMessage,
+    res: ServerResponse,
+    runtime: RuntimeConfig,
+    init: { requestId: string; scheme: 'http' | 'https'; remoteAddress: string; clientIp: string; peerTrusted: boolean; path: string; rawQuery: string; host: string; port: number },
+  ) {
+    this.req = req;
+    this.res = res;
+    this.runtime = runtime;
+    this.startNs = process.hrtime.bigint();
+    this.method = req.method ?? 'GET';
+    this.requestId = init.requestId;
+    this.scheme = init.scheme;
+    this.remoteAddress = init.remoteAddress;
+    this.clientIp = init.clientIp;
+    this.peerTrusted = init.peerTrusted;
+    this.path = init.path;
+    this.rawQuery = init.rawQuery;
+    this.host = init.host;
+    this.port = init.port;
+  }
+
+  get request(): PdkRequest {
+    return (this.#request ??= new RequestView(this));
+  }
+  get response(): PdkResponse {
+    return this;
+  }
+  get route(): PdkEntityRef | null {
+    return this.routeRuntime?.ref ?? null;
+  }
+  get service(): PdkEntityRef | null {
+    return this.routeRuntime?.service.ref ?? null;
+  }
+  get shared(): Record<string, unknown> {
+    return (this.#shared ??= {});
+  }
+
+  respond(status: number, body?: string | Buffer | object | null, headers?: Record<string, string>): Reply {
+    if (body === undefined || body === null) return new Reply(status, null, headers ?? {});
+    if (typeof body === 'string' || Buffer.isBuffer(body)) return new Reply(status, body, headers ?? {});
+    return new Reply(status, JSON.stringify(body), { 'content-type': 'application/json; charset=utf-8', ...headers });
+  }
+  reject(status: number, message: string, headers?: Record<string, string>): Reply {
+    return problem(status, message, this.requestId, headers);
+  }
+
+  // PdkResponse
+  getHeader(name: string): string | string[] | undefined {
+    const v = this.headers[name.toLowerCase()];
+    return typeof v === 'number' ? String(v) : v;
+  }
+  setHeader(name: string, value: string | string[]): void {
+    this.headers[name.toLowerCase()] = value;
+  }
+  addHeader(name: string, value: string): void {
+    const key = name.toLowerCase();
+    const cur = this.headers[key];
+    if (cur === undefined) this.headers[key] = value;
+    else if (Array.isArray(cur)) cur.push(value);
+    else this.headers[key] = [String(cur), value];
+  }
+  removeHeader(name: string): void {
+    delete this.headers[name.toLowerCase()];
+  }
+}

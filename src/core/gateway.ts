@@ -1,0 +1,128 @@
+/**
+ * One gateway process: the current RuntimeConfig (swapped atomically on
+ * reload), the proxy listeners, and graceful shutdown. The admin listener and
+ * the worker processes are wired by src/cli/start.ts.
+ */
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Logger } from 'pino';
+import { loadConfigFile, ConfigInvalidError } from '../config/load.ts';
+import type { PalisadeConfig } from '../config/schema.ts';
+import { AccessLog } from '../telemetry/access-log.ts';
+import { RequestHandler } from './handler.ts';
+import { PoolRegistry } from './pools.ts';
+import { RuntimeConfig } from './runtime.ts';
+import { createListeners, parseListen } from './server.ts';
+
+export interface ListenAddresses {
+  listen: string;
+  tlsListen: string;
+}
+
+export type ReloadResult = { ok: true; version: string; changed: boolean } | { ok: false; error: ConfigInvalidError | Error };
+
+export class Gateway {
+  runtime: RuntimeConfig;
+  readonly log: Logger;
+  readonly accessLog: AccessLog;
+  readonly configFile: string | null;
+  readonly #pools = new PoolRegistry();
+  readonly #handler: RequestHandler;
+  #listeners: ReturnType<typeof createListeners> | null = null;
+  #servers: Server[] = [];
+  #inflight = 0;
+  #draining = false;
+  stats = { requests: 0, reloads: 0, reloadFailures: 0 };
+
+  constructor(config: PalisadeConfig, log: Logger, configFile: string | null = null) {
+    this.log = log;
+    this.configFile = configFile;
+    this.runtime = new RuntimeConfig(config, this.#pools, log, null);
+    this.runtime.activate(log);
+    this.accessLog = new AccessLog(config.server.access_log);
+    this.#handler = new RequestHandler(this);
+  }
+
+  static async fromFile(file: string, log: Logger): Promise<Gateway> {
+    return new Gateway(await loadConfigFile(file), log, file);
+  }
+
+  get inflight(): number {
+    return this.#inflight;
+  }
+
+  handle(req: IncomingMessage, res: ServerResponse, scheme: 'http' | 'https', port: number): void {
+    this.#inflight++;
+    this.stats.requests++;
+    res.once('close', () => this.#inflight--);
+    if (this.#draining) res.shouldKeepAlive = false;
+    this.#handler.handle(req, res, scheme, port);
+  }
+
+  /** Start the proxy listeners; resolves with the bound addresses. */
+  async listen(addrs: ListenAddresses): Promise<{ http: AddressInfo | null; https: AddressInfo | null }> {
+    const http = parseListen(addrs.listen);
+    const https = parseListen(addrs.tlsListen);
+    this.#listeners = createListeners(this, { http: http !== null, https: https !== null });
+    if (https !== null && this.#listeners.https === null) this.log.info('no certificates configured: the TLS listener is off');
+    const bind = (srv: Server | null, at: { host: string; port: number } | null) =>
+      srv && at
+        ? new Promise<AddressInfo>((resolve, reject) => {
+            srv.once('error', reject);
+            srv.listen({ host: at.host, port: at.port, exclusive: false }, () => {
+              srv.off('error', reject);
+              this.#servers.push(srv);
+              resolve(srv.address() as AddressInfo);
+            });
+          })
+        : Promise.resolve(null);
+    const [h, s] = await Promise.all([bind(this.#listeners.http, http), bind(this.#listeners.https, https)]);
+    return { http: h, https: s };
+  }
+
+  /** Compile and swap in a new config; the running one stays on any error. */
+  apply(config: PalisadeConfig): ReloadResult {
+    let next: RuntimeConfig;
+    try {
+      next = new RuntimeConfig(config, this.#pools, this.log, this.runtime);
+    } catch (err) {
+      this.stats.reloadFailures++;
+      return { ok: false, error: err as Error };
+    }
+    const prev = this.runtime;
+    const changed = next.version !== prev.version;
+    next.activate(this.log);
+    this.runtime = next;
+    this.#listeners?.update(next);
+    prev.dispose();
+    this.stats.reloads++;
+    return { ok: true, version: next.version, changed };
+  }
+
+  /** Re-read the config file; an invalid file changes nothing. */
+  async reload(): Promise<ReloadResult> {
+    if (this.configFile === null) return { ok: false, error: new Error('no config file') };
+    let cfg: PalisadeConfig;
+    try {
+      cfg = await loadConfigFile(this.configFile);
+    } catch (err) {
+      this.stats.reloadFailures++;
+      return { ok: false, error: err as Error };
+    }
+    return this.apply(cfg);
+  }
+
+  /** Stop accepting, let in-flight requests finish (up to timeoutMs), close everything. */
+  async shutdown(timeoutMs = this.runtime.settings.shutdown_timeout): Promise<void> {
+    this.#draining = true;
+    const closed = Promise.all(this.#servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
+    for (const s of this.#servers) s.closeIdleConnections();
+    const deadline = Date.now() + timeoutMs;
+    while (this.#inflight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
+    for (const s of this.#servers) s.closeAllConnections();
+    await closed;
+    this.runtime.dispose();
+    await this.#pools.closeAll();
+    this.accessLog.flush();
+  }
+}

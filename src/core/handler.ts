@@ -1,0 +1,313 @@
+/**
+ * A request's way through the gateway: context → rewrite (global plugins) →
+ * router → access chain → upstream (or a gateway reply) → response phase →
+ * write → log phase and access log after the response is sent.
+ */
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Logger } from 'pino';
+import { problem, Reply } from '../pdk/index.ts';
+import { RequestContext } from './context.ts';
+import { ERR, type GatewayError } from './errors.ts';
+import { isPromise, type Chain } from './pipeline.ts';
+import { UpstreamCall, viaValue, type ProxyCallbacks } from './proxy.ts';
+import { normalizePath, upstreamPath } from './router.ts';
+import type { RuntimeConfig } from './runtime.ts';
+import { normalizeIp, realClientIp } from './trusted.ts';
+import type { AccessLog } from '../telemetry/access-log.ts';
+
+const kCall = Symbol('palisade.call');
+const kCtx = Symbol('palisade.ctx');
+type Res = ServerResponse & { [kCall]?: UpstreamCall; [kCtx]?: RequestContext };
+
+/** A request id we accept from a trusted peer: short, visible ASCII. */
+const SANE_ID = /^[\x21-\x7e]{1,200}$/;
+
+export interface HandlerHost {
+  readonly runtime: RuntimeConfig;
+  readonly log: Logger;
+  readonly accessLog: AccessLog;
+}
+
+function onResClose(this: Res): void {
+  if (!this.writableFinished) this[kCall]?.abort();
+}
+
+export class RequestHandler implements ProxyCallbacks {
+  readonly #host: HandlerHost;
+
+  constructor(host: HandlerHost) {
+    this.#host = host;
+  }
+
+  handle(req: IncomingMessage, res: ServerResponse, scheme: 'http' | 'https', listenerPort: number): void {
+    const runtime = this.#host.runtime;
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    let rawPath = q < 0 ? url : url.slice(0, q);
+    const rawQuery = q < 0 ? '' : url.slice(q + 1);
+    const peer = normalizeIp(req.socket.remoteAddress);
+    const trusted = runtime.trusted.has(peer);
+    const incomingId = trusted ? req.headers[runtime.settings.request_id_header] : undefined;
+    const requestId = typeof incomingId === 'string' && SANE_ID.test(incomingId) ? incomingId : randomUUID();
+    const hostHeader = req.headers.host ?? '';
+    const colon = hostHeader.lastIndexOf(':');
+    const bracket = hostHeader.lastIndexOf(']');
+    const hasPort = colon > bracket && colon > 0;
+    const host = (hasPort ? hostHeader.slice(0, colon) : hostHeader).toLowerCase();
+    const port = hasPort ? Number(hostHeader.slice(colon + 1)) || listenerPort : listenerPort;
+    if (rawPath.charCodeAt(0) !== 47) {
+      // absolute-form (RFC 9112 §3.2.2): keep only the path.
+      const m = /^https?:\/\/[^/?#]*(\/[^?#]*)?/i.exec(rawPath);
+      rawPath = m ? (m[1] ?? '/') : '';
+    }
+    const path = rawPath === '' ? null : normalizePath(rawPath);
+    const ctx = new RequestContext(req, res, runtime, {
+      requestId,
+      scheme,
+      remoteAddress: peer,
+      clientIp: realClientIp(peer, req.headers['x-forwarded-for'] as string | undefined, runtime.trusted),
+      peerTrusted: trusted,
+      path: path ?? '/',
+      rawQuery,
+      host,
+      port,
+    });
+    (res as Res)[kCtx] = ctx;
+    res.on('close', onResClose);
+    if (path === null) return this.#gatewayError(ctx, ERR.BAD_REQUEST, null);
+    try {
+      const rewrite = runtime.globalChains[scheme].rewrite;
+      const r = rewrite === null ? undefined : runPhase(rewrite, ctx, 0);
+      if (isPromise(r)) r.then((v) => this.#afterRewrite(ctx, v), (err) => this.#crash(ctx, err));
+      else this.#afterRewrite(ctx, r);
+    } catch (err) {
+      this.#crash(ctx, err);
+    }
+  }
+
+  #afterRewrite(ctx: RequestContext, reply: Reply | undefined): void {
+    const runtime = ctx.runtime;
+    if (reply !== undefined) return this.#reply(ctx, reply, runtime.globalChains[ctx.scheme]);
+    const match = runtime.router.match({
+      method: ctx.method,
+      path: ctx.path,
+      host: ctx.host,
+      port: ctx.port,
+      scheme: ctx.scheme,
+      sni: ctx.scheme === 'https' ? ctx.request.tls!.servername : null,
+      headers: ctx.req.headers,
+    });
+    if (match === null) {
+      // Redirect-style answer for a route that exists only over https.
+      if (ctx.scheme === 'http') {
+        const https = runtime.router.match({ method: ctx.method, path: ctx.path, host: ctx.host, port: ctx.port, scheme: 'https', sni: null, headers: ctx.req.headers });
+        if (https !== null && https.route.config.snis === undefined) {
+          ctx.routeRuntime = https.route;
+          const code = https.route.config.https_redirect_status_code;
+          if (code === 426) return this.#gatewayError(ctx, ERR.HTTPS_REQUIRED, runtime.globalChains.http);
+          return this.#reply(ctx, new Reply(code, null, { location: `https://${ctx.req.headers.host ?? ctx.host}${ctx.req.url}` }), runtime.globalChains.http);
+        }
+      }
+      return this.#gatewayError(ctx, ERR.NO_ROUTE, runtime.globalChains[ctx.scheme]);
+    }
+    ctx.routeRuntime = match.route;
+    ctx.captures = match.captures;
+    ctx.matchedLength = match.matchedLength;
+    const chain = match.route.chains[ctx.scheme];
+    const access = chain.access;
+    if (access === null) return this.#proxy(ctx);
+    const r = runAccess(ctx, chain, 0);
+    if (isPromise(r)) r.then((v) => this.#afterAccess(ctx, v), (err) => this.#crash(ctx, err));
+    else this.#afterAccess(ctx, r);
+  }
+
+  #afterAccess(ctx: RequestContext, r: [Chain, Reply | undefined]): void {
+    ctx.chain = r[0];
+    if (r[1] !== undefined) return this.#reply(ctx, r[1], r[0]);
+    this.#proxy(ctx);
+  }
+
+  #proxy(ctx: RequestContext): void {
+    const route = ctx.routeRuntime!;
+    const svc = route.service;
+    const target = svc.balancer.pick(this.#hashKey(ctx), null);
+    if (target === null) return this.#gatewayError(ctx, ERR.NO_HEALTHY_TARGET, chainOf(ctx));
+    const rest = route.config.strip_path ? ctx.path.slice(ctx.matchedLength) : ctx.path;
+    const call = new UpstreamCall(ctx, target, this, upstreamPath(svc.path, rest, route.config.path_handling));
+    (ctx.res as Res)[kCall] = call;
+    call.start();
+  }
+
+  #hashKey(ctx: RequestContext): string | null {
+    const u = ctx.routeRuntime!.service.balancer.config;
+    if (u === null || u.algorithm !== 'consistent-hashing') return null;
+    switch (u.hash_on) {
+      case 'ip':
+        return ctx.clientIp;
+      case 'header': {
+        const v = ctx.req.headers[u.hash_on_header!.toLowerCase()];
+        return v === undefined ? null : String(v);
+      }
+      case 'cookie': {
+        const m = new RegExp(`(?:^|;\\s*)${u.hash_on_cookie}=([^;]*)`).exec(ctx.req.headers.cookie ?? '');
+        return m ? m[1]! : null;
+      }
+      case 'path':
+        return ctx.path;
+      case 'query_arg':
+        return ctx.request.query.get(u.hash_on_query_arg!);
+      case 'consumer':
+        return ctx.consumer?.id ?? null;
+      default:
+        return null;
+    }
+  }
+
+  // ProxyCallbacks
+  onHeaders(ctx: RequestContext): void | Promise<void> {
+    const response = chainOf(ctx).response;
+    if (response === null) return this.#writeHead(ctx);
+    const r = runVoid(response.fns, ctx, 0);
+    if (isPromise(r)) return r.then(() => this.#writeHead(ctx));
+    this.#writeHead(ctx);
+  }
+
+  onError(ctx: RequestContext, error: GatewayError): void {
+    this.#gatewayError(ctx, error, chainOf(ctx));
+  }
+
+  onDone(ctx: RequestContext): void {
+    const log = chainOf(ctx).log;
+    if (log !== null) {
+      for (const fn of log.fns) {
+        try {
+          const r = fn(ctx);
+          if (isPromise(r)) r.catch((err: unknown) => this.#host.log.error({ err, request_id: ctx.requestId }, 'log phase failed'));
+        } catch (err) {
+          this.#host.log.error({ err, request_id: ctx.requestId }, 'log phase failed');
+        }
+      }
+    }
+    this.#host.accessLog.write(ctx);
+  }
+
+  #writeHead(ctx: RequestContext): void {
+    const res = ctx.res;
+    const h = ctx.headers;
+    h[ctx.runtime.settings.request_id_header] = ctx.requestId;
+    if (ctx.runtime.settings.via) h.via = viaValue(ctx.req.httpVersion);
+    res.writeHead(ctx.status, h as Record<string, string | string[]>);
+  }
+
+  #gatewayError(ctx: RequestContext, e: GatewayError, chain: Chain | null): void {
+    ctx.errorCode ??= e.code;
+    this.#reply(ctx, problem(e.status, e.message, ctx.requestId), chain);
+  }
+
+  #reply(ctx: RequestContext, reply: Reply, chain: Chain | null): void {
+    if (ctx.res.headersSent || ctx.res.destroyed) return this.onDone(ctx);
+    ctx.status = reply.status;
+    ctx.source = 'gateway';
+    const headers: Record<string, string | string[] | undefined> = {};
+    for (const k in reply.headers) headers[k.toLowerCase()] = reply.headers[k];
+    if (reply.body !== null) headers['content-length'] = String(Buffer.byteLength(reply.body));
+    ctx.headers = headers;
+    const finish = () => {
+      this.#writeHead(ctx);
+      ctx.bytesOut = reply.body === null ? 0 : Buffer.byteLength(reply.body);
+      ctx.res.end(ctx.method === 'HEAD' ? undefined : (reply.body ?? undefined));
+      this.onDone(ctx);
+    };
+    const response = chain?.response ?? null;
+    if (response === null) return finish();
+    try {
+      const r = runVoid(response.fns, ctx, 0);
+      if (isPromise(r)) r.then(finish, (err) => this.#crash(ctx, err));
+      else finish();
+    } catch (err) {
+      this.#crash(ctx, err);
+    }
+  }
+
+  #crash(ctx: RequestContext, err: unknown): void {
+    this.#host.log.error({ err, request_id: ctx.requestId, route: ctx.routeRuntime?.ref.name }, 'plugin error');
+    ctx.errorCode = ERR.INTERNAL.code;
+    if (ctx.res.headersSent) {
+      ctx.res.destroy();
+      return this.onDone(ctx);
+    }
+    this.#reply(ctx, problem(ERR.INTERNAL.status, ERR.INTERNAL.message, ctx.requestId), null);
+  }
+}
+
+function chainOf(ctx: RequestContext): Chain {
+  return ctx.chain ?? ctx.routeRuntime?.chains[ctx.scheme] ?? ctx.runtime.globalChains[ctx.scheme];
+}
+
+type StopPhase = NonNullable<Chain['access']>;
+
+/** Runs a stop-phase from index i; sync as long as handlers are sync. */
+function runPhase(phase: StopPhase, ctx: RequestContext, i: number): Reply | undefined | Promise<Reply | undefined> {
+  for (; i < phase.fns.length; i++) {
+    const r = phase.fns[i]!(ctx);
+    if (r === undefined) continue;
+    if (r instanceof Reply) return r;
+    const next = i + 1;
+    return (r as Promise<void | Reply>).then((v) => (v instanceof Reply ? v : runPhase(phase, ctx, next)));
+  }
+  return undefined;
+}
+
+/**
+ * The access phase. Once an authentication plugin has identified a consumer,
+ * the rest of the chain is the consumer's (Kong: consumer-scoped plugins).
+ */
+function runAccess(ctx: RequestContext, chain: Chain, i: number): [Chain, Reply | undefined] | Promise<[Chain, Reply | undefined]> {
+  const route = ctx.routeRuntime!;
+  let phase = chain.access!;
+  for (; i < phase.fns.length; i++) {
+    const r = phase.fns[i]!(ctx);
+    if (r instanceof Reply) return [chain, r];
+    if (isPromise(r)) {
+      const next = i + 1;
+      const prio = phase.priorities[i]!;
+      return r.then((v) => {
+        if (v instanceof Reply) return [chain, v];
+        const sw = switchToConsumer(ctx, chain, prio);
+        return sw === null ? runAccess(ctx, chain, next) : sw[1] < 0 ? [sw[0], undefined] : runAccess(ctx, sw[0], sw[1]);
+      });
+    }
+    if (ctx.consumer !== null && route.consumerChains !== null) {
+      const sw = switchToConsumer(ctx, chain, phase.priorities[i]!);
+      if (sw !== null) {
+        if (sw[1] < 0) return [sw[0], undefined];
+        chain = sw[0];
+        phase = chain.access!;
+        i = sw[1] - 1;
+      }
+    }
+  }
+  return [chain, undefined];
+}
+
+function switchToConsumer(ctx: RequestContext, chain: Chain, priority: number): [Chain, number] | null {
+  const cc = ctx.consumer !== null ? ctx.routeRuntime!.consumerChains?.get(ctx.consumer.id) : undefined;
+  if (cc === undefined) return null;
+  const next = cc[ctx.scheme];
+  if (next === chain) return null;
+  const access = next.access;
+  if (access === null) return [next, -1];
+  const idx = access.priorities.findIndex((p) => p < priority);
+  return [next, idx];
+}
+
+function runVoid(fns: ((ctx: RequestContext) => void | Promise<void>)[], ctx: RequestContext, i: number): void | Promise<void> {
+  for (; i < fns.length; i++) {
+    const r = fns[i]!(ctx);
+    if (isPromise(r)) {
+      const next = i + 1;
+      return r.then(() => runVoid(fns, ctx, next));
+    }
+  }
+}

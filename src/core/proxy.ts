@@ -1,0 +1,205 @@
+/**
+ * The upstream leg: pick a target, build the upstream request head, stream the
+ * body both ways through an undici keep-alive pool, retry safe requests on
+ * connection failures, map failures to Kong's statuses (502/503/504).
+ */
+import { Readable } from 'node:stream';
+import type { Dispatcher } from 'undici';
+import { BodyLimitError, ERR, type GatewayError } from './errors.ts';
+import type { RequestContext } from './context.ts';
+import type { Target } from './balancer.ts';
+
+/** Request headers never forwarded (hop-by-hop, RFC 9110 §7.6.1) or always rewritten by the gateway. */
+const SKIP_REQUEST = new Set([
+  'connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'proxy-authorization',
+  'host', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-forwarded-port', 'x-forwarded-path', 'x-forwarded-prefix', 'x-real-ip',
+]);
+/** Response headers never forwarded to the client. */
+export const SKIP_RESPONSE = ['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'proxy-authenticate'];
+
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
+
+export interface ProxyCallbacks {
+  /** Upstream answered: status and headers are in ctx; write them (after the response phase). */
+  onHeaders(ctx: RequestContext): void | Promise<void>;
+  /** The gateway must answer with an error (nothing was sent to the client yet). */
+  onError(ctx: RequestContext, error: GatewayError): void;
+  /** The exchange is over (complete, or the client connection was closed on a mid-stream failure). */
+  onDone(ctx: RequestContext): void;
+}
+
+async function* limitBody(body: AsyncIterable<Buffer>, limit: number): AsyncGenerator<Buffer> {
+  let seen = 0;
+  for await (const chunk of body) {
+    seen += chunk.length;
+    if (seen > limit) throw new BodyLimitError();
+    yield chunk;
+  }
+}
+
+export function buildUpstreamHeaders(ctx: RequestContext, hostHeader: string): string[] {
+  const req = ctx.req;
+  const raw = req.rawHeaders;
+  const out: string[] = [];
+  const conn = req.headers.connection;
+  const extra = conn && conn !== 'keep-alive' && conn !== 'close' ? new Set(conn.toLowerCase().split(',').map((s) => s.trim())) : null;
+  const reqIdHeader = ctx.runtime.settings.request_id_header;
+  const overrides = ctx.upstreamHeaders;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    const lower = name.toLowerCase();
+    if (SKIP_REQUEST.has(lower) || lower === reqIdHeader || (extra !== null && extra.has(lower)) || (overrides !== null && overrides.has(lower))) continue;
+    out.push(name, raw[i + 1]!);
+  }
+  const route = ctx.routeRuntime!;
+  const trusted = ctx.peerTrusted;
+  const h = req.headers;
+  const xff = h['x-forwarded-for'];
+  out.push('host', route.config.preserve_host && h.host ? h.host : hostHeader);
+  out.push('x-forwarded-for', trusted && xff ? `${xff}, ${ctx.remoteAddress}` : ctx.remoteAddress);
+  out.push('x-forwarded-proto', (trusted && (h['x-forwarded-proto'] as string | undefined)) || ctx.scheme);
+  out.push('x-forwarded-host', (trusted && (h['x-forwarded-host'] as string | undefined)) || ctx.host);
+  out.push('x-forwarded-port', (trusted && (h['x-forwarded-port'] as string | undefined)) || String(ctx.port));
+  out.push('x-forwarded-path', ctx.path);
+  if (ctx.matchedLength > 0 && route.config.strip_path) out.push('x-forwarded-prefix', ctx.path.slice(0, ctx.matchedLength));
+  out.push('x-real-ip', ctx.clientIp);
+  out.push(reqIdHeader, ctx.requestId);
+  if (ctx.runtime.settings.via) out.push('via', viaValue(req.httpVersion));
+  if (overrides !== null) for (const [k, v] of overrides) if (v !== null) out.push(k, v);
+  return out;
+}
+
+export function viaValue(httpVersion: string): string {
+  return `${httpVersion} palisade`;
+}
+
+function classify(err: Error & { code?: string }): { error: GatewayError; health: 'tcp_failure' | 'timeout' } {
+  const code = err.code ?? '';
+  if (code === 'UND_ERR_CONNECT_TIMEOUT' || code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'ETIMEDOUT') return { error: ERR.UPSTREAM_TIMEOUT, health: 'timeout' };
+  return { error: ERR.UPSTREAM_CONNECT, health: 'tcp_failure' };
+}
+
+/** One exchange with the upstream (with retries). Implements undici's DispatchHandler. */
+export class UpstreamCall implements Dispatcher.DispatchHandler {
+  readonly ctx: RequestContext;
+  readonly cb: ProxyCallbacks;
+  readonly opts: Dispatcher.DispatchOptions;
+  readonly canRetry: boolean;
+  target: Target;
+  #controller: Dispatcher.DispatchController | null = null;
+  #started = false;
+  #onDrain: (() => void) | null = null;
+
+  constructor(ctx: RequestContext, target: Target, cb: ProxyCallbacks, path: string) {
+    this.ctx = ctx;
+    this.cb = cb;
+    this.target = target;
+    const svc = ctx.routeRuntime!.service;
+    const req = ctx.req;
+    const hasBody = req.headers['content-length'] !== undefined ? req.headers['content-length'] !== '0' : req.headers['transfer-encoding'] !== undefined;
+    let body: Readable | null = null;
+    if (hasBody) body = ctx.bodyLimit >= 0 ? Readable.from(limitBody(req, ctx.bodyLimit), { objectMode: false }) : req;
+    this.canRetry = !hasBody && IDEMPOTENT.has(ctx.method);
+    this.opts = {
+      path: ctx.rawQuery === '' ? path : `${path}?${ctx.rawQuery}`,
+      method: ctx.method as Dispatcher.HttpMethod,
+      headers: buildUpstreamHeaders(ctx, svc.hostHeader),
+      body,
+      headersTimeout: svc.readTimeout,
+      bodyTimeout: svc.readTimeout,
+      idempotent: this.canRetry,
+      blocking: true,
+      upgrade: null,
+    };
+  }
+
+  start(): void {
+    const ctx = this.ctx;
+    ctx.tries++;
+    ctx.upstreamTarget = this.target.address;
+    ctx.upstreamStartNs = process.hrtime.bigint();
+    this.target.active++;
+    ctx.routeRuntime!.service.pools.get(this.target)!.pool.dispatch(this.opts, this);
+  }
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.#controller = controller;
+  }
+
+  onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | string[] | undefined>): void {
+    const ctx = this.ctx;
+    if (statusCode < 200) return; // 1xx informational: not forwarded
+    this.#started = true;
+    ctx.upstreamHeadersNs = process.hrtime.bigint();
+    ctx.status = statusCode;
+    ctx.source = 'upstream';
+    for (const h of SKIP_RESPONSE) if (headers[h] !== undefined) delete headers[h];
+    ctx.headers = headers;
+    ctx.routeRuntime!.service.balancer.report(this.target, 'success', statusCode);
+    const r = this.cb.onHeaders(ctx);
+    if (r !== undefined) {
+      controller.pause();
+      r.then(() => controller.resume(), (err: Error) => controller.abort(err));
+    }
+  }
+
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    const res = this.ctx.res;
+    this.ctx.bytesOut += chunk.length;
+    if (!res.write(chunk)) {
+      controller.pause();
+      res.once('drain', (this.#onDrain ??= () => this.#controller?.resume()));
+    }
+  }
+
+  onResponseEnd(): void {
+    this.#finish();
+    this.ctx.res.end();
+    this.cb.onDone(this.ctx);
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController, err: Error & { code?: string }): void {
+    this.#finish();
+    const ctx = this.ctx;
+    if (err instanceof BodyLimitError || (err as { cause?: unknown }).cause instanceof BodyLimitError) {
+      ctx.errorCode = ERR.BODY_TOO_LARGE.code;
+      if (!this.#started && !ctx.res.headersSent) return this.cb.onError(ctx, ERR.BODY_TOO_LARGE);
+      ctx.res.destroy();
+      return this.cb.onDone(ctx);
+    }
+    if (this.#started || ctx.res.headersSent) {
+      // Reset mid-response: the client cannot be told with a status; close its connection.
+      ctx.errorCode = 'PALISADE_ERR_UPSTREAM_RESET';
+      ctx.res.destroy();
+      return this.cb.onDone(ctx);
+    }
+    if (ctx.res.destroyed || ctx.req.destroyed && err.name === 'AbortError') {
+      ctx.errorCode = 'PALISADE_ERR_CLIENT_CLOSED';
+      return this.cb.onDone(ctx);
+    }
+    const { error, health } = classify(err);
+    const balancer = ctx.routeRuntime!.service.balancer;
+    balancer.report(this.target, health);
+    if (this.canRetry && ctx.tries <= ctx.routeRuntime!.service.retries) {
+      const next = balancer.pick(null, this.target);
+      if (next !== null) {
+        this.target = next;
+        this.#controller = null;
+        return this.start();
+      }
+    }
+    ctx.errorCode = error.code;
+    this.cb.onError(ctx, error);
+  }
+
+  #finish(): void {
+    this.target.active--;
+    this.ctx.upstreamEndNs = process.hrtime.bigint();
+    if (this.#onDrain !== null) this.ctx.res.off('drain', this.#onDrain);
+  }
+
+  /** The client went away: stop talking to the upstream. */
+  abort(): void {
+    this.#controller?.abort(Object.assign(new Error('client closed the connection'), { name: 'AbortError' }));
+  }
+}

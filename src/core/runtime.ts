@@ -1,0 +1,245 @@
+/**
+ * RuntimeConfig: the immutable compiled form of one config version — router,
+ * per-route plugin chains, balancers and pools, TLS contexts. A reload builds a
+ * new one beside the old and swaps one reference; requests in flight keep the
+ * one they started with.
+ */
+import { createHash } from 'node:crypto';
+import { createSecureContext, type SecureContext } from 'node:tls';
+import type { Logger } from 'pino';
+import type { PalisadeConfig, RouteConfig, ServerConfig, ServiceConfig } from '../config/schema.ts';
+import { parseServiceUrl, refName } from '../config/semantics.ts';
+import { pluginEntities } from '../config/load.ts';
+import { getPlugin } from '../plugins/registry.ts';
+import type { PdkConsumer, PdkEntityRef } from '../pdk/index.ts';
+import { Balancer, Target } from './balancer.ts';
+import { ActiveHealthChecker } from './health.ts';
+import { Chain, resolve, type PluginInstance } from './pipeline.ts';
+import type { PoolRegistry, UpstreamPool } from './pools.ts';
+import { Router } from './router.ts';
+import { TrustedIps } from './trusted.ts';
+
+/** Stable UUID-shaped id from an entity kind and name (ids stay equal across nodes and reloads). */
+export function stableId(kind: string, name: string): string {
+  const h = createHash('sha1').update(`palisade:${kind}:${name}`).digest('hex');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-5${h.slice(13, 16)}-${((parseInt(h[16]!, 16) & 3) | 8).toString(16)}${h.slice(17, 20)}-${h.slice(20, 32)}`;
+}
+
+export interface ServiceRuntime {
+  readonly ref: PdkEntityRef;
+  readonly config: ServiceConfig;
+  readonly protocol: 'http' | 'https';
+  readonly path: string | undefined;
+  /** Host header sent upstream when preserve_host is off. */
+  readonly hostHeader: string;
+  readonly retries: number;
+  readonly readTimeout: number;
+  readonly writeTimeout: number;
+  readonly balancer: Balancer;
+  readonly pools: Map<Target, UpstreamPool>;
+}
+
+export interface RouteRuntime {
+  readonly ref: PdkEntityRef;
+  readonly config: RouteConfig;
+  readonly service: ServiceRuntime;
+  readonly priority: number;
+  readonly chains: { http: Chain; https: Chain };
+  /** Chains for consumers that have consumer-scoped plugins (only where they differ). */
+  readonly consumerChains: Map<string, { http: Chain; https: Chain }> | null;
+}
+
+export type Settings = Required<Pick<ServerConfig,
+  'trusted_ips' | 'via' | 'request_id_header' | 'max_header_size' | 'headers_timeout' | 'request_timeout' | 'keepalive_timeout' |
+  'keepalive_requests' | 'upstream_keepalive_pool_size' | 'upstream_keepalive_idle_timeout' | 'shutdown_timeout' | 'access_log' | 'log_level' | 'watch'>>;
+
+export class RuntimeConfig {
+  readonly version: string;
+  readonly config: PalisadeConfig;
+  readonly settings: Settings;
+  readonly router: Router;
+  readonly routes: RouteRuntime[];
+  readonly services: ServiceRuntime[];
+  readonly globalChains: { http: Chain; https: Chain };
+  readonly trusted: TrustedIps;
+  readonly consumers: Map<string, PdkConsumer>;
+  readonly balancers: Map<string, Balancer>;
+  /** SNI (exact or *.suffix) → TLS context; `default` is the first certificate. */
+  readonly tls: {
+    exact: Map<string, SecureContext>;
+    wildcard: [string, SecureContext][];
+    default: SecureContext | null;
+    /** Client-certificate policy of each context. */
+    verify: Map<SecureContext, 'off' | 'optional' | 'required'>;
+  };
+  readonly #checkers: ActiveHealthChecker[] = [];
+  readonly #pools: PoolRegistry;
+
+  constructor(config: PalisadeConfig, pools: PoolRegistry, log: Logger, previous: RuntimeConfig | null) {
+    this.config = config;
+    this.#pools = pools;
+    this.version = createHash('sha256').update(JSON.stringify(config)).digest('hex').slice(0, 12);
+    const s = config.server;
+    this.settings = s as Settings;
+    this.trusted = new TrustedIps(s.trusted_ips);
+
+    this.consumers = new Map();
+    for (const c of config.consumers) {
+      const id = c.id ?? stableId('consumer', c.username ?? c.custom_id!);
+      this.consumers.set(id, { id, username: c.username ?? null, custom_id: c.custom_id ?? null, tags: c.tags });
+    }
+    const consumerId = (ref: string) => {
+      for (const [id, c] of this.consumers) if (c.username === ref || c.custom_id === ref || id === ref) return id;
+      return ref;
+    };
+
+    this.balancers = new Map();
+    for (const u of config.upstreams) {
+      const b = new Balancer(u.name, u.targets.map((t) => new Target(t.target, t.weight, 'http')), u);
+      const old = previous?.balancers.get(u.name);
+      if (old) b.inherit(old);
+      this.balancers.set(u.name, b);
+    }
+
+    const services = new Map<string, ServiceRuntime>();
+    this.services = [];
+    const serviceList: [ServiceConfig, ServiceRuntime][] = [];
+    for (const [i, sc] of config.services.entries()) {
+      const rt = this.#service(sc, i, s);
+      serviceList.push([sc, rt]);
+      this.services.push(rt);
+      services.set(sc.name ?? rt.ref.id, rt);
+      if (sc.id) services.set(sc.id, rt);
+    }
+
+    // Plugin instances: created once per config version.
+    const routeIds = new Map<RouteConfig, string>();
+    const routeByName = new Map<string, string>();
+    const allRoutes: [RouteConfig, ServiceRuntime][] = [];
+    for (const [sc, rt] of serviceList) for (const r of sc.routes) allRoutes.push([r, rt]);
+    for (const r of config.routes) allRoutes.push([r, services.get(refName(r.service)!)!]);
+    for (const [i, [r, svc]] of allRoutes.entries()) {
+      const id = r.id ?? stableId('route', r.name ?? `${svc.ref.id}#${i}`);
+      routeIds.set(r, id);
+      routeByName.set(r.name ?? id, id);
+      if (r.id) routeByName.set(r.id, id);
+    }
+    const instances: PluginInstance[] = [];
+    const ownerOf = new Map<object, { service?: string; route?: string; consumer?: string }>();
+    for (const [sc, rt] of serviceList) {
+      for (const p of sc.plugins) ownerOf.set(p, { service: rt.ref.id });
+      for (const r of sc.routes) for (const p of r.plugins) ownerOf.set(p, { route: routeIds.get(r)! });
+    }
+    for (const r of config.routes) for (const p of r.plugins) ownerOf.set(p, { route: routeIds.get(r)! });
+    for (const c of config.consumers) for (const p of c.plugins) ownerOf.set(p, { consumer: consumerId(c.username ?? c.custom_id!) });
+    for (const [entity] of pluginEntities(config)) {
+      if (!entity.enabled) continue;
+      const def = getPlugin(entity.name)!;
+      const owner = ownerOf.get(entity) ?? {
+        service: entity.service !== undefined ? services.get(refName(entity.service)!)?.ref.id : undefined,
+        route: entity.route !== undefined ? routeByName.get(refName(entity.route)!) : undefined,
+        consumer: entity.consumer !== undefined ? consumerId(refName(entity.consumer)!) : undefined,
+      };
+      const handlers = def.create(entity.config as never, { logger: log.child({ plugin: def.name }) });
+      instances.push({ def, entity, handlers, service: owner.service ?? null, route: owner.route ?? null, consumer: owner.consumer ?? null });
+    }
+    const globals = instances.filter((p) => p.service === null && p.route === null && p.consumer === null);
+    this.globalChains = { http: new Chain(globals.filter((p) => p.entity.protocols.includes('http'))), https: new Chain(globals.filter((p) => p.entity.protocols.includes('https'))) };
+    const consumersWithPlugins = [...new Set(instances.filter((p) => p.consumer !== null).map((p) => p.consumer!))];
+
+    this.routes = allRoutes.map(([r, svc]) => {
+      const id = routeIds.get(r)!;
+      const q = (scheme: 'http' | 'https', consumer: string | null) =>
+        new Chain(resolve(instances, { service: svc.ref.id, route: id, consumer, scheme, routeExcludes: r.exclude_plugins, serviceExcludes: svc.config.exclude_plugins }));
+      const chains = { http: q('http', null), https: q('https', null) };
+      let consumerChains: Map<string, { http: Chain; https: Chain }> | null = null;
+      for (const c of consumersWithPlugins) {
+        const cc = { http: q('http', c), https: q('https', c) };
+        if (cc.http.equals(chains.http) && cc.https.equals(chains.https)) continue;
+        (consumerChains ??= new Map()).set(c, cc);
+      }
+      return { ref: { id, name: r.name ?? null, tags: r.tags }, config: r, service: svc, priority: r.priority, chains, consumerChains };
+    });
+    this.router = new Router(this.routes);
+    this.tls = this.#tlsContexts();
+  }
+
+  #service(sc: ServiceConfig, index: number, s: ServerConfig): ServiceRuntime {
+    const parsed = sc.url !== undefined ? parseServiceUrl(sc.url) : null;
+    if (typeof parsed === 'string') throw new Error(parsed);
+    const protocol = parsed?.protocol ?? sc.protocol;
+    const host = parsed?.host ?? sc.host!;
+    const port = parsed ? parsed.port : sc.port;
+    const path = parsed ? parsed.path : sc.path;
+    const id = sc.id ?? stableId('service', sc.name ?? `#${index}`);
+    const upstream = this.balancers.get(host);
+    const balancer = upstream ?? new Balancer(host, [new Target(host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`, 100, protocol)], null);
+    const pools = new Map<Target, UpstreamPool>();
+    for (const t of balancer.targets) {
+      pools.set(t, this.#pools.acquire(`${protocol}://${t.address}`, {
+        connectTimeout: sc.connect_timeout,
+        poolSize: s.upstream_keepalive_pool_size,
+        idleTimeout: s.upstream_keepalive_idle_timeout,
+        tlsVerify: sc.tls_verify ?? true,
+        ca: sc.ca_certificates,
+        servername: protocol === 'https' ? (upstream?.config?.host_header ?? host) : undefined,
+      }));
+    }
+    const defaultPort = protocol === 'https' ? 443 : 80;
+    const hostHeader = upstream?.config?.host_header ?? (upstream ? host : port === defaultPort ? host : `${host.includes(':') ? `[${host}]` : host}:${port}`);
+    return {
+      ref: { id, name: sc.name ?? null, tags: sc.tags },
+      config: sc,
+      protocol,
+      path,
+      hostHeader,
+      retries: sc.retries,
+      readTimeout: sc.read_timeout,
+      writeTimeout: sc.write_timeout,
+      balancer,
+      pools,
+    };
+  }
+
+  #tlsContexts() {
+    const exact = new Map<string, SecureContext>();
+    const wildcard: [string, SecureContext][] = [];
+    const verify = new Map<SecureContext, 'off' | 'optional' | 'required'>();
+    let def: SecureContext | null = null;
+    for (const c of this.config.certificates) {
+      const ctx = createSecureContext({ cert: c.cert, key: c.key, ...(c.client_ca ? { ca: c.client_ca } : {}) });
+      def ??= ctx;
+      verify.set(ctx, c.client_verify);
+      for (const sni of c.snis) {
+        const name = (typeof sni === 'string' ? sni : sni.name).toLowerCase();
+        if (name.startsWith('*.')) wildcard.push([name.slice(1), ctx]);
+        else exact.set(name, ctx);
+      }
+    }
+    return { exact, wildcard, default: def, verify };
+  }
+
+  /** TLS context for an SNI: exact, then wildcard, then the default certificate. */
+  secureContextFor(servername: string): SecureContext | null {
+    const name = servername.toLowerCase();
+    const hit = this.tls.exact.get(name);
+    if (hit) return hit;
+    for (const [suffix, ctx] of this.tls.wildcard) if (name.endsWith(suffix)) return ctx;
+    return this.tls.default;
+  }
+
+  /** Start timers (active health checks); called when this version becomes current. */
+  activate(log: Logger): void {
+    for (const b of this.balancers.values()) {
+      const checker = new ActiveHealthChecker(b, log);
+      checker.start();
+      this.#checkers.push(checker);
+    }
+  }
+
+  /** Stop timers and release pools; in-flight requests finish on their pools. */
+  dispose(): void {
+    for (const c of this.#checkers) c.stop();
+    for (const s of this.services) for (const p of s.pools.values()) this.#pools.release(p);
+  }
+}

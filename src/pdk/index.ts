@@ -1,0 +1,129 @@
+/**
+ * The plugin development kit: the only surface plugins use (enforced by
+ * test/conformance/plugin-imports.test.ts). Everything a plugin may touch of a
+ * request, of the routing result, of the identity and of the response is here.
+ */
+import type { Static, TSchema } from '@sinclair/typebox';
+import type { IncomingHttpHeaders } from 'node:http';
+import type { PeerCertificate } from 'node:tls';
+import type { Logger } from 'pino';
+import { Reply } from './reply.ts';
+
+export { Reply, problem } from './reply.ts';
+
+/** What a phase handler may return: nothing (go on) or a Reply (stop the chain and answer). */
+export type HandlerResult = void | Reply | Promise<void | Reply>;
+
+export interface PdkTls {
+  /** The SNI the client sent, or null. */
+  readonly servername: string | null;
+  /** True when the client presented a certificate that verified against the configured CAs. */
+  readonly authorized: boolean;
+  /** Why verification failed, when it did. */
+  readonly authorizationError: string | null;
+  /** The client certificate, or null when none was presented. */
+  peerCertificate(): PeerCertificate | null;
+}
+
+export interface PdkRequest {
+  readonly method: string;
+  /** The path as received, without the query string. */
+  readonly path: string;
+  /** The raw query string without '?', or ''. */
+  readonly rawQuery: string;
+  /** Parsed query (lazy). */
+  readonly query: URLSearchParams;
+  /** Incoming headers, lower-cased names (node:http). */
+  readonly headers: IncomingHttpHeaders;
+  /** First value of a header, or undefined. */
+  header(name: string): string | undefined;
+  readonly scheme: 'http' | 'https';
+  /** Host the client asked for, without port, lower-case. */
+  readonly host: string;
+  /** Port the client connected to (the gateway's listener port, or a trusted X-Forwarded-Port). */
+  readonly port: number;
+  /** The real client IP: the peer, or the first untrusted hop of X-Forwarded-For when the peer is trusted. */
+  readonly clientIp: string;
+  /** The TCP peer address. */
+  readonly remoteAddress: string;
+  /** Declared Content-Length, or -1 when absent (chunked or no body). */
+  readonly contentLength: number;
+  readonly tls: PdkTls | null;
+  /** Cap the number of body bytes streamed upstream; above it the client gets 413. */
+  setBodyLimit(bytes: number): void;
+  /** Set a header on the request sent upstream. */
+  setHeader(name: string, value: string): void;
+  /** Remove a header from the request sent upstream. */
+  removeHeader(name: string): void;
+}
+
+export interface PdkResponse {
+  /** Status sent (or to be sent) to the client. */
+  readonly status: number;
+  /** 'upstream' when the service answered, 'gateway' when Palisade answered itself. */
+  readonly source: 'upstream' | 'gateway';
+  getHeader(name: string): string | string[] | undefined;
+  setHeader(name: string, value: string | string[]): void;
+  /** Append a value (e.g. Vary). */
+  addHeader(name: string, value: string): void;
+  removeHeader(name: string): void;
+}
+
+export interface PdkEntityRef {
+  readonly id: string;
+  readonly name: string | null;
+  readonly tags: readonly string[];
+}
+
+export interface PdkConsumer {
+  readonly id: string;
+  readonly username: string | null;
+  readonly custom_id: string | null;
+  readonly tags: readonly string[];
+}
+
+export interface PdkContext {
+  readonly requestId: string;
+  readonly request: PdkRequest;
+  readonly response: PdkResponse;
+  /** The matched route and service (null in the rewrite phase, which runs before routing). */
+  readonly route: PdkEntityRef | null;
+  readonly service: PdkEntityRef | null;
+  /** Named captures of a regex route path. */
+  readonly captures: Readonly<Record<string, string>> | null;
+  readonly consumer: PdkConsumer | null;
+  /** Per-request scratch space shared between plugins (Kong's kong.ctx.shared). */
+  readonly shared: Record<string, unknown>;
+  /** Answer the client now with this status, body and headers. */
+  respond(status: number, body?: string | Buffer | object | null, headers?: Record<string, string>): Reply;
+  /** Answer with an RFC 9457 problem document that also carries Kong's `message`. */
+  reject(status: number, message: string, headers?: Record<string, string>): Reply;
+}
+
+export interface PluginHandlers {
+  rewrite?(ctx: PdkContext): HandlerResult;
+  access?(ctx: PdkContext): HandlerResult;
+  response?(ctx: PdkContext): void | Promise<void>;
+  log?(ctx: PdkContext): void | Promise<void>;
+}
+
+export interface PluginServices {
+  readonly logger: Logger;
+}
+
+export interface PluginDefinition<S extends TSchema = TSchema> {
+  /** kebab-case; equals the folder name and the config key. */
+  readonly name: string;
+  /** Higher runs first inside a phase. Bands: see ARCHITECTURE.md. Unique across plugins. */
+  readonly priority: number;
+  readonly description: string;
+  readonly schema: S;
+  /** Cross-field rules (Kong's custom_validator): return an error message, or null. */
+  validate?(config: Static<S>): string | null;
+  /** Build everything derivable from config once; throw on misconfiguration. */
+  create(config: Static<S>, services: PluginServices): PluginHandlers;
+}
+
+export function definePlugin<S extends TSchema>(def: PluginDefinition<S>): PluginDefinition<S> {
+  return def;
+}

@@ -1,0 +1,75 @@
+/**
+ * One structured JSON line per request, written after the response is sent
+ * (asynchronous, buffered). Query values of parameters that commonly carry
+ * secrets are redacted; headers are not logged.
+ */
+import { pino, type Logger } from 'pino';
+import type { RequestContext } from '../core/context.ts';
+
+const SECRET_PARAMS = /^(api[-_]?key|apikey|key|token|access_token|id_token|refresh_token|client_secret|password|passwd|secret|signature|sig|code|jwt|session)$/i;
+
+export function redactQuery(rawQuery: string): string {
+  if (rawQuery === '') return '';
+  return rawQuery
+    .split('&')
+    .map((pair) => {
+      const eq = pair.indexOf('=');
+      const name = eq < 0 ? pair : pair.slice(0, eq);
+      let decoded = name;
+      try {
+        decoded = decodeURIComponent(name);
+      } catch {}
+      return eq >= 0 && SECRET_PARAMS.test(decoded) ? `${name}=REDACTED` : pair;
+    })
+    .join('&');
+}
+
+const ms = (ns: bigint) => Number(ns / 1000n) / 1000;
+
+export class AccessLog {
+  readonly #logger: Logger | null;
+  /** Test hook: receives each record too. */
+  onRecord: ((record: Record<string, unknown>) => void) | null = null;
+
+  constructor(target: string) {
+    if (target === 'off') this.#logger = null;
+    else {
+      const dest = target === 'stdout' ? 1 : target === 'stderr' ? 2 : target;
+      this.#logger = pino({ base: null, messageKey: 'msg', timestamp: pino.stdTimeFunctions.isoTime }, pino.destination({ dest, sync: false, mkdir: true, minLength: 4096 }));
+    }
+  }
+
+  write(ctx: RequestContext): void {
+    if (this.#logger === null && this.onRecord === null) return;
+    const end = process.hrtime.bigint();
+    const total = end - ctx.startNs;
+    const upstream = ctx.upstreamStartNs === 0n ? 0n : (ctx.upstreamEndNs || end) - ctx.upstreamStartNs;
+    const route = ctx.routeRuntime;
+    const record = {
+      type: 'access',
+      request_id: ctx.requestId,
+      client_ip: ctx.clientIp,
+      method: ctx.method,
+      path: ctx.rawQuery === '' ? ctx.path : `${ctx.path}?${redactQuery(ctx.rawQuery)}`,
+      host: ctx.host,
+      scheme: ctx.scheme,
+      status: ctx.res.statusCode,
+      source: ctx.source,
+      route: route ? (route.ref.name ?? route.ref.id) : null,
+      service: route ? (route.service.ref.name ?? route.service.ref.id) : null,
+      consumer: ctx.consumer ? (ctx.consumer.username ?? ctx.consumer.id) : null,
+      upstream: ctx.upstreamTarget,
+      tries: ctx.tries,
+      error: ctx.errorCode,
+      latency: { total_ms: ms(total), upstream_ms: ms(upstream), gateway_ms: ms(total - upstream) },
+      bytes: { request: Number(ctx.req.headers['content-length'] ?? 0), response: ctx.bytesOut },
+      config_version: ctx.runtime.version,
+    };
+    this.#logger?.info(record);
+    this.onRecord?.(record);
+  }
+
+  flush(): void {
+    this.#logger?.flush();
+  }
+}
