@@ -4,16 +4,12 @@
  * Entity and field names, nesting and defaults follow Kong's decK format 3.0;
  * fields Kong does not have are marked "Palisade:" in their description.
  */
-import { Type, type SchemaOptions, type Static, type TObject, type TProperties, type TUnsafe } from '@sinclair/typebox';
+import { Type, type Static, type TObject, type TProperties } from '@sinclair/typebox';
+import { Enum } from '../pdk/schema.ts';
 
 /** Objects refuse unknown fields: a typo is an error, not a silent no-op. */
 function Obj<P extends TProperties>(props: P, description: string, withDefault = false): TObject<P> {
   return Type.Object(props, withDefault ? { additionalProperties: false, description, default: {} } : { additionalProperties: false, description });
-}
-
-/** A closed set of values, as a JSON Schema enum (clear errors, unlike anyOf of consts). */
-function Enum<const V extends (string | number)[]>(values: V, options: SchemaOptions = {}): TUnsafe<V[number]> {
-  return Type.Unsafe<V[number]>({ ...options, enum: values });
 }
 
 const Id = Type.String({ description: 'Entity id (UUID). Generated from the name when absent, so it is stable across nodes.' });
@@ -31,9 +27,9 @@ export const PluginEntity = Obj(
     instance_name: Type.Optional(Type.String({ description: 'A name for this plugin instance.' })),
     config: Type.Optional(Type.Record(Type.String(), Type.Unknown(), { description: "The plugin's own configuration; see its schema." })),
     enabled: Type.Boolean({ default: true, description: 'Whether the plugin runs.' }),
-    protocols: Type.Array(Enum(['http', 'https']), {
+    protocols: Type.Array(Enum(['grpc', 'grpcs', 'http', 'https']), {
       default: ['http', 'https'],
-      description: 'Request protocols the plugin runs for.',
+      description: "Request protocols the plugin runs for. grpc and grpcs (in Kong's default, so in every decK dump) are accepted; Palisade serves http and https.",
     }),
     tags: Tags,
     service: Type.Optional(Ref),
@@ -170,9 +166,15 @@ export const UpstreamEntity = Obj(
       default: 'none',
       description: 'What consistent-hashing hashes.',
     }),
+    hash_fallback: Enum(['none', 'ip', 'header', 'cookie', 'path', 'query_arg', 'consumer', 'uri_capture'], {
+      default: 'none',
+      description: "What to hash when hash_on yields nothing. Accepted for Kong compatibility; Palisade implements only 'none' (any other value is refused).",
+    }),
     hash_on_header: Type.Optional(Type.String({ description: 'Header to hash when hash_on is header.' })),
     hash_on_cookie: Type.Optional(Type.String({ description: 'Cookie to hash when hash_on is cookie.' })),
+    hash_on_cookie_path: Type.String({ default: '/', description: 'Accepted for Kong compatibility (Path of the cookie Kong generates); Palisade does not set the cookie.' }),
     hash_on_query_arg: Type.Optional(Type.String({ description: 'Query argument to hash when hash_on is query_arg.' })),
+    use_srv_name: Type.Boolean({ default: false, description: "Accepted for Kong compatibility; Palisade implements only false (true is refused)." }),
     slots: Type.Integer({ minimum: 10, maximum: 65536, default: 10000, description: 'Ring size for consistent-hashing.' }),
     host_header: Type.Optional(Type.String({ description: 'Host header sent to the targets.' })),
     healthchecks: Obj(
@@ -182,6 +184,10 @@ export const UpstreamEntity = Obj(
           {
             type: Enum(['http', 'https'], { default: 'http', description: 'Probe protocol.' }),
             http_path: Type.String({ default: '/', description: 'Path probed.' }),
+            https_verify_certificate: Type.Boolean({
+              default: true,
+              description: "Verify the target's certificate on https probes. Palisade always verifies (false is refused).",
+            }),
             timeout: Type.Number({ minimum: 0, default: 1, description: 'Probe timeout in seconds.' }),
             concurrency: Type.Integer({ minimum: 1, default: 10, description: 'Probes run at once.' }),
             healthy: HealthyActive,

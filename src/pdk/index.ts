@@ -10,6 +10,7 @@ import type { Logger } from 'pino';
 import { Reply } from './reply.ts';
 
 export { Reply, problem } from './reply.ts';
+export { Enum } from './schema.ts';
 
 /** What a phase handler may return: nothing (go on) or a Reply (stop the chain and answer). */
 export type HandlerResult = void | Reply | Promise<void | Reply>;
