@@ -16,7 +16,17 @@ const Id = Type.String({ description: 'Entity id (UUID). Generated from the name
 const Tags = Type.Array(Type.String(), { default: [], description: 'Free-form tags, for filtering.' });
 const Timeout = (what: string) =>
   Type.Integer({ minimum: 1, maximum: 2147483646, default: 60000, description: `${what} timeout in milliseconds.` });
-const Ref = Type.Union([Type.String(), Obj({ id: Type.Optional(Type.String()), name: Type.Optional(Type.String()), username: Type.Optional(Type.String()) }, 'Reference by id or name.')], {
+const Ref = Type.Union([
+  Type.String(),
+  Obj(
+    {
+      id: Type.Optional(Type.String({ description: 'Id of the referenced entity.' })),
+      name: Type.Optional(Type.String({ description: 'Name of the referenced entity.' })),
+      username: Type.Optional(Type.String({ description: 'Username of the referenced consumer.' })),
+    },
+    'Reference by id or name.',
+  ),
+], {
   description: 'Reference to another entity: its name (or username), or { id } / { name }.',
 });
 
@@ -239,7 +249,7 @@ export const CertificateEntity = Obj(
     cert: Type.String({ description: 'PEM certificate (chain).' }),
     key: Type.String({ description: 'PEM private key.' }),
     id: Type.Optional(Id),
-    snis: Type.Array(Type.Union([Type.String(), Obj({ name: Type.String(), id: Type.Optional(Id), tags: Type.Optional(Tags) }, 'An SNI.')]), {
+    snis: Type.Array(Type.Union([Type.String(), Obj({ name: Type.String({ description: 'Server name.' }), id: Type.Optional(Id), tags: Type.Optional(Tags) }, 'An SNI.')]), {
       default: [],
       description: 'Server names this certificate is served for (exact or *.wildcard).',
     }),

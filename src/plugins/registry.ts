@@ -1,0 +1,51 @@
+/**
+ * The plugins Palisade ships. Adding a plugin = a folder under src/plugins/ and one
+ * line here. Priorities are unique (checked at load) so the order inside a phase
+ * is total and documented.
+ */
+import type { PluginDefinition } from '../pdk/index.ts';
+import correlationId from './correlation-id/index.ts';
+import cors from './cors/index.ts';
+import requestSizeLimiting from './request-size-limiting/index.ts';
+import requestTermination from './request-termination/index.ts';
+
+const definitions: PluginDefinition[] = [
+  correlationId,
+  cors,
+  requestSizeLimiting,
+  requestTermination,
+];
+
+const byName = new Map<string, PluginDefinition>();
+const byPriority = new Map<number, string>();
+for (const def of definitions) {
+  if (byName.has(def.name)) throw new Error(`plugin '${def.name}' registered twice`);
+  const clash = byPriority.get(def.priority);
+  if (clash) throw new Error(`plugins '${clash}' and '${def.name}' share priority ${def.priority}`);
+  byName.set(def.name, def);
+  byPriority.set(def.priority, def.name);
+}
+
+export function getPlugin(name: string): PluginDefinition | undefined {
+  return byName.get(name);
+}
+
+export function pluginNames(): string[] {
+  return [...byName.keys()].sort();
+}
+
+export function allPlugins(): readonly PluginDefinition[] {
+  return definitions;
+}
+
+/** Kong's bundled plugins (3.x), for a clear "not implemented" error. */
+export const KONG_ONLY_PLUGINS = new Set([
+  'acl', 'acme', 'ai-proxy', 'ai-prompt-decorator', 'ai-prompt-guard', 'ai-prompt-template', 'ai-request-transformer',
+  'ai-response-transformer', 'aws-lambda', 'azure-functions', 'basic-auth', 'bot-detection', 'datadog', 'file-log',
+  'grpc-gateway', 'grpc-web', 'hmac-auth', 'http-log', 'ip-restriction', 'jwt', 'key-auth', 'ldap-auth', 'loggly',
+  'oauth2', 'opentelemetry', 'post-function', 'pre-function', 'prometheus', 'proxy-cache', 'rate-limiting',
+  'redirect', 'request-transformer', 'response-ratelimiting', 'response-transformer', 'session', 'standard-webhooks',
+  'statsd', 'syslog', 'tcp-log', 'udp-log', 'zipkin', 'mtls-auth', 'openid-connect', 'rate-limiting-advanced',
+  'request-validator', 'oas-validation', 'jwt-signer', 'opa', 'canary', 'proxy-cache-advanced', 'json-threat-protection',
+  'xml-threat-protection', 'injection-protection', 'response-size-limiting',
+]);
