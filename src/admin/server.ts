@@ -34,16 +34,19 @@ export function createAdminServer(backend: AdminBackend, token: string | undefin
     if (req.method === 'GET' && path === '/status') return send(res, 200, backend.status());
     if (req.method === 'GET' && path === '/status/ready') return send(res, 200, { message: 'ready' });
     if (expected === null) return problem(res, 401, 'Unauthorized', 'the admin API needs a token: set admin.token in the config or PALISADE_ADMIN_TOKEN');
-    const auth = req.headers.authorization ?? '';
-    const given = auth.startsWith('Bearer ') ? digest(auth.slice(7)) : null;
+    const m = /^Bearer +(\S+) *$/i.exec(req.headers.authorization ?? ''); // the scheme is case-insensitive (RFC 9110 §11.1)
+    const given = m ? digest(m[1]!) : null;
     if (given === null || !timingSafeEqual(given, expected)) {
       res.setHeader('www-authenticate', 'Bearer realm="palisade-admin"');
-      return problem(res, 401, 'Unauthorized', 'Unauthorized');
+      return problem(res, 401, 'Unauthorized', 'a valid admin token is required: Authorization: Bearer <token>');
     }
     if (req.method === 'GET' && path === '/') return send(res, 200, { tagline: 'Welcome to palisade', version, node: process.version });
     if (req.method === 'GET' && path === '/config') return send(res, 200, redactConfig(backend.config()));
     if (req.method === 'POST' && path === '/config/reload') {
-      void backend.reload().then((r) => send(res, r.ok ? 200 : 400, r));
+      backend.reload().then(
+        (r) => send(res, r.ok ? 200 : 400, r),
+        () => problem(res, 500, 'Internal Server Error', 'the reload failed; see the gateway log'),
+      );
       return;
     }
     problem(res, 404, 'Not Found', 'Not found');

@@ -1,8 +1,11 @@
 /**
  * `palisade start`: one process (--workers 1) or a primary with N workers
  * (node:cluster). The primary owns the admin listener, the file watcher and
- * SIGHUP; it validates a changed file once and hands the parsed config to every
- * worker. SIGTERM/SIGINT drain in-flight requests and exit 0.
+ * SIGHUP; it validates the file once and hands the parsed config to every
+ * worker (workers never read the file themselves: a replacement worker gets the
+ * config the others run, even when the file on disk has since become invalid).
+ * SIGTERM/SIGINT drain in-flight requests and exit 0; repeated signals (a
+ * terminal's Ctrl-C reaches the whole process group) do not cut the drain short.
  */
 import cluster, { type Worker } from 'node:cluster';
 import { watch } from 'node:fs';
@@ -51,6 +54,11 @@ export function resolveSettings(opts: StartOptions, cfg: PalisadeConfig, env = p
 }
 
 function printConfigErrors(err: ConfigInvalidError): void {
+  const unreadable = err.errors.length === 1 && err.errors[0]!.line === 0 ? err.errors[0]! : null;
+  if (unreadable) {
+    console.error(`palisade: cannot read the config file ${err.file}: ${unreadable.message}; pass --config FILE or set PALISADE_CONFIG`);
+    return;
+  }
   for (const e of err.errors) console.error(formatError(err.file, e));
   console.error(`palisade: ${err.file} is invalid (${err.errors.length} error${err.errors.length === 1 ? '' : 's'}); fix it and start again — 'palisade config validate ${err.file}' checks it without starting`);
 }
@@ -87,6 +95,8 @@ function fail(message: string): never {
 }
 
 export async function startCommand(opts: StartOptions): Promise<void> {
+  process.on('SIGHUP', () => {}); // a SIGHUP while starting must not kill us (its default action); the reload handler comes once we run
+  if (cluster.isWorker) return runWorker(opts, await configFromPrimary());
   let cfg: PalisadeConfig;
   try {
     cfg = await loadConfigFile(opts.config);
@@ -104,7 +114,6 @@ export async function startCommand(opts: StartOptions): Promise<void> {
     fail((err as Error).message);
   }
   const log = createLogger(cfg.server.log_level);
-  if (cluster.isWorker) return runWorker(cfg, r, log);
   if (r.workers === 1) return runSingle(cfg, r, log);
   return runPrimary(cfg, r, log);
 }
@@ -134,7 +143,10 @@ async function runSingle(cfg: PalisadeConfig, r: Resolved, log: Logger): Promise
   const unwatch = cfg.server.watch ? watchFile(r.file, () => void reload()) : () => {};
   process.on('SIGHUP', () => void reload());
   log.info({ version: VERSION, config: r.file, config_version: gw.runtime.version, http: addr(bound.http), https: addr(bound.https), admin: admin ? r.adminListen : null }, 'palisade started');
+  let stopping = false;
   const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
     log.info({ signal, inflight: gw.inflight }, 'shutting down: draining in-flight requests');
     unwatch();
     admin?.close();
@@ -143,8 +155,8 @@ async function runSingle(cfg: PalisadeConfig, r: Resolved, log: Logger): Promise
     log.flush();
     process.exit(0);
   };
-  process.once('SIGTERM', () => void stop('SIGTERM'));
-  process.once('SIGINT', () => void stop('SIGINT'));
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', () => void stop('SIGINT'));
 }
 
 function errorLines(err: Error): string[] {
@@ -160,84 +172,126 @@ function statusOf(version: string, stats: Record<string, number>, workers: numbe
   return { configuration_hash: version, workers, ...stats, memory: { rss: mem.rss, heap_used: mem.heapUsed }, server: { version: VERSION } };
 }
 
-async function runWorker(cfg: PalisadeConfig, r: Resolved, log: Logger): Promise<void> {
+/** In a worker: ask the primary for the config it validated (the answer is the first 'config' message). */
+function configFromPrimary(): Promise<PalisadeConfig> {
+  return new Promise((ok) => {
+    const onMessage = (msg: { type?: string; config?: PalisadeConfig }) => {
+      if (msg?.type !== 'config' || !msg.config) return;
+      process.off('message', onMessage);
+      ok(msg.config);
+    };
+    process.on('message', onMessage);
+    process.send!({ type: 'config-request' });
+  });
+}
+
+async function runWorker(opts: StartOptions, cfg: PalisadeConfig): Promise<void> {
+  const r = resolveSettings(opts, cfg); // same flags and environment as the primary, which checked them
+  const log = createLogger(cfg.server.log_level);
   const gw = new Gateway(cfg, log, r.file);
-  await listenOrExit(gw, r);
   process.on('message', (msg: { type?: string; config?: PalisadeConfig }) => {
     if (msg?.type !== 'config' || !msg.config) return;
     const res = gw.apply(msg.config);
     if (!res.ok) logReloadError(log, res.error);
-  });
-  process.on('SIGHUP', () => {}); // the primary reloads and tells us
+    else if (res.changed) log.info({ worker: cluster.worker!.id, config_version: res.version }, 'config applied');
+  }); // before listening: a reload sent while we bind is not lost
+  const bound = await listenOrExit(gw, r);
+  // SIGHUP: the primary reloads and tells us (startCommand installed a no-op listener).
+  log.info({ worker: cluster.worker!.id, config_version: gw.runtime.version, http: addr(bound.http), https: addr(bound.https) }, 'worker started');
+  process.send!({ type: 'ready' });
+  let stopping = false;
   const stop = async () => {
+    if (stopping) return;
+    stopping = true;
     await gw.shutdown();
     log.flush();
     process.exit(0);
   };
-  process.once('SIGTERM', () => void stop());
-  process.once('SIGINT', () => void stop());
+  process.on('SIGTERM', () => void stop());
+  process.on('SIGINT', () => void stop());
 }
 
 async function runPrimary(cfg: PalisadeConfig, r: Resolved, log: Logger): Promise<void> {
+  const { createHash } = await import('node:crypto');
+  const hash = (c: PalisadeConfig) => createHash('sha256').update(JSON.stringify(c)).digest('hex').slice(0, 12);
   let current = cfg;
-  let version = '';
+  let version = hash(cfg);
   const stats = { reloads: 0, reloadFailures: 0, restarts: 0 };
+  let started = false;
   let stopping = false;
   const workers = new Set<Worker>();
+  let onStartupFailure: () => void = () => {};
+  let unwatch = () => {};
+  let admin: Awaited<ReturnType<typeof listenAdmin>> = null;
   const fork = () => {
     const w = cluster.fork();
+    const pid = w.process.pid;
     workers.add(w);
+    const ready = new Promise<void>((ok) =>
+      w.on('message', (msg: { type?: string }) => {
+        if (msg?.type === 'config-request') w.send({ type: 'config', config: current });
+        else if (msg?.type === 'ready') ok();
+      }),
+    );
     w.on('exit', (code, signal) => {
       workers.delete(w);
       if (stopping) return;
+      if (!started) {
+        // Its reason (port in use, …) is on stderr already; starting it again would fail the same way.
+        log.error({ worker_pid: pid, code, signal }, 'a worker failed to start; stopping');
+        onStartupFailure();
+        return;
+      }
       stats.restarts++;
-      log.error({ pid: w.process.pid, code, signal }, 'worker died; starting a new one');
+      log.error({ worker_pid: pid, code, signal }, 'worker died; starting a new one');
       setTimeout(() => {
-        const nw = fork();
-        nw.once('online', () => nw.send({ type: 'config', config: current }));
+        if (!stopping) fork();
       }, 500);
     });
-    return w;
+    return ready;
   };
-  const listening = Array.from({ length: r.workers }, () => new Promise<void>((ok) => fork().once('listening', () => ok())));
-  await Promise.all(listening);
-  const { createHash } = await import('node:crypto');
-  version = createHash('sha256').update(JSON.stringify(cfg)).digest('hex').slice(0, 12);
+  const stop = async (reason: string, exitCode: number) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal: reason }, 'shutting down: draining workers');
+    unwatch();
+    admin?.close();
+    const exits = [...workers].map((w) => new Promise<void>((ok) => (w.isDead() ? ok() : w.once('exit', () => ok()))));
+    for (const w of workers) w.process.kill('SIGTERM');
+    const deadline = new Promise<void>((ok) => setTimeout(ok, current.server.shutdown_timeout + 2000).unref());
+    await Promise.race([Promise.all(exits), deadline]);
+    for (const w of workers) if (!w.isDead()) w.process.kill('SIGKILL');
+    log.info('stopped');
+    log.flush();
+    process.exit(exitCode);
+  };
   const reload = async () => {
+    let next: PalisadeConfig;
     try {
-      current = await loadConfigFile(r.file);
+      next = await loadConfigFile(r.file);
     } catch (err) {
       stats.reloadFailures++;
       logReloadError(log, err as Error);
       return { ok: false, errors: errorLines(err as Error) };
     }
-    const next = createHash('sha256').update(JSON.stringify(current)).digest('hex').slice(0, 12);
-    if (next !== version) {
-      version = next;
+    const nextVersion = hash(next);
+    if (nextVersion !== version) {
+      current = next;
+      version = nextVersion;
       stats.reloads++;
-      for (const w of workers) w.send({ type: 'config', config: current });
+      for (const w of workers) if (w.isConnected()) w.send({ type: 'config', config: current });
       log.info({ version, workers: workers.size }, 'config reloaded');
     }
     return { ok: true, version };
   };
-  const admin = await listenAdmin(r, { status: () => statusOf(version, stats, workers.size), config: () => current, reload }, log).catch((e: Error) => fail(`admin listener: ${e.message}`));
-  const unwatch = cfg.server.watch ? watchFile(r.file, () => void reload()) : () => {};
+  process.on('SIGTERM', () => void stop('SIGTERM', 0));
+  process.on('SIGINT', () => void stop('SIGINT', 0));
   process.on('SIGHUP', () => void reload());
+  const failed = new Promise<'failed'>((ok) => (onStartupFailure = () => ok('failed')));
+  const outcome = await Promise.race([Promise.all(Array.from({ length: r.workers }, fork)), failed]);
+  if (outcome === 'failed') return stop('startup failure', 1);
+  started = true;
+  admin = await listenAdmin(r, { status: () => statusOf(version, stats, workers.size), config: () => current, reload }, log).catch((e: Error) => fail(`admin listener: ${e.message}`));
+  unwatch = cfg.server.watch ? watchFile(r.file, () => void reload()) : () => {};
   log.info({ version: VERSION, config: r.file, config_version: version, workers: r.workers, http: r.listen, https: r.tlsListen, admin: admin ? r.adminListen : null }, 'palisade started');
-  const stop = async (signal: string) => {
-    stopping = true;
-    log.info({ signal }, 'shutting down: draining workers');
-    unwatch();
-    admin?.close();
-    const exits = [...workers].map((w) => new Promise<void>((ok) => (w.isDead() ? ok() : w.once('exit', () => ok()))));
-    for (const w of workers) w.process.kill('SIGTERM');
-    const deadline = new Promise<void>((ok) => setTimeout(ok, cfg.server.shutdown_timeout + 2000).unref());
-    await Promise.race([Promise.all(exits), deadline]);
-    for (const w of workers) if (!w.isDead()) w.process.kill('SIGKILL');
-    log.info('stopped');
-    log.flush();
-    process.exit(0);
-  };
-  process.once('SIGTERM', () => void stop('SIGTERM'));
-  process.once('SIGINT', () => void stop('SIGINT'));
 }

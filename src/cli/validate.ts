@@ -9,7 +9,9 @@ export async function validateCommand(file: string, opts: { json?: boolean }): P
   } catch (err) {
     if (!(err instanceof ConfigInvalidError)) throw err;
     if (opts.json) console.log(JSON.stringify({ valid: false, file, errors: err.errors }));
-    else {
+    else if (err.errors.length === 1 && err.errors[0]!.line === 0) {
+      console.error(`palisade: cannot read the config file ${file}: ${err.errors[0]!.message}`); // not a place in the file
+    } else {
       for (const e of err.errors) console.error(formatError(file, e));
       console.error(`${file}: ${err.errors.length} error${err.errors.length === 1 ? '' : 's'}; fix them and run 'palisade config validate ${file}' again`);
     }

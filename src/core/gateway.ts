@@ -30,7 +30,8 @@ export class Gateway {
   readonly #handler: RequestHandler;
   #listeners: ReturnType<typeof createListeners> | null = null;
   #servers: Server[] = [];
-  #inflight = 0;
+  /** Responses in flight: counted for the drain, and told to close their connection when it starts. */
+  readonly #active = new Set<ServerResponse>();
   #draining = false;
   stats = { requests: 0, reloads: 0, reloadFailures: 0 };
 
@@ -48,13 +49,14 @@ export class Gateway {
   }
 
   get inflight(): number {
-    return this.#inflight;
+    return this.#active.size;
   }
 
   handle(req: IncomingMessage, res: ServerResponse, scheme: 'http' | 'https', port: number): void {
-    this.#inflight++;
+    const active = this.#active;
+    active.add(res);
     this.stats.requests++;
-    res.once('close', () => this.#inflight--);
+    res.once('close', () => active.delete(res));
     if (this.#draining) res.shouldKeepAlive = false;
     this.#handler.handle(req, res, scheme, port);
   }
@@ -112,13 +114,22 @@ export class Gateway {
     return this.apply(cfg);
   }
 
-  /** Stop accepting, let in-flight requests finish (up to timeoutMs), close everything. */
+  /**
+   * Stop accepting, let in-flight requests finish (up to timeoutMs), close everything.
+   * Keep-alive connections are not reused meanwhile: responses not yet started say
+   * `Connection: close`, and connections that fall idle are closed as the drain goes on
+   * (node:http itself keeps answering keep-alive after server.close()).
+   */
   async shutdown(timeoutMs = this.runtime.settings.shutdown_timeout): Promise<void> {
     this.#draining = true;
+    for (const res of this.#active) if (!res.headersSent) res.shouldKeepAlive = false;
     const closed = Promise.all(this.#servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
     for (const s of this.#servers) s.closeIdleConnections();
     const deadline = Date.now() + timeoutMs;
-    while (this.#inflight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
+    while (this.#active.size > 0 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 25));
+      for (const s of this.#servers) s.closeIdleConnections();
+    }
     for (const s of this.#servers) s.closeAllConnections();
     await closed;
     this.runtime.dispose();
