@@ -3,6 +3,7 @@
  * (asynchronous, buffered). Query values of parameters that commonly carry
  * secrets are redacted; headers are not logged.
  */
+import cluster from 'node:cluster';
 import { pino, type Logger } from 'pino';
 import type { RequestContext } from '../core/context.ts';
 
@@ -31,11 +32,27 @@ export class AccessLog {
   /** Test hook: receives each record too. */
   onRecord: ((record: Record<string, unknown>) => void) | null = null;
 
+  readonly #timer: NodeJS.Timeout | null = null;
+
+  /**
+   * Lines are buffered (4 KiB) and flushed at least every 500 ms. Workers that
+   * share a stdout/stderr pipe write each line at once instead: a pipe keeps
+   * only writes up to 4 KiB whole, so buffered writes could interleave lines.
+   * (Appends to a file are whole on Linux; a file is the right target for busy
+   * multi-worker gateways.)
+   */
   constructor(target: string) {
-    if (target === 'off') this.#logger = null;
-    else {
-      const dest = target === 'stdout' ? 1 : target === 'stderr' ? 2 : target;
-      this.#logger = pino({ base: null, messageKey: 'msg', timestamp: pino.stdTimeFunctions.isoTime }, pino.destination({ dest, sync: false, mkdir: true, minLength: 4096 }));
+    if (target === 'off') {
+      this.#logger = null;
+      return;
+    }
+    const dest = target === 'stdout' ? 1 : target === 'stderr' ? 2 : target;
+    const perLine = typeof dest === 'number' && cluster.isWorker;
+    const stream = pino.destination({ dest, sync: perLine, mkdir: true, minLength: perLine ? 0 : 4096 });
+    this.#logger = pino({ base: null, messageKey: 'msg', timestamp: pino.stdTimeFunctions.isoTime }, stream);
+    if (!perLine) {
+      this.#timer = setInterval(() => this.#logger?.flush(), 500);
+      this.#timer.unref();
     }
   }
 
@@ -70,6 +87,7 @@ export class AccessLog {
   }
 
   flush(): void {
+    if (this.#timer) clearInterval(this.#timer);
     this.#logger?.flush();
   }
 }
