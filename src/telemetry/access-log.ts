@@ -51,7 +51,7 @@ export class AccessLog {
     const stream = pino.destination({ dest, sync: perLine, mkdir: true, minLength: perLine ? 0 : 4096 });
     this.#logger = pino({ base: null, messageKey: 'msg', timestamp: pino.stdTimeFunctions.isoTime }, stream);
     if (!perLine) {
-      this.#timer = setInterval(() => this.#logger?.flush(), 500);
+      this.#timer = setInterval(() => this.flushNow(), 500);
       this.#timer.unref();
     }
   }
@@ -86,8 +86,16 @@ export class AccessLog {
     this.onRecord?.(record);
   }
 
+  /** Write out buffered lines (a destination still opening its file is skipped). */
+  flushNow(): void {
+    try {
+      this.#logger?.flush();
+    } catch {}
+  }
+
+  /** Final flush at shutdown. */
   flush(): void {
     if (this.#timer) clearInterval(this.#timer);
-    this.#logger?.flush();
+    this.flushNow();
   }
 }
