@@ -1,9 +1,8 @@
 /**
  * Load balancing over weighted targets: smooth weighted round-robin (nginx's),
- * least-connections, and consistent hashing on a ring; with passive health
+ * least-connections, and consistent hashing (weighted rendezvous); with passive health
  * (ejection after failures seen in traffic). Active probing lives in health.ts.
  */
-import { createHash } from 'node:crypto';
 import type { UpstreamConfig } from '../config/schema.ts';
 
 export class Target {
@@ -35,22 +34,40 @@ export class Target {
 
 export type HealthEvent = 'success' | 'tcp_failure' | 'timeout' | 'http_failure';
 
-function fnv1a(s: string): number {
+/** murmur3's 32-bit finaliser: a bijection where every input bit flips half the output bits. */
+function mix(h: number): number {
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h >>> 0;
+}
+
+/** FNV-1a, then mixed: keys that differ in one character get unrelated hashes. */
+function hashKey(s: string): number {
   let h = 0x811c9dc5;
   for (let i = 0; i < s.length; i++) {
     h ^= s.charCodeAt(i);
     h = Math.imul(h, 0x01000193);
   }
-  return h >>> 0;
+  return mix(h);
 }
+
+const escapeRegExp = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 export class Balancer {
   readonly name: string;
   readonly targets: Target[];
   readonly config: UpstreamConfig | null;
+  /** What consistent hashing hashes (null: not consistent hashing); header name lower-cased; cookie matcher compiled. */
+  readonly hashOn: UpstreamConfig['hash_on'] | null;
+  readonly hashHeader: string;
+  readonly hashQueryArg: string;
+  readonly #hashCookie: RegExp | null;
   readonly #algorithm: UpstreamConfig['algorithm'];
-  readonly #ring: Uint32Array;
-  readonly #ringTargets: Target[];
+  /** Per-target seeds for rendezvous hashing (index = index in targets). */
+  readonly #seeds: Uint32Array;
   readonly #totalWeight: number;
   /** Passive-health thresholds; 0 disables a counter. */
   readonly #unhealthy: { tcp: number; timeouts: number; http: number; statuses: Set<number> };
@@ -61,6 +78,10 @@ export class Balancer {
     this.targets = targets.filter((t) => t.weight > 0);
     this.config = config;
     this.#algorithm = config?.algorithm ?? 'round-robin';
+    this.hashOn = config !== null && config.algorithm === 'consistent-hashing' && config.hash_on !== 'none' ? config.hash_on : null;
+    this.hashHeader = config?.hash_on_header?.toLowerCase() ?? '';
+    this.hashQueryArg = config?.hash_on_query_arg ?? '';
+    this.#hashCookie = config?.hash_on_cookie ? new RegExp(`(?:^|;)\\s*${escapeRegExp(config.hash_on_cookie)}=([^;]*)`) : null;
     this.#totalWeight = this.targets.reduce((s, t) => s + t.weight, 0);
     const passive = config?.healthchecks.passive;
     this.#unhealthy = {
@@ -70,17 +91,11 @@ export class Balancer {
       statuses: new Set(passive?.unhealthy.http_statuses ?? []),
     };
     this.#healthyPassive = { successes: passive?.healthy.successes ?? 0, statuses: new Set(passive?.healthy.http_statuses ?? []) };
-    const points: [number, Target][] = [];
-    if (this.#algorithm === 'consistent-hashing' && this.#totalWeight > 0) {
-      const slots = config?.slots ?? 10000;
-      for (const t of this.targets) {
-        const n = Math.max(1, Math.round((slots * t.weight) / this.#totalWeight));
-        for (let i = 0; i < n; i++) points.push([createHash('md5').update(`${t.address}#${i}`).digest().readUInt32BE(0), t]);
-      }
-      points.sort((a, b) => a[0] - b[0]);
-    }
-    this.#ring = Uint32Array.from(points.map((p) => p[0]));
-    this.#ringTargets = points.map((p) => p[1]);
+    // Consistent hashing is weighted rendezvous hashing (HRW): each key scores every target and the best
+    // healthy one wins. A target's score depends only on the key and that target, so adding or removing a
+    // target moves only the keys that target wins or held, and shares follow the weights exactly, with no
+    // ring to size (`slots` is accepted for Kong compatibility and not needed).
+    this.#seeds = Uint32Array.from(this.targets, (t) => hashKey(t.address));
   }
 
   /** Whether enough weight is healthy (upstream threshold, percent). */
@@ -125,21 +140,28 @@ export class Balancer {
   }
 
   #pickHash(key: string, exclude: Target | null): Target | null {
-    const ring = this.#ring;
-    if (ring.length === 0) return null;
-    const h = fnv1a(key);
-    let lo = 0;
-    let hi = ring.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (ring[mid]! < h) lo = mid + 1;
-      else hi = mid;
+    const ts = this.targets;
+    const k = hashKey(key);
+    let best: Target | null = null;
+    let bestScore = Infinity;
+    for (let i = 0; i < ts.length; i++) {
+      const t = ts[i]!;
+      if (!t.healthy || t === exclude) continue;
+      // -ln(u) / weight with u uniform in (0, 1): the smallest wins, each target with probability weight / total.
+      const score = -Math.log((mix(k ^ this.#seeds[i]!) + 0.5) / 4294967296) / t.weight;
+      if (score < bestScore) {
+        bestScore = score;
+        best = t;
+      }
     }
-    for (let i = 0; i < ring.length; i++) {
-      const t = this.#ringTargets[(lo + i) % ring.length]!;
-      if (t.healthy && t !== exclude) return t;
-    }
-    return null;
+    return best;
+  }
+
+  /** The value of the hashed cookie in a Cookie header, or null. */
+  cookieValue(cookie: string | undefined): string | null {
+    if (cookie === undefined || this.#hashCookie === null) return null;
+    const m = this.#hashCookie.exec(cookie);
+    return m === null ? null : m[1]!;
   }
 
   /** Passive health: record what a proxied request saw. */

@@ -98,18 +98,14 @@ export class RequestHandler implements ProxyCallbacks {
       sni: ctx.scheme === 'https' ? ctx.request.tls!.servername : null,
       headers: ctx.req.headers,
     });
-    if (match === null) {
-      // Redirect-style answer for a route that exists only over https.
-      if (ctx.scheme === 'http') {
-        const https = runtime.router.match({ method: ctx.method, path: ctx.path, host: ctx.host, port: ctx.port, scheme: 'https', sni: null, headers: ctx.req.headers });
-        if (https !== null && https.route.config.snis === undefined) {
-          ctx.routeRuntime = https.route;
-          const code = https.route.config.https_redirect_status_code;
-          if (code === 426) return this.#gatewayError(ctx, ERR.HTTPS_REQUIRED, runtime.globalChains.http);
-          return this.#reply(ctx, new Reply(code, null, { location: `https://${ctx.req.headers.host ?? ctx.host}${ctx.req.url}` }), runtime.globalChains.http);
-        }
-      }
-      return this.#gatewayError(ctx, ERR.NO_ROUTE, runtime.globalChains[ctx.scheme]);
+    if (match === null) return this.#gatewayError(ctx, ERR.NO_ROUTE, runtime.globalChains[ctx.scheme]);
+    if (match.httpsOnly && !(ctx.peerTrusted && ctx.req.headers['x-forwarded-proto'] === 'https')) {
+      // The best route exists only over https (Kong: 426, or the configured redirect to https on the same host and path).
+      ctx.routeRuntime = match.route;
+      const code = match.route.config.https_redirect_status_code;
+      if (code === 426) return this.#gatewayError(ctx, ERR.HTTPS_REQUIRED, runtime.globalChains.http);
+      const location = `https://${ctx.host}${ctx.path}${ctx.rawQuery === '' ? '' : '?' + ctx.rawQuery}`;
+      return this.#reply(ctx, new Reply(code, null, { location }), runtime.globalChains.http);
     }
     ctx.routeRuntime = match.route;
     ctx.captures = match.captures;
@@ -133,30 +129,29 @@ export class RequestHandler implements ProxyCallbacks {
     const svc = route.service;
     const target = svc.balancer.pick(this.#hashKey(ctx), null);
     if (target === null) return this.#gatewayError(ctx, ERR.NO_HEALTHY_TARGET, chainOf(ctx));
-    const rest = route.config.strip_path ? ctx.path.slice(ctx.matchedLength) : ctx.path;
-    const call = new UpstreamCall(ctx, target, this, upstreamPath(svc.path, rest, route.config.path_handling));
+    const c = route.config;
+    const call = new UpstreamCall(ctx, target, this, upstreamPath(svc.path, ctx.path, ctx.matchedLength, c.strip_path, c.path_handling));
     (ctx.res as Res)[kCall] = call;
     call.start();
   }
 
   #hashKey(ctx: RequestContext): string | null {
-    const u = ctx.routeRuntime!.service.balancer.config;
-    if (u === null || u.algorithm !== 'consistent-hashing') return null;
-    switch (u.hash_on) {
+    const b = ctx.routeRuntime!.service.balancer;
+    switch (b.hashOn) {
+      case null:
+        return null;
       case 'ip':
         return ctx.clientIp;
       case 'header': {
-        const v = ctx.req.headers[u.hash_on_header!.toLowerCase()];
-        return v === undefined ? null : String(v);
+        const v = ctx.req.headers[b.hashHeader];
+        return v === undefined ? null : typeof v === 'string' ? v : v.join(',');
       }
-      case 'cookie': {
-        const m = new RegExp(`(?:^|;\\s*)${u.hash_on_cookie}=([^;]*)`).exec(ctx.req.headers.cookie ?? '');
-        return m ? m[1]! : null;
-      }
+      case 'cookie':
+        return b.cookieValue(ctx.req.headers.cookie);
       case 'path':
         return ctx.path;
       case 'query_arg':
-        return ctx.request.query.get(u.hash_on_query_arg!);
+        return ctx.request.query.get(b.hashQueryArg);
       case 'consumer':
         return ctx.consumer?.id ?? null;
       default:
@@ -196,7 +191,12 @@ export class RequestHandler implements ProxyCallbacks {
     const res = ctx.res;
     const h = ctx.headers;
     h[ctx.runtime.settings.request_id_header] = ctx.requestId;
-    if (ctx.runtime.settings.via) h.via = viaValue(ctx.req.httpVersion);
+    if (ctx.runtime.settings.via) {
+      // Append to the Via of the upstream (RFC 9110 §7.6.3), never replace it.
+      const via = viaValue(ctx.req.httpVersion);
+      const prev = h.via;
+      h.via = prev === undefined ? via : `${Array.isArray(prev) ? prev.join(', ') : prev}, ${via}`;
+    }
     res.writeHead(ctx.status, h as Record<string, string | string[]>);
   }
 

@@ -20,6 +20,8 @@ export class ActiveHealthChecker {
   readonly #counters = new Map<Target, Counters>();
   #timers: NodeJS.Timeout[] = [];
   #stopped = false;
+  /** A round still probing (index 0: healthy targets, 1: unhealthy ones) is not started again. */
+  readonly #running = [false, false];
 
   constructor(balancer: Balancer, log: Logger) {
     this.#balancer = balancer;
@@ -47,10 +49,19 @@ export class ActiveHealthChecker {
   }
 
   async #round(healthy: boolean): Promise<void> {
-    const targets = this.#balancer.targets.filter((t) => t.healthy === healthy);
-    const concurrency = this.#balancer.config!.healthchecks.active.concurrency;
-    for (let i = 0; i < targets.length && !this.#stopped; i += concurrency) {
-      await Promise.all(targets.slice(i, i + concurrency).map((t) => this.#probe(t)));
+    // A probe can take longer than the interval (up to active.timeout): rounds must not overlap, or
+    // one target gets several probes at once and each counts towards the thresholds.
+    const slot = healthy ? 0 : 1;
+    if (this.#running[slot]) return;
+    this.#running[slot] = true;
+    try {
+      const targets = this.#balancer.targets.filter((t) => t.healthy === healthy);
+      const concurrency = this.#balancer.config!.healthchecks.active.concurrency;
+      for (let i = 0; i < targets.length && !this.#stopped; i += concurrency) {
+        await Promise.all(targets.slice(i, i + concurrency).map((t) => this.#probe(t)));
+      }
+    } finally {
+      this.#running[slot] = false;
     }
   }
 
@@ -74,8 +85,9 @@ export class ActiveHealthChecker {
           ? 'http'
           : null;
     } catch (err) {
-      const code = (err as { code?: string; name?: string }).code ?? (err as Error).name;
-      outcome = code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_CONNECT_TIMEOUT' || code === 'TimeoutError' ? 'timeouts' : 'tcp';
+      // AbortSignal.timeout() rejects with a DOMException named TimeoutError (whose numeric `code` is 23).
+      const e = err as { code?: unknown; name?: string };
+      outcome = e.name === 'TimeoutError' || e.code === 'UND_ERR_HEADERS_TIMEOUT' || e.code === 'UND_ERR_CONNECT_TIMEOUT' || e.code === 'UND_ERR_BODY_TIMEOUT' ? 'timeouts' : 'tcp';
     }
     if (this.#stopped || outcome === null) return;
     if (outcome === 'success') {

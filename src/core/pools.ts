@@ -26,11 +26,14 @@ export class PoolRegistry {
     const key = `${origin}|${o.connectTimeout}|${o.poolSize}|${o.idleTimeout}|${o.tlsVerify}|${o.servername ?? ''}|${o.ca?.join('') ?? ''}`;
     let slot = this.#pools.get(key);
     if (!slot) {
+      // undici refuses a keep-alive timeout of 0 (every dispatch would fail with 502): an idle timeout
+      // of 0 means "keep no idle connection", so an idle connection closes after 1 ms.
+      const keepIdle = o.idleTimeout > 0;
       const pool = new Pool(origin, {
         connections: o.poolSize,
         pipelining: 1,
-        keepAliveTimeout: o.idleTimeout,
-        keepAliveMaxTimeout: Math.max(o.idleTimeout, 1000),
+        keepAliveTimeout: keepIdle ? o.idleTimeout : 1,
+        keepAliveMaxTimeout: keepIdle ? Math.max(o.idleTimeout, 1000) : 1,
         connect: {
           timeout: o.connectTimeout,
           rejectUnauthorized: o.tlsVerify,

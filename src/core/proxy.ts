@@ -9,9 +9,12 @@ import { BodyLimitError, ERR, type GatewayError } from './errors.ts';
 import type { RequestContext } from './context.ts';
 import type { Target } from './balancer.ts';
 
-/** Request headers never forwarded (hop-by-hop, RFC 9110 §7.6.1) or always rewritten by the gateway. */
+/**
+ * Request headers never forwarded (hop-by-hop, RFC 9110 §7.6.1) or always rewritten by the gateway.
+ * `expect` is hop-by-hop in practice: node:http has already answered 100-continue, and undici refuses it.
+ */
 const SKIP_REQUEST = new Set([
-  'connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'proxy-authorization',
+  'connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'proxy-authorization', 'expect',
   'host', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-forwarded-port', 'x-forwarded-path', 'x-forwarded-prefix', 'x-real-ip',
 ]);
 /** Response headers never forwarded to the client. */
@@ -57,11 +60,14 @@ export function buildUpstreamHeaders(ctx: RequestContext, hostHeader: string): s
   const xff = h['x-forwarded-for'];
   out.push('host', route.config.preserve_host && h.host ? h.host : hostHeader);
   out.push('x-forwarded-for', trusted && xff ? `${xff}, ${ctx.remoteAddress}` : ctx.remoteAddress);
+  // Kong: a trusted peer's values are kept; otherwise the connection's (the port is the listener's, not the Host header's).
   out.push('x-forwarded-proto', (trusted && (h['x-forwarded-proto'] as string | undefined)) || ctx.scheme);
   out.push('x-forwarded-host', (trusted && (h['x-forwarded-host'] as string | undefined)) || ctx.host);
-  out.push('x-forwarded-port', (trusted && (h['x-forwarded-port'] as string | undefined)) || String(ctx.port));
-  out.push('x-forwarded-path', ctx.path);
-  if (ctx.matchedLength > 0 && route.config.strip_path) out.push('x-forwarded-prefix', ctx.path.slice(0, ctx.matchedLength));
+  out.push('x-forwarded-port', (trusted && (h['x-forwarded-port'] as string | undefined)) || String(req.socket.localPort ?? ctx.port));
+  out.push('x-forwarded-path', (trusted && (h['x-forwarded-path'] as string | undefined)) || ctx.path);
+  const prefix = trusted ? (h['x-forwarded-prefix'] as string | undefined) : undefined;
+  if (prefix) out.push('x-forwarded-prefix', prefix);
+  else if (ctx.matchedLength > 0 && route.config.strip_path) out.push('x-forwarded-prefix', ctx.path.slice(0, ctx.matchedLength));
   out.push('x-real-ip', ctx.clientIp);
   out.push(reqIdHeader, ctx.requestId);
   if (ctx.runtime.settings.via) out.push('via', viaValue(req.httpVersion));
@@ -73,10 +79,24 @@ export function viaValue(httpVersion: string): string {
   return `${httpVersion} palisade`;
 }
 
+/** Headers an upstream names in its Connection header are hop-by-hop too (RFC 9110 §7.6.1). */
+function dropConnectionListed(headers: Record<string, string | string[] | undefined>, conn: string | string[]): void {
+  const list = typeof conn === 'string' ? conn : conn.join(',');
+  if (list === 'keep-alive' || list === 'close') return;
+  for (const token of list.toLowerCase().split(',')) {
+    const name = token.trim();
+    if (name !== '' && name !== 'close' && name !== 'keep-alive') delete headers[name];
+  }
+}
+
 function classify(err: Error & { code?: string }): { error: GatewayError; health: 'tcp_failure' | 'timeout' } {
   const code = err.code ?? '';
   if (code === 'UND_ERR_CONNECT_TIMEOUT' || code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'ETIMEDOUT') return { error: ERR.UPSTREAM_TIMEOUT, health: 'timeout' };
   return { error: ERR.UPSTREAM_CONNECT, health: 'tcp_failure' };
+}
+
+function clientClosed(): Error {
+  return Object.assign(new Error('client closed the connection'), { name: 'AbortError' });
 }
 
 /** One exchange with the upstream (with retries). Implements undici's DispatchHandler. */
@@ -124,6 +144,8 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
 
   onRequestStart(controller: Dispatcher.DispatchController): void {
     this.#controller = controller;
+    // The request waited in the pool for a connection and the client left meanwhile: do not send it.
+    if (this.ctx.res.destroyed) controller.abort(clientClosed());
   }
 
   onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | string[] | undefined>): void {
@@ -133,6 +155,8 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
     ctx.upstreamHeadersNs = process.hrtime.bigint();
     ctx.status = statusCode;
     ctx.source = 'upstream';
+    const conn = headers.connection;
+    if (conn !== undefined) dropConnectionListed(headers, conn);
     for (const h of SKIP_RESPONSE) if (headers[h] !== undefined) delete headers[h];
     ctx.headers = headers;
     ctx.routeRuntime!.service.balancer.report(this.target, 'success', statusCode);
@@ -167,14 +191,15 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
       ctx.res.destroy();
       return this.cb.onDone(ctx);
     }
+    if (ctx.res.destroyed || (ctx.req.destroyed && err.name === 'AbortError')) {
+      // The client went away (before or during the response): not the upstream's fault.
+      ctx.errorCode = 'PALISADE_ERR_CLIENT_CLOSED';
+      return this.cb.onDone(ctx);
+    }
     if (this.#started || ctx.res.headersSent) {
       // Reset mid-response: the client cannot be told with a status; close its connection.
       ctx.errorCode = 'PALISADE_ERR_UPSTREAM_RESET';
       ctx.res.destroy();
-      return this.cb.onDone(ctx);
-    }
-    if (ctx.res.destroyed || ctx.req.destroyed && err.name === 'AbortError') {
-      ctx.errorCode = 'PALISADE_ERR_CLIENT_CLOSED';
       return this.cb.onDone(ctx);
     }
     const { error, health } = classify(err);
@@ -198,8 +223,8 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
     if (this.#onDrain !== null) this.ctx.res.off('drain', this.#onDrain);
   }
 
-  /** The client went away: stop talking to the upstream. */
+  /** The client went away: stop talking to the upstream (a request still queued is dropped in onRequestStart). */
   abort(): void {
-    this.#controller?.abort(Object.assign(new Error('client closed the connection'), { name: 'AbortError' }));
+    this.#controller?.abort(clientClosed());
   }
 }

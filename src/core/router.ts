@@ -30,6 +30,12 @@ export interface RouteMatch {
   /** Length of the path prefix that strip_path removes. */
   matchedLength: number;
   captures: Record<string, string> | null;
+  /**
+   * The most specific route for this request allows only https and the request
+   * came over http: the caller answers 426 or redirects (Kong), it does not
+   * fall through to a less specific http route.
+   */
+  httpsOnly: boolean;
 }
 
 interface HeaderCond {
@@ -75,21 +81,27 @@ function hostMatches(m: Matcher, host: string, port: number): boolean {
   return m.wildcard === 'suffix' ? host.endsWith(m.host) && host.length > m.host.length : host.startsWith(m.host) && host.length > m.host.length;
 }
 
-function headerValue(v: string | string[] | undefined): string[] {
-  if (v === undefined) return [];
-  return (Array.isArray(v) ? v : [v]).map((s) => s.toLowerCase());
+function valueMatches(h: HeaderCond, v: string): boolean {
+  if (h.values.has(v.toLowerCase())) return true;
+  for (let i = 0; i < h.regexes.length; i++) if (h.regexes[i]!.test(v)) return true;
+  return false;
 }
 
+function headerMatches(h: HeaderCond, v: string | string[] | undefined): boolean {
+  if (v === undefined) return false;
+  if (typeof v === 'string') return valueMatches(h, v);
+  for (let i = 0; i < v.length; i++) if (valueMatches(h, v[i]!)) return true;
+  return false;
+}
+
+/** All conditions but the http scheme (an https-only route over http is reported, not skipped). */
 function matches(m: Matcher, req: RouteRequest): RegExpExecArray | true | null {
-  if (req.scheme === 'http' ? !m.http : !m.https) return null;
+  if (req.scheme === 'https' && !m.https) return null;
   if (m.methods !== null && !m.methods.has(req.method)) return null;
   if (!hostMatches(m, req.host, req.port)) return null;
   if (m.snis !== null && (req.sni === null || !m.snis.has(req.sni))) return null;
   if (m.headers !== null) {
-    for (const h of m.headers) {
-      const got = headerValue(req.headers[h.name]);
-      if (!got.some((v) => h.values.has(v) || h.regexes.some((r) => r.test(v)))) return null;
-    }
+    for (let i = 0; i < m.headers.length; i++) if (!headerMatches(m.headers[i]!, req.headers[m.headers[i]!.name])) return null;
   }
   if (m.pathKind === 1) return req.path.startsWith(m.prefix) ? true : null;
   if (m.pathKind === 2) return m.regex!.exec(req.path);
@@ -182,8 +194,9 @@ export class Router {
       const m = list[i]!;
       const r = matches(m, req);
       if (r === null) continue;
-      if (r === true) return { route: m.route, matchedLength: m.prefix.length, captures: null };
-      return { route: m.route, matchedLength: r[0].length, captures: r.groups ? { ...r.groups } : null };
+      const httpsOnly = req.scheme === 'http' && !m.http;
+      if (r === true) return { route: m.route, matchedLength: m.prefix.length, captures: null, httpsOnly };
+      return { route: m.route, matchedLength: r[0].length, captures: r.groups ? { ...r.groups } : null, httpsOnly };
     }
     return null;
   }
@@ -218,10 +231,44 @@ export function normalizePath(path: string): string | null {
   return '/' + out.join('/');
 }
 
-/** Kong's path_handling: how service.path and the remaining request path are joined. */
-export function upstreamPath(servicePath: string | undefined, rest: string, handling: 'v0' | 'v1'): string {
-  if (servicePath === undefined) return rest === '' ? '/' : rest.charCodeAt(0) === 47 ? rest : '/' + rest;
-  if (rest === '') return servicePath;
-  if (handling === 'v0' && servicePath.endsWith('/') && rest.charCodeAt(0) === 47) return servicePath + rest.slice(1);
-  return servicePath + rest;
+/**
+ * Kong's sanitize_uri_postfix: the part after a stripped prefix never starts
+ * with a dot segment (route /api, request /api../admin must not climb out of
+ * the service path). The request path is normalised already, so one leading
+ * dot segment is all there can be.
+ */
+function sanitizePostfix(p: string): string {
+  if (p.charCodeAt(0) !== 46) return p;
+  if (p === '.' || p === '..') return '';
+  if (p.startsWith('./')) return p.slice(2);
+  if (p.startsWith('../')) return p.slice(3);
+  return p;
+}
+
+/**
+ * The upstream path, exactly as Kong builds it (kong/router/utils.lua,
+ * get_upstream_uri_v0 and the v1 branch of the traditional router; the table
+ * under path_handling in Kong's Admin API docs):
+ * - the postfix is what follows the stripped prefix (strip_path and a path
+ *   matched), else the request path without its leading slash;
+ * - v0 joins service path and postfix with exactly one slash; a request that
+ *   ends with a slash keeps it;
+ * - v1 concatenates, dropping one slash when both sides have one.
+ */
+export function upstreamPath(servicePath: string | undefined, path: string, matchedLength: number, strip: boolean, handling: 'v0' | 'v1'): string {
+  const base = servicePath ?? '/';
+  const postfix = sanitizePostfix(strip && matchedLength > 0 ? path.slice(matchedLength) : path.slice(1));
+  const baseSlash = base.charCodeAt(base.length - 1) === 47;
+  if (!strip) {
+    if (baseSlash || handling === 'v1') return base + path.slice(1);
+    return path === '/' ? base : base + path;
+  }
+  const postfixSlash = postfix.charCodeAt(0) === 47;
+  if (handling === 'v1') return baseSlash && postfixSlash ? base.slice(0, -1) + postfix : base + postfix;
+  if (baseSlash) {
+    if (postfix === '') return base === '/' || path.charCodeAt(path.length - 1) === 47 ? base : base.slice(0, -1);
+    return postfixSlash ? base.slice(0, -1) + postfix : base + postfix;
+  }
+  if (postfix === '') return path.length > 1 && path.charCodeAt(path.length - 1) === 47 ? base + '/' : base;
+  return postfixSlash ? base + postfix : base + '/' + postfix;
 }
