@@ -99,6 +99,8 @@ export class RequestContext implements PdkContext, PdkResponse {
   readonly res: ServerResponse;
   readonly runtime: RuntimeConfig;
   readonly startNs: bigint;
+  /** Socket bytes read before this request (to count what it received on the wire). */
+  readonly bytesReadAtStart: number;
   readonly requestId: string;
   readonly method: string;
   readonly scheme: 'http' | 'https';
@@ -142,6 +144,7 @@ export class RequestContext implements PdkContext, PdkResponse {
     this.res = res;
     this.runtime = runtime;
     this.startNs = process.hrtime.bigint();
+    this.bytesReadAtStart = req.socket.bytesRead;
     this.method = req.method ?? 'GET';
     this.requestId = init.requestId;
     this.scheme = init.scheme;
