@@ -4,6 +4,7 @@
  * PdkContext; the core reads the same object.
  */
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { problem, Reply, type PdkConsumer, type PdkContext, type PdkEntityRef, type PdkRequest, type PdkResponse, type PdkTls } from '../pdk/index.ts';
 import type { Chain } from './pipeline.ts';
@@ -80,7 +81,7 @@ class RequestView implements PdkRequest {
     return v === undefined ? -1 : Number(v);
   }
   get tls(): PdkTls | null {
-    if (this.#tls === undefined) this.#tls = this.#ctx.scheme === 'https' ? new TlsView(this.#ctx.req.socket as TLSSocket) : null;
+    if (this.#tls === undefined) this.#tls = this.#ctx.scheme === 'https' ? new TlsView(this.#ctx.socket as TLSSocket) : null;
     return this.#tls;
   }
   setBodyLimit(bytes: number): void {
@@ -99,6 +100,8 @@ export class RequestContext implements PdkContext, PdkResponse {
   readonly res: ServerResponse;
   readonly runtime: RuntimeConfig;
   readonly startNs: bigint;
+  /** The connection (req.socket is detached once the response is done). */
+  readonly socket: Socket;
   /** Socket bytes read before this request (to count what it received on the wire). */
   readonly bytesReadAtStart: number;
   readonly requestId: string;
@@ -144,6 +147,7 @@ export class RequestContext implements PdkContext, PdkResponse {
     this.res = res;
     this.runtime = runtime;
     this.startNs = process.hrtime.bigint();
+    this.socket = req.socket;
     this.bytesReadAtStart = req.socket.bytesRead;
     this.method = req.method ?? 'GET';
     this.requestId = init.requestId;

@@ -184,7 +184,12 @@ export class RequestHandler implements ProxyCallbacks {
         }
       }
     }
-    this.#host.accessLog.write(ctx);
+    try {
+      this.#host.accessLog.write(ctx);
+    } catch (err) {
+      // Never let logging break the exchange (this runs inside undici's callbacks).
+      this.#host.log.error({ err, request_id: ctx.requestId }, 'access log failed');
+    }
   }
 
   #writeHead(ctx: RequestContext): void {

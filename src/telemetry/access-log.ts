@@ -79,7 +79,7 @@ export class AccessLog {
       tries: ctx.tries,
       error: ctx.errorCode,
       latency: { total_ms: ms(total), upstream_ms: ms(upstream), gateway_ms: ms(total - upstream) },
-      bytes: { request: Number(ctx.req.headers['content-length'] ?? 0), received: ctx.req.socket.bytesRead - ctx.bytesReadAtStart, response: ctx.bytesOut },
+      bytes: { request: Number(ctx.req.headers['content-length'] ?? 0), received: ctx.socket.bytesRead - ctx.bytesReadAtStart, response: ctx.bytesOut },
       config_version: ctx.runtime.version,
     };
     this.#logger?.info(record);
