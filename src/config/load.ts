@@ -5,7 +5,7 @@
  * running gateway: a failed load changes nothing.
  */
 import { readFile } from 'node:fs/promises';
-import { LineCounter, parseDocument, isMap, isNode, isPair, isScalar, type Document } from 'yaml';
+import { LineCounter, parseDocument, isMap, isNode, isPair, isScalar, visit, type Document } from 'yaml';
 import type { ErrorObject } from 'ajv';
 import { ConfigSchema, type PalisadeConfig, type PluginConfig } from './schema.ts';
 import { compileSchema } from './ajv.ts';
@@ -127,6 +127,28 @@ function checkPlugins(cfg: PalisadeConfig, at: (pointer: string, key?: string) =
   return errors;
 }
 
+/** Errors in file order, as an editor lists them. */
+function byPosition(errors: ConfigError[]): ConfigError[] {
+  return errors.sort((a, b) => a.line - b.line || a.column - b.column);
+}
+
+/**
+ * Kong semantics: a field set to null (decK dumps write `headers: null`, Kong's
+ * db_export `tags: ~`) is unset and gets its default. Array elements are kept.
+ */
+function dropNulls(value: unknown): unknown {
+  if (Array.isArray(value)) {
+    for (const v of value) dropNulls(v);
+  } else if (value !== null && typeof value === 'object') {
+    const obj = value as Record<string, unknown>;
+    for (const k of Object.keys(obj)) {
+      if (obj[k] === null) delete obj[k];
+      else dropNulls(obj[k]);
+    }
+  }
+  return value;
+}
+
 /** Parse and validate config text. Throws ConfigInvalidError listing every problem. */
 export function parseConfig(text: string, file = '<config>'): PalisadeConfig {
   const lc = new LineCounter();
@@ -135,20 +157,41 @@ export function parseConfig(text: string, file = '<config>'): PalisadeConfig {
     throw new ConfigInvalidError(
       file,
       doc.errors.map((e) => {
-        const pos = e.linePos?.[0] ?? { line: 1, col: 1 };
-        return { path: '', line: pos.line, column: pos.col, message: e.message.split('\n')[0]! };
+        // linePos is only filled with prettyErrors; pos (offsets) always is.
+        const pos = e.linePos?.[0] ?? lc.linePos(e.pos[0]);
+        let message = e.message.split('\n')[0]!;
+        if (e.code === 'DUPLICATE_KEY') {
+          const key = /^("(?:[^"\\]|\\.)*"|'[^']*'|[^:\n]*?)\s*:/.exec(text.slice(e.pos[0]))?.[1];
+          if (key) message = `duplicate key ${key.startsWith('"') || key.startsWith("'") ? key : `'${key}'`}: ${message}`;
+        }
+        return { path: '', line: pos.line, column: pos.col, message };
       }),
     );
   }
   const at = (pointer: string, key?: string) => locate(doc, lc, pointer, key);
-  const data: unknown = doc.toJS({ maxAliasCount: 100 });
+  let data: unknown;
+  try {
+    data = dropNulls(doc.toJS({ maxAliasCount: 100 }));
+  } catch (err) {
+    // An alias to an anchor that does not exist, or too many aliases (a "billion laughs" file).
+    let offset = 0;
+    visit(doc, {
+      Alias(_, node) {
+        if (node.resolve(doc) !== undefined) return undefined;
+        offset = node.range?.[0] ?? 0;
+        return visit.BREAK;
+      },
+    });
+    const pos = lc.linePos(offset);
+    throw new ConfigInvalidError(file, [{ path: '', line: pos.line, column: pos.col, message: (err as Error).message }]);
+  }
   if (data === null || typeof data !== 'object' || Array.isArray(data)) {
     throw new ConfigInvalidError(file, [{ path: '', line: 1, column: 1, message: 'the config must be a mapping with _format_version, services, routes, …' }]);
   }
-  if (!validateConfig(data)) throw new ConfigInvalidError(file, schemaErrors(validateConfig.errors ?? [], at));
+  if (!validateConfig(data)) throw new ConfigInvalidError(file, byPosition(schemaErrors(validateConfig.errors ?? [], at)));
   const cfg = data as PalisadeConfig;
   const errors = [...checkPlugins(cfg, at), ...checkSemantics(cfg).map((e) => ({ ...e, ...at(e.path, e.key) }))];
-  if (errors.length > 0) throw new ConfigInvalidError(file, errors.map(({ path, line, column, message }) => ({ path, line, column, message })));
+  if (errors.length > 0) throw new ConfigInvalidError(file, byPosition(errors.map(({ path, line, column, message }) => ({ path, line, column, message }))));
   return cfg;
 }
 

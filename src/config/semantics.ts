@@ -4,7 +4,9 @@
  * parseable certificates.
  */
 import { X509Certificate, createPrivateKey } from 'node:crypto';
+import { BlockList } from 'node:net';
 import type { PalisadeConfig, RouteConfig } from './schema.ts';
+import { addEntry } from '../core/trusted.ts';
 import { getPlugin } from '../plugins/registry.ts';
 
 export interface SemanticError {
@@ -62,6 +64,20 @@ function checkRoute(r: RouteConfig, ptr: string, errors: SemanticError[]): void 
   }
 }
 
+/** null when the text holds one or more parseable PEM certificates. */
+function pemCertificatesError(text: string, none: string): string | null {
+  const pems = text.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g);
+  if (!pems) return none;
+  for (const pem of pems) {
+    try {
+      new X509Certificate(pem);
+    } catch (err) {
+      return `cannot parse a certificate: ${(err as Error).message}`;
+    }
+  }
+  return null;
+}
+
 function unique(errors: SemanticError[], seen: Map<string, string>, value: string | undefined, ptr: string, what: string): void {
   if (value === undefined) return;
   const first = seen.get(value);
@@ -89,6 +105,11 @@ export function checkSemantics(cfg: PalisadeConfig): SemanticError[] {
     for (const [j, name] of s.exclude_plugins.entries()) {
       if (!getPlugin(name)) errors.push({ path: `${ptr}/exclude_plugins/${j}`, message: `unknown plugin '${name}'` });
     }
+    // Kong lists ca_certificate entity ids here; Palisade takes the PEM itself.
+    for (const [j, ca] of (s.ca_certificates ?? []).entries()) {
+      const message = pemCertificatesError(ca, 'ca_certificates entries must be PEM certificates (Kong ca_certificate ids are not supported)');
+      if (message) errors.push({ path: `${ptr}/ca_certificates/${j}`, message });
+    }
     for (const [k, r] of s.routes.entries()) {
       unique(errors, routes, r.name, `${ptr}/routes/${k}/name`, 'route name');
       if (r.service !== undefined) errors.push({ path: `${ptr}/routes/${k}`, key: 'service', message: 'a nested route belongs to its service; remove service' });
@@ -111,6 +132,12 @@ export function checkSemantics(cfg: PalisadeConfig): SemanticError[] {
     if (u.algorithm === 'consistent-hashing' && u.hash_on === 'header' && !u.hash_on_header) errors.push({ path: ptr, message: 'hash_on header needs hash_on_header' });
     if (u.algorithm === 'consistent-hashing' && u.hash_on === 'cookie' && !u.hash_on_cookie) errors.push({ path: ptr, message: 'hash_on cookie needs hash_on_cookie' });
     if (u.algorithm === 'consistent-hashing' && u.hash_on === 'query_arg' && !u.hash_on_query_arg) errors.push({ path: ptr, message: 'hash_on query_arg needs hash_on_query_arg' });
+    // Kong fields accepted so decK dumps load; only their default is implemented.
+    if (u.hash_fallback !== 'none') errors.push({ path: `${ptr}/hash_fallback`, message: "Palisade does not implement hash_fallback; only 'none' is supported" });
+    if (u.use_srv_name) errors.push({ path: `${ptr}/use_srv_name`, message: 'Palisade does not implement use_srv_name; only false is supported' });
+    if (!u.healthchecks.active.https_verify_certificate) {
+      errors.push({ path: `${ptr}/healthchecks/active/https_verify_certificate`, message: 'Palisade always verifies the certificates of https health probes; only true is supported' });
+    }
   }
   for (const [i, c] of cfg.consumers.entries()) {
     const ptr = `/consumers/${i}`;
@@ -148,6 +175,19 @@ export function checkSemantics(cfg: PalisadeConfig): SemanticError[] {
     for (const [j, p] of c.plugins.entries()) unique(errors, scopes, scopeKey(p.name, undefined, undefined, cName), `/consumers/${i}/plugins/${j}/name`, 'plugin in the same scope');
   }
 
+  // Server settings the listener would otherwise refuse at start (or on reload).
+  const trusted = new BlockList();
+  for (const [i, entry] of cfg.server.trusted_ips.entries()) {
+    try {
+      addEntry(trusted, entry);
+    } catch (err) {
+      errors.push({ path: `/server/trusted_ips/${i}`, message: (err as Error).message });
+    }
+  }
+  if (cfg.server.request_timeout > 0 && cfg.server.headers_timeout > cfg.server.request_timeout) {
+    errors.push({ path: '/server/headers_timeout', message: `headers_timeout (${cfg.server.headers_timeout}) must not exceed request_timeout (${cfg.server.request_timeout})` });
+  }
+
   const snis = new Map<string, string>();
   for (const [i, cert] of cfg.certificates.entries()) {
     const ptr = `/certificates/${i}`;
@@ -158,6 +198,10 @@ export function checkSemantics(cfg: PalisadeConfig): SemanticError[] {
       errors.push({ path: ptr, message: `cannot parse certificate or key: ${(err as Error).message}` });
     }
     if (cert.client_verify !== 'off' && !cert.client_ca) errors.push({ path: ptr, key: 'client_verify', message: 'client_verify needs client_ca' });
+    if (cert.client_ca !== undefined) {
+      const message = pemCertificatesError(cert.client_ca, 'client_ca must hold PEM CA certificates');
+      if (message) errors.push({ path: `${ptr}/client_ca`, message });
+    }
     for (const [j, sni] of cert.snis.entries()) unique(errors, snis, typeof sni === 'string' ? sni : sni.name, `${ptr}/snis/${j}`, 'SNI');
   }
   return errors;

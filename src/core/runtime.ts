@@ -64,13 +64,15 @@ export class RuntimeConfig {
   readonly trusted: TrustedIps;
   readonly consumers: Map<string, PdkConsumer>;
   readonly balancers: Map<string, Balancer>;
-  /** SNI (exact or *.suffix) → TLS context; `default` is the first certificate. */
+  /** SNI (exact, *.suffix or prefix.*) → TLS context; `default` is the first certificate. */
   readonly tls: {
     exact: Map<string, SecureContext>;
     wildcard: [string, SecureContext][];
     default: SecureContext | null;
     /** Client-certificate policy of each context. */
     verify: Map<SecureContext, 'off' | 'optional' | 'required'>;
+    /** Some certificate has client_verify: required (the listener then checks Host against SNI). */
+    required: boolean;
   };
   readonly #checkers: ActiveHealthChecker[] = [];
   readonly #pools: PoolRegistry;
@@ -207,25 +209,37 @@ export class RuntimeConfig {
     const verify = new Map<SecureContext, 'off' | 'optional' | 'required'>();
     let def: SecureContext | null = null;
     for (const c of this.config.certificates) {
-      const ctx = createSecureContext({ cert: c.cert, key: c.key, ...(c.client_ca ? { ca: c.client_ca } : {}) });
+      const ctx = createSecureContext({ cert: c.cert, key: c.key, minVersion: 'TLSv1.2', ...(c.client_ca ? { ca: c.client_ca } : {}) });
       def ??= ctx;
       verify.set(ctx, c.client_verify);
       for (const sni of c.snis) {
         const name = (typeof sni === 'string' ? sni : sni.name).toLowerCase();
         if (name.startsWith('*.')) wildcard.push([name.slice(1), ctx]);
+        else if (name.endsWith('.*')) wildcard.push([name.slice(0, -1), ctx]);
         else exact.set(name, ctx);
       }
     }
-    return { exact, wildcard, default: def, verify };
+    return { exact, wildcard, default: def, verify, required: this.config.certificates.some((c) => c.client_verify === 'required') };
   }
 
   /** TLS context for an SNI: exact, then wildcard, then the default certificate. */
   secureContextFor(servername: string): SecureContext | null {
+    return this.namedContextFor(servername) ?? this.tls.default;
+  }
+
+  /** TLS context whose SNIs name this host (exact, then wildcard); null when only the default would serve it. */
+  namedContextFor(servername: string): SecureContext | null {
     const name = servername.toLowerCase();
     const hit = this.tls.exact.get(name);
     if (hit) return hit;
-    for (const [suffix, ctx] of this.tls.wildcard) if (name.endsWith(suffix)) return ctx;
-    return this.tls.default;
+    // Like Kong: a wildcard stands for exactly one label (*.example.com, example.*).
+    for (const [pattern, ctx] of this.tls.wildcard) {
+      if (name.length <= pattern.length) continue;
+      if (pattern.charCodeAt(0) === 46 /* . */) {
+        if (name.endsWith(pattern) && name.indexOf('.') === name.length - pattern.length) return ctx;
+      } else if (name.startsWith(pattern) && name.lastIndexOf('.') === pattern.length - 1) return ctx;
+    }
+    return null;
   }
 
   /** Start timers (active health checks); called when this version becomes current. */
