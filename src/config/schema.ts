@@ -185,7 +185,7 @@ export const UpstreamEntity = Obj(
     hash_on_cookie_path: Type.String({ default: '/', description: 'Accepted for Kong compatibility (Path of the cookie Kong generates); Palisade does not set the cookie.' }),
     hash_on_query_arg: Type.Optional(Type.String({ description: 'Query argument to hash when hash_on is query_arg.' })),
     use_srv_name: Type.Boolean({ default: false, description: "Accepted for Kong compatibility; Palisade implements only false (true is refused)." }),
-    slots: Type.Integer({ minimum: 10, maximum: 65536, default: 10000, description: 'Ring size for consistent-hashing.' }),
+    slots: Type.Integer({ minimum: 10, maximum: 65536, default: 10000, description: 'Accepted for Kong compatibility; consistent hashing is weighted rendezvous hashing and needs no ring.' }),
     host_header: Type.Optional(Type.String({ description: 'Host header sent to the targets.' })),
     healthchecks: Obj(
       {
@@ -276,11 +276,11 @@ export const ServerSection = Obj(
       description: 'Peers (IPs/CIDRs) whose X-Forwarded-* and X-Request-Id headers are believed.',
     }),
     via: Type.Boolean({ default: false, description: 'Add a Via header upstream and downstream.' }),
-    request_id_header: Type.String({ default: 'x-request-id', description: 'Header carrying the request id on request and response.' }),
+    request_id_header: Type.String({ default: 'x-request-id', pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$", description: 'Header carrying the request id on request and response (case-insensitive).' }),
     max_header_size: Type.Integer({ minimum: 1024, maximum: 1048576, default: 16384, description: 'Largest request head in bytes; above: 431.' }),
     headers_timeout: Type.Integer({ minimum: 100, default: 10000, description: 'Time to receive the request head (ms); slow-loris protection: 408.' }),
     request_timeout: Type.Integer({ minimum: 0, default: 300000, description: 'Time to receive the whole request (ms); 0 = none.' }),
-    keepalive_timeout: Type.Integer({ minimum: 0, default: 60000, description: 'Idle keep-alive connection lifetime (ms).' }),
+    keepalive_timeout: Type.Integer({ minimum: 0, default: 60000, description: 'Idle keep-alive connection lifetime (ms); 0 = no keep-alive (close after each response).' }),
     keepalive_requests: Type.Integer({ minimum: 0, default: 1000, description: 'Requests per client connection before it is closed (0 = unlimited).' }),
     upstream_keepalive_pool_size: Type.Integer({ minimum: 1, default: 512, description: 'Connections per upstream target.' }),
     upstream_keepalive_idle_timeout: Type.Integer({ minimum: 0, default: 60000, description: 'Idle upstream connection lifetime (ms).' }),

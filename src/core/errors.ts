@@ -23,6 +23,8 @@ export const ERR = Object.freeze({
   BAD_REQUEST: e('PALISADE_ERR_BAD_REQUEST', 400, 'Bad request'),
   HEADERS_TOO_LARGE: e('PALISADE_ERR_HEADERS_TOO_LARGE', 431, 'Request header or cookie too large'),
   REQUEST_TIMEOUT: e('PALISADE_ERR_REQUEST_TIMEOUT', 408, 'Request timeout'),
+  /** RFC 9110 §15.5.20: the connection's certificate is not the one for the requested host. */
+  MISDIRECTED: e('PALISADE_ERR_MISDIRECTED_REQUEST', 421, 'This host requires a client certificate; connect with its server name (SNI)'),
   SHUTTING_DOWN: e('PALISADE_ERR_SHUTTING_DOWN', 503, 'The gateway is shutting down'),
   INTERNAL: e('PALISADE_ERR_INTERNAL', 500, 'An unexpected error occurred'),
 });

@@ -82,7 +82,7 @@ export class RuntimeConfig {
     this.#pools = pools;
     this.version = createHash('sha256').update(JSON.stringify(config)).digest('hex').slice(0, 12);
     const s = config.server;
-    this.settings = s as Settings;
+    this.settings = { ...s, request_id_header: s.request_id_header.toLowerCase() } as Settings;
     this.trusted = new TrustedIps(s.trusted_ips);
 
     this.consumers = new Map();

@@ -19,12 +19,6 @@ export interface ListenerHost {
   handle(req: IncomingMessage, res: ServerResponse, scheme: 'http' | 'https', port: number): void;
 }
 
-/** RFC 9110 §15.5.20: the connection's certificate is not the one for the requested host. */
-const MISDIRECTED: GatewayError = Object.freeze({
-  code: 'PALISADE_ERR_MISDIRECTED_REQUEST',
-  status: 421,
-  message: 'This host requires a client certificate; connect with its server name (SNI)',
-});
 
 function problemBody(e: GatewayError, requestId: string): string {
   return JSON.stringify({
@@ -174,7 +168,7 @@ export function createListeners(host: ListenerHost, want: { http: boolean; https
     });
     srv.on('request', (req: IncomingMessage, res: ServerResponse) => {
       if (!admit(host, req, res)) return;
-      if (!tlsHostAllowed(host.runtime, req)) return refuse(host, req, res, MISDIRECTED);
+      if (!tlsHostAllowed(host.runtime, req)) return refuse(host, req, res, ERR.MISDIRECTED);
       host.handle(req, res, 'https', req.socket.localPort ?? 0);
     });
     srv.on('clientError', onClientError);
