@@ -50,17 +50,18 @@ export class RequestHandler implements ProxyCallbacks {
     const trusted = runtime.trusted.has(peer);
     const incomingId = trusted ? req.headers[runtime.settings.request_id_header] : undefined;
     const requestId = typeof incomingId === 'string' && SANE_ID.test(incomingId) ? incomingId : randomUUID();
-    const hostHeader = req.headers.host ?? '';
-    const colon = hostHeader.lastIndexOf(':');
-    const bracket = hostHeader.lastIndexOf(']');
-    const hasPort = colon > bracket && colon > 0;
-    const host = (hasPort ? hostHeader.slice(0, colon) : hostHeader).toLowerCase();
-    const port = hasPort ? Number(hostHeader.slice(colon + 1)) || listenerPort : listenerPort;
+    let authority = req.headers.host ?? '';
     if (rawPath.charCodeAt(0) !== 47) {
-      // absolute-form (RFC 9112 §3.2.2): keep only the path.
-      const m = /^https?:\/\/[^/?#]*(\/[^?#]*)?/i.exec(rawPath);
-      rawPath = m ? (m[1] ?? '/') : '';
+      // absolute-form (RFC 9112 §3.2.2): the target's authority replaces Host; keep only the path.
+      const m = /^https?:\/\/([^/?#]*)(\/[^?#]*)?/i.exec(rawPath);
+      rawPath = m ? (m[2] ?? '/') : '';
+      if (m) authority = m[1]!.slice(m[1]!.lastIndexOf('@') + 1);
     }
+    const colon = authority.lastIndexOf(':');
+    const bracket = authority.lastIndexOf(']');
+    const hasPort = colon > bracket && colon > 0;
+    const host = (hasPort ? authority.slice(0, colon) : authority).toLowerCase();
+    const port = hasPort ? Number(authority.slice(colon + 1)) || listenerPort : listenerPort;
     const path = rawPath === '' ? null : normalizePath(rawPath);
     const ctx = new RequestContext(req, res, runtime, {
       requestId,

@@ -168,6 +168,8 @@ describe('malformed requests', () => {
       assert.equal(r.status, 200);
       assert.equal(upstream.requests.length, before + 1);
       assert.equal(upstream.requests.at(-1)!.url, '/abs/path?q=1');
+      // RFC 9112 §3.2.2: the target's authority wins over the Host header.
+      assert.equal(upstream.requests.at(-1)!.headers['x-forwarded-host'], 'elsewhere.example');
       const https = await send(gw.port, 'GET HTTPS://elsewhere.example:8443/echo/secure HTTP/1.1\r\nHost: malformed.test\r\nConnection: close\r\n\r\n');
       assert.equal(https.status, 200);
       assert.equal(upstream.requests.at(-1)!.url, '/secure');
