@@ -16,6 +16,8 @@ import { createAdminServer } from '../admin/server.ts';
 import { ConfigInvalidError, formatError, loadConfigFile } from '../config/load.ts';
 import type { PalisadeConfig } from '../config/schema.ts';
 import { Gateway } from '../core/gateway.ts';
+import { serveCounters } from '../shared-state/cluster.ts';
+import { MemoryCounterStore } from '../shared-state/memory.ts';
 import { parseListen } from '../core/server.ts';
 import { createLogger } from '../telemetry/logger.ts';
 import { VERSION } from './version.ts';
@@ -223,10 +225,12 @@ async function runPrimary(cfg: PalisadeConfig, r: Resolved, log: Logger): Promis
   let onStartupFailure: () => void = () => {};
   let unwatch = () => {};
   let admin: Awaited<ReturnType<typeof listenAdmin>> = null;
+  const counters = new MemoryCounterStore();
   const fork = () => {
     const w = cluster.fork();
     const pid = w.process.pid;
     workers.add(w);
+    serveCounters(counters, () => workers, w);
     const ready = new Promise<void>((ok) =>
       w.on('message', (msg: { type?: string }) => {
         if (msg?.type === 'config-request') w.send({ type: 'config', config: current });

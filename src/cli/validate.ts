@@ -1,8 +1,26 @@
+import { pino } from 'pino';
 import { ConfigInvalidError, formatError, loadConfigFile } from '../config/load.ts';
+import type { PalisadeConfig } from '../config/schema.ts';
+import { PoolRegistry } from '../core/pools.ts';
+import { RuntimeConfig } from '../core/runtime.ts';
+import { MemoryCounterStore } from '../shared-state/memory.ts';
+
+/** Compile the config as a start would (plugins built, keys parsed), then throw it away. */
+export async function dryCompile(cfg: PalisadeConfig): Promise<void> {
+  const pools = new PoolRegistry();
+  const counters = new MemoryCounterStore();
+  try {
+    new RuntimeConfig(cfg, pools, pino({ level: 'silent' }), null, counters).dispose();
+  } finally {
+    counters.close();
+    await pools.closeAll();
+  }
+}
 
 export async function validateCommand(file: string, opts: { json?: boolean }): Promise<void> {
   try {
     const cfg = await loadConfigFile(file);
+    await dryCompile(cfg);
     const routes = cfg.services.reduce((n, s) => n + s.routes.length, 0) + cfg.routes.length;
     if (opts.json) console.log(JSON.stringify({ valid: true, file, services: cfg.services.length, routes }));
     else console.log(`${file}: valid (${cfg.services.length} services, ${routes} routes, ${cfg.consumers.length} consumers)`);

@@ -7,10 +7,10 @@
 import { readFile } from 'node:fs/promises';
 import { LineCounter, parseDocument, isMap, isNode, isPair, isScalar, visit, type Document } from 'yaml';
 import type { ErrorObject } from 'ajv';
-import { ConfigSchema, type PalisadeConfig, type PluginConfig } from './schema.ts';
+import { ConfigSchema, type ConsumerConfig, type PalisadeConfig, type PluginConfig } from './schema.ts';
 import { compileSchema } from './ajv.ts';
 import { checkSemantics } from './semantics.ts';
-import { getPlugin, KONG_ONLY_PLUGINS, pluginNames } from '../plugins/registry.ts';
+import { allPlugins, getPlugin, KONG_ONLY_PLUGINS, pluginNames } from '../plugins/registry.ts';
 
 export interface ConfigError {
   /** JSON pointer of the offending value, e.g. /services/0/routes/1/paths/0. */
@@ -36,6 +36,16 @@ export function formatError(file: string, e: ConfigError): string {
 }
 
 const validateConfig = compileSchema(ConfigSchema);
+
+/** Where each pointer of a parsed config sits in its file (kept beside the config, not in it). */
+const sources = new WeakMap<object, { file: string; at: (pointer: string, key?: string) => { line: number; column: number } }>();
+
+/** A config error found after parsing (e.g. while compiling a plugin), positioned in the file when known. */
+export function configError(cfg: PalisadeConfig, pointer: string, message: string): ConfigInvalidError {
+  const src = sources.get(cfg);
+  const pos = src ? src.at(pointer) : { line: 0, column: 0 };
+  return new ConfigInvalidError(src?.file ?? '<config>', [{ path: pointer, ...pos, message }]);
+}
 
 /** Where a JSON pointer sits in the source: the deepest existing node on its path. */
 function locate(doc: Document, lc: LineCounter, pointer: string, key?: string): { line: number; column: number } {
@@ -149,6 +159,23 @@ function dropNulls(value: unknown): unknown {
   return value;
 }
 
+/** Each plugin's cross-field rules for the credentials consumers carry. */
+function checkCredentials(cfg: PalisadeConfig, at: (pointer: string, key?: string) => { line: number; column: number }): ConfigError[] {
+  const errors: ConfigError[] = [];
+  for (const def of allPlugins()) {
+    const c = def.credential;
+    if (!c?.validate) continue;
+    for (const [i, consumer] of cfg.consumers.entries()) {
+      for (const [j, cred] of (((consumer as ConsumerConfig)[c.field] as unknown[] | undefined) ?? []).entries()) {
+        const message = c.validate(cred as never);
+        const ptr = `/consumers/${i}/${c.field}/${j}`;
+        if (message) errors.push({ path: ptr, ...at(ptr), message });
+      }
+    }
+  }
+  return errors;
+}
+
 /** Parse and validate config text. Throws ConfigInvalidError listing every problem. */
 export function parseConfig(text: string, file = '<config>'): PalisadeConfig {
   const lc = new LineCounter();
@@ -190,8 +217,9 @@ export function parseConfig(text: string, file = '<config>'): PalisadeConfig {
   }
   if (!validateConfig(data)) throw new ConfigInvalidError(file, byPosition(schemaErrors(validateConfig.errors ?? [], at)));
   const cfg = data as PalisadeConfig;
-  const errors = [...checkPlugins(cfg, at), ...checkSemantics(cfg).map((e) => ({ ...e, ...at(e.path, e.key) }))];
+  const errors = [...checkPlugins(cfg, at), ...checkCredentials(cfg, at), ...checkSemantics(cfg).map((e) => ({ ...e, ...at(e.path, e.key) }))];
   if (errors.length > 0) throw new ConfigInvalidError(file, byPosition(errors.map(({ path, line, column, message }) => ({ path, line, column, message }))));
+  sources.set(cfg, { file, at });
   return cfg;
 }
 

@@ -6,6 +6,7 @@
  */
 import { Type, type Static, type TObject, type TProperties } from '@sinclair/typebox';
 import { Enum } from '../pdk/schema.ts';
+import { allPlugins } from '../plugins/registry.ts';
 
 /** Objects refuse unknown fields: a typo is an error, not a silent no-op. */
 function Obj<P extends TProperties>(props: P, description: string, withDefault = false): TObject<P> {
@@ -233,15 +234,47 @@ export const UpstreamEntity = Obj(
   'An upstream: a virtual host name balanced over targets, with health checks.',
 );
 
+/**
+ * Credential arrays on consumers come from the plugins that declare them
+ * (key-auth → keyauth_credentials, …): each plugin owns its credential schema.
+ */
+function credentialFields(): TProperties {
+  const out: TProperties = {};
+  for (const p of allPlugins()) {
+    const c = p.credential;
+    if (!c) continue;
+    const item = Type.Object(
+      { ...(c.schema as unknown as TObject).properties, id: Type.Optional(Id), tags: Tags },
+      { additionalProperties: false, description: `A ${p.name} credential.` },
+    );
+    out[c.field] = Type.Array(item, { default: [], description: `Credentials for the ${p.name} plugin.` });
+  }
+  return out;
+}
+
 export const ConsumerEntity = Obj(
   {
     username: Type.Optional(Type.String({ description: 'Unique username.' })),
     custom_id: Type.Optional(Type.String({ description: 'Unique id from another system.' })),
     id: Type.Optional(Id),
     tags: Tags,
+    groups: Type.Array(Type.Union([Type.String(), Obj({ name: Type.String({ description: 'Consumer group name.' }), id: Type.Optional(Id) }, 'A group reference.')]), {
+      default: [],
+      description: 'Consumer groups this consumer belongs to (names of consumer_groups).',
+    }),
     plugins: Type.Array(PluginEntity, { default: [], description: 'Plugins scoped to this consumer.' }),
+    ...credentialFields(),
   },
-  'A consumer: a client of the APIs.',
+  'A consumer: a client of the APIs, with its credentials.',
+);
+
+export const ConsumerGroupEntity = Obj(
+  {
+    name: Type.String({ description: 'Unique group name.' }),
+    id: Type.Optional(Id),
+    tags: Tags,
+  },
+  'A consumer group (Kong 3.x): consumers join it through their `groups`.',
 );
 
 export const CertificateEntity = Obj(
@@ -314,6 +347,7 @@ export const ConfigSchema = Obj(
     routes: Type.Array(RouteEntity, { default: [], description: 'Routes declared at top level (each names its service).' }),
     upstreams: Type.Array(UpstreamEntity, { default: [], description: 'Load-balanced upstreams.' }),
     consumers: Type.Array(ConsumerEntity, { default: [], description: 'Consumers.' }),
+    consumer_groups: Type.Array(ConsumerGroupEntity, { default: [], description: 'Consumer groups.' }),
     plugins: Type.Array(PluginEntity, { default: [], description: 'Global plugins (or scoped by their references).' }),
     certificates: Type.Array(CertificateEntity, { default: [], description: 'TLS certificates for the https listener.' }),
   },
@@ -325,6 +359,6 @@ export type ServiceConfig = Static<typeof ServiceEntity>;
 export type RouteConfig = Static<typeof RouteEntity>;
 export type PluginConfig = Static<typeof PluginEntity>;
 export type UpstreamConfig = Static<typeof UpstreamEntity>;
-export type ConsumerConfig = Static<typeof ConsumerEntity>;
+export type ConsumerConfig = Static<typeof ConsumerEntity> & Record<string, unknown>;
 export type CertificateConfig = Static<typeof CertificateEntity>;
 export type ServerConfig = Static<typeof ServerSection>;

@@ -139,8 +139,14 @@ export function checkSemantics(cfg: PalisadeConfig): SemanticError[] {
       errors.push({ path: `${ptr}/healthchecks/active/https_verify_certificate`, message: 'Palisade always verifies the certificates of https health probes; only true is supported' });
     }
   }
+  const groups = new Map<string, string>();
+  for (const [i, g] of cfg.consumer_groups.entries()) unique(errors, groups, g.name, `/consumer_groups/${i}/name`, 'consumer group name');
   for (const [i, c] of cfg.consumers.entries()) {
     const ptr = `/consumers/${i}`;
+    for (const [j, g] of c.groups.entries()) {
+      const name = typeof g === 'string' ? g : g.name;
+      if (!groups.has(name)) errors.push({ path: `${ptr}/groups/${j}`, message: `consumer group '${name}' does not exist (declare it in consumer_groups)` });
+    }
     if (c.username === undefined && c.custom_id === undefined) errors.push({ path: ptr, message: "a consumer needs 'username' or 'custom_id'" });
     unique(errors, consumers, c.username, `${ptr}/username`, 'consumer username');
     unique(errors, consumers, c.custom_id, `${ptr}/custom_id`, 'consumer custom_id');

@@ -6,7 +6,7 @@
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
-import { problem, Reply, type PdkConsumer, type PdkContext, type PdkEntityRef, type PdkRequest, type PdkResponse, type PdkTls } from '../pdk/index.ts';
+import { problem, Reply, type PdkConsumer, type PdkContext, type PdkCredential, type PdkEntityRef, type PdkRequest, type PdkResponse, type PdkTls } from '../pdk/index.ts';
 import type { Chain } from './pipeline.ts';
 import type { RouteRuntime, RuntimeConfig } from './runtime.ts';
 
@@ -93,6 +93,41 @@ class RequestView implements PdkRequest {
   removeHeader(name: string): void {
     (this.#ctx.upstreamHeaders ??= new Map()).set(name.toLowerCase(), null);
   }
+  readBody(limit: number): Promise<Buffer | null> {
+    return (this.#ctx.bodyRead ??= readBody(this.#ctx, limit));
+  }
+  setBody(body: Buffer | string): void {
+    this.#ctx.bodyBuffer = typeof body === 'string' ? Buffer.from(body) : body;
+    this.#ctx.bodyPrefix = null;
+  }
+  setRawQuery(query: string): void {
+    this.#ctx.upstreamQuery = query;
+  }
+}
+
+function hasBody(req: IncomingMessage): boolean {
+  const cl = req.headers['content-length'];
+  return cl !== undefined ? cl !== '0' : req.headers['transfer-encoding'] !== undefined;
+}
+
+/** Buffers the body up to `limit`; above it, keeps what was read for the proxy to stream first. */
+async function readBody(ctx: RequestContext, limit: number): Promise<Buffer | null> {
+  const req = ctx.req;
+  if (!hasBody(req)) return (ctx.bodyBuffer = Buffer.alloc(0));
+  const declared = req.headers['content-length'];
+  if (declared !== undefined && Number(declared) > limit) return null;
+  const chunks: Buffer[] = [];
+  let total = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    chunks.push(chunk);
+    total += chunk.length;
+    if (total > limit) {
+      // Stop reading; the proxy sends these chunks, then the rest of the stream.
+      ctx.bodyPrefix = chunks;
+      return null;
+    }
+  }
+  return (ctx.bodyBuffer = Buffer.concat(chunks, total));
 }
 
 export class RequestContext implements PdkContext, PdkResponse {
@@ -120,6 +155,15 @@ export class RequestContext implements PdkContext, PdkResponse {
   captures: Record<string, string> | null = null;
   matchedLength = 0;
   consumer: PdkConsumer | null = null;
+  credential: PdkCredential | null = null;
+  anonymous = false;
+  /** A buffered request body (read by a plugin, or replaced); sent instead of the stream. */
+  bodyBuffer: Buffer | null = null;
+  /** Chunks already read from a body that was too large to buffer; sent before the rest of the stream. */
+  bodyPrefix: Buffer[] | null = null;
+  bodyRead: Promise<Buffer | null> | null = null;
+  /** Query string sent upstream when a plugin replaced it. */
+  upstreamQuery: string | null = null;
   /** Header overrides for the upstream request (null value = remove). */
   upstreamHeaders: Map<string, string | null> | null = null;
   bodyLimit = -1;
@@ -175,6 +219,12 @@ export class RequestContext implements PdkContext, PdkResponse {
   }
   get shared(): Record<string, unknown> {
     return (this.#shared ??= {});
+  }
+
+  authenticate(consumer: PdkConsumer, credential: PdkCredential | null, anonymous = false): void {
+    this.consumer = consumer;
+    this.credential = credential;
+    this.anonymous = anonymous;
   }
 
   respond(status: number, body?: string | Buffer | object | null, headers?: Record<string, string>): Reply {

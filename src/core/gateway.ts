@@ -5,7 +5,11 @@
  */
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import cluster from 'node:cluster';
 import type { Logger } from 'pino';
+import type { CounterStore } from '../pdk/index.ts';
+import { ClusterCounterStore } from '../shared-state/cluster.ts';
+import { MemoryCounterStore } from '../shared-state/memory.ts';
 import { loadConfigFile, ConfigInvalidError } from '../config/load.ts';
 import type { PalisadeConfig } from '../config/schema.ts';
 import { AccessLog } from '../telemetry/access-log.ts';
@@ -35,10 +39,14 @@ export class Gateway {
   #draining = false;
   stats = { requests: 0, reloads: 0, reloadFailures: 0 };
 
-  constructor(config: PalisadeConfig, log: Logger, configFile: string | null = null) {
+  readonly counters: CounterStore;
+
+  constructor(config: PalisadeConfig, log: Logger, configFile: string | null = null, counters?: CounterStore) {
+    // Workers of one gateway share counters through the primary; a single process keeps its own.
+    this.counters = counters ?? (cluster.isWorker ? new ClusterCounterStore() : new MemoryCounterStore());
     this.log = log;
     this.configFile = configFile;
-    this.runtime = new RuntimeConfig(config, this.#pools, log, null);
+    this.runtime = new RuntimeConfig(config, this.#pools, log, null, this.counters);
     this.runtime.activate(log);
     this.accessLog = new AccessLog(config.server.access_log);
     this.#handler = new RequestHandler(this);
@@ -86,7 +94,7 @@ export class Gateway {
   apply(config: PalisadeConfig): ReloadResult {
     let next: RuntimeConfig;
     try {
-      next = new RuntimeConfig(config, this.#pools, this.log, this.runtime);
+      next = new RuntimeConfig(config, this.#pools, this.log, this.runtime, this.counters);
     } catch (err) {
       this.stats.reloadFailures++;
       return { ok: false, error: err as Error };

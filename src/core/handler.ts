@@ -128,6 +128,7 @@ export class RequestHandler implements ProxyCallbacks {
   #proxy(ctx: RequestContext): void {
     const route = ctx.routeRuntime!;
     const svc = route.service;
+    if (ctx.bodyBuffer !== null && ctx.bodyLimit >= 0 && ctx.bodyBuffer.length > ctx.bodyLimit) return this.#gatewayError(ctx, ERR.BODY_TOO_LARGE, chainOf(ctx));
     const target = svc.balancer.pick(this.#hashKey(ctx), null);
     if (target === null) return this.#gatewayError(ctx, ERR.NO_HEALTHY_TARGET, chainOf(ctx));
     const c = route.config;

@@ -16,6 +16,9 @@ import type { Target } from './balancer.ts';
 const SKIP_REQUEST = new Set([
   'connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'proxy-authorization', 'expect',
   'host', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-forwarded-port', 'x-forwarded-path', 'x-forwarded-prefix', 'x-real-ip',
+  // Identity headers only the gateway may set: a client's copies are spoofing attempts.
+  'x-consumer-id', 'x-consumer-username', 'x-consumer-custom-id', 'x-consumer-groups', 'x-credential-identifier', 'x-credential-username',
+  'x-anonymous-consumer', 'x-anonymous-groups', 'x-authenticated-groups', 'x-authenticated-scope', 'x-authenticated-userid',
 ]);
 /** Response headers never forwarded to the client. */
 export const SKIP_RESPONSE = ['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'proxy-authenticate'];
@@ -31,11 +34,19 @@ export interface ProxyCallbacks {
   onDone(ctx: RequestContext): void;
 }
 
-async function* limitBody(body: AsyncIterable<Buffer>, limit: number): AsyncGenerator<Buffer> {
+/** The request body as read so far (by a plugin) followed by the rest of the stream, capped at `limit` (-1 = none). */
+async function* bodyStream(prefix: Buffer[] | null, rest: AsyncIterable<Buffer>, limit: number): AsyncGenerator<Buffer> {
   let seen = 0;
-  for await (const chunk of body) {
+  if (prefix !== null) {
+    for (const chunk of prefix) {
+      seen += chunk.length;
+      if (limit >= 0 && seen > limit) throw new BodyLimitError();
+      yield chunk;
+    }
+  }
+  for await (const chunk of rest) {
     seen += chunk.length;
-    if (seen > limit) throw new BodyLimitError();
+    if (limit >= 0 && seen > limit) throw new BodyLimitError();
     yield chunk;
   }
 }
@@ -48,11 +59,16 @@ export function buildUpstreamHeaders(ctx: RequestContext, hostHeader: string): s
   const extra = conn && conn !== 'keep-alive' && conn !== 'close' ? new Set(conn.toLowerCase().split(',').map((s) => s.trim())) : null;
   const reqIdHeader = ctx.runtime.settings.request_id_header;
   const overrides = ctx.upstreamHeaders;
+  const newBody = ctx.bodyBuffer;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;
     const lower = name.toLowerCase();
     if (SKIP_REQUEST.has(lower) || lower === reqIdHeader || (extra !== null && extra.has(lower)) || (overrides !== null && overrides.has(lower))) continue;
+    if (newBody !== null && lower === 'content-length') continue;
     out.push(name, raw[i + 1]!);
+  }
+  if (newBody !== null && (newBody.length > 0 || req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined)) {
+    out.push('content-length', String(newBody.length));
   }
   const route = ctx.routeRuntime!;
   const trusted = ctx.peerTrusted;
@@ -71,6 +87,14 @@ export function buildUpstreamHeaders(ctx: RequestContext, hostHeader: string): s
   out.push('x-real-ip', ctx.clientIp);
   out.push(reqIdHeader, ctx.requestId);
   if (ctx.runtime.settings.via) out.push('via', viaValue(req.httpVersion));
+  const consumer = ctx.consumer;
+  if (consumer !== null) {
+    out.push('x-consumer-id', consumer.id);
+    if (consumer.username !== null) out.push('x-consumer-username', consumer.username);
+    if (consumer.custom_id !== null) out.push('x-consumer-custom-id', consumer.custom_id);
+    if (ctx.credential?.identifier) out.push('x-credential-identifier', ctx.credential.identifier);
+    if (ctx.anonymous) out.push('x-anonymous-consumer', 'true');
+  }
   if (overrides !== null) for (const [k, v] of overrides) if (v !== null) out.push(k, v);
   return out;
 }
@@ -117,11 +141,14 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
     const svc = ctx.routeRuntime!.service;
     const req = ctx.req;
     const hasBody = req.headers['content-length'] !== undefined ? req.headers['content-length'] !== '0' : req.headers['transfer-encoding'] !== undefined;
-    let body: Readable | null = null;
-    if (hasBody) body = ctx.bodyLimit >= 0 ? Readable.from(limitBody(req, ctx.bodyLimit), { objectMode: false }) : req;
-    this.canRetry = !hasBody && IDEMPOTENT.has(ctx.method);
+    let body: Readable | Buffer | null = null;
+    if (ctx.bodyBuffer !== null) body = ctx.bodyBuffer.length > 0 ? ctx.bodyBuffer : null;
+    else if (hasBody) body = ctx.bodyLimit >= 0 || ctx.bodyPrefix !== null ? Readable.from(bodyStream(ctx.bodyPrefix, req, ctx.bodyLimit), { objectMode: false }) : req;
+    // A buffered body can be sent again; a stream cannot.
+    this.canRetry = (body === null || Buffer.isBuffer(body)) && IDEMPOTENT.has(ctx.method);
+    const query = ctx.upstreamQuery ?? ctx.rawQuery;
     this.opts = {
-      path: ctx.rawQuery === '' ? path : `${path}?${ctx.rawQuery}`,
+      path: query === '' ? path : `${path}?${query}`,
       method: ctx.method as Dispatcher.HttpMethod,
       headers: buildUpstreamHeaders(ctx, svc.hostHeader),
       body,

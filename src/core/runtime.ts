@@ -7,11 +7,11 @@
 import { createHash } from 'node:crypto';
 import { createSecureContext, type SecureContext } from 'node:tls';
 import type { Logger } from 'pino';
-import type { PalisadeConfig, RouteConfig, ServerConfig, ServiceConfig } from '../config/schema.ts';
+import type { ConsumerConfig, PalisadeConfig, RouteConfig, ServerConfig, ServiceConfig } from '../config/schema.ts';
 import { parseServiceUrl, refName } from '../config/semantics.ts';
-import { pluginEntities } from '../config/load.ts';
-import { getPlugin } from '../plugins/registry.ts';
-import type { PdkConsumer, PdkEntityRef } from '../pdk/index.ts';
+import { configError, pluginEntities } from '../config/load.ts';
+import { allPlugins, getPlugin } from '../plugins/registry.ts';
+import type { ConsumerDirectory, CounterStore, CredentialEntry, PdkConsumer, PdkEntityRef, PluginHandlers, PluginServices } from '../pdk/index.ts';
 import { Balancer, Target } from './balancer.ts';
 import { ActiveHealthChecker } from './health.ts';
 import { Chain, resolve, type PluginInstance } from './pipeline.ts';
@@ -77,7 +77,7 @@ export class RuntimeConfig {
   readonly #checkers: ActiveHealthChecker[] = [];
   readonly #pools: PoolRegistry;
 
-  constructor(config: PalisadeConfig, pools: PoolRegistry, log: Logger, previous: RuntimeConfig | null) {
+  constructor(config: PalisadeConfig, pools: PoolRegistry, log: Logger, previous: RuntimeConfig | null, counters: CounterStore) {
     this.config = config;
     this.#pools = pools;
     this.version = createHash('sha256').update(JSON.stringify(config)).digest('hex').slice(0, 12);
@@ -86,14 +86,24 @@ export class RuntimeConfig {
     this.trusted = new TrustedIps(s.trusted_ips);
 
     this.consumers = new Map();
+    const byRef = new Map<string, PdkConsumer>();
+    const credentials = new Map<string, CredentialEntry[]>();
+    for (const p of allPlugins()) if (p.credential) credentials.set(p.credential.field, []);
     for (const c of config.consumers) {
       const id = c.id ?? stableId('consumer', c.username ?? c.custom_id!);
-      this.consumers.set(id, { id, username: c.username ?? null, custom_id: c.custom_id ?? null, tags: c.tags });
+      const groups = c.groups.map((g) => (typeof g === 'string' ? g : g.name));
+      const consumer: PdkConsumer = Object.freeze({ id, username: c.username ?? null, custom_id: c.custom_id ?? null, tags: c.tags, groups });
+      this.consumers.set(id, consumer);
+      for (const ref of [id, c.username, c.custom_id]) if (ref !== undefined && !byRef.has(ref)) byRef.set(ref, consumer);
+      for (const [field, list] of credentials) {
+        for (const [i, cred] of (((c as ConsumerConfig)[field] as Record<string, unknown>[] | undefined) ?? []).entries()) {
+          list.push({ consumer, credential: { ...cred, id: (cred.id as string | undefined) ?? stableId(field, `${id}#${i}`) } });
+        }
+      }
     }
-    const consumerId = (ref: string) => {
-      for (const [id, c] of this.consumers) if (c.username === ref || c.custom_id === ref || id === ref) return id;
-      return ref;
-    };
+    const consumerId = (ref: string) => byRef.get(ref)?.id ?? ref;
+    const directory: ConsumerDirectory = { find: (ref) => byRef.get(ref) ?? null, all: () => [...this.consumers.values()] };
+    const memo = new Map<string, unknown>();
 
     this.balancers = new Map();
     for (const u of config.upstreams) {
@@ -134,7 +144,7 @@ export class RuntimeConfig {
     }
     for (const r of config.routes) for (const p of r.plugins) ownerOf.set(p, { route: routeIds.get(r)! });
     for (const c of config.consumers) for (const p of c.plugins) ownerOf.set(p, { consumer: consumerId(c.username ?? c.custom_id!) });
-    for (const [entity] of pluginEntities(config)) {
+    for (const [entity, pointer] of pluginEntities(config)) {
       if (!entity.enabled) continue;
       const def = getPlugin(entity.name)!;
       const owner = ownerOf.get(entity) ?? {
@@ -142,7 +152,24 @@ export class RuntimeConfig {
         route: entity.route !== undefined ? routeByName.get(refName(entity.route)!) : undefined,
         consumer: entity.consumer !== undefined ? consumerId(refName(entity.consumer)!) : undefined,
       };
-      const handlers = def.create(entity.config as never, { logger: log.child({ plugin: def.name }) });
+      const pluginServices: PluginServices = {
+        logger: log.child({ plugin: def.name }),
+        consumers: directory,
+        credentials: def.credential ? credentials.get(def.credential.field)! : [],
+        memo: <T>(key: string, build: () => T): T => {
+          const k = `${def.name}:${key}`;
+          if (!memo.has(k)) memo.set(k, build());
+          return memo.get(k) as T;
+        },
+        counters,
+      };
+      let handlers: PluginHandlers;
+      try {
+        handlers = def.create(entity.config as never, pluginServices);
+      } catch (err) {
+        // Misconfiguration found while compiling (a missing anonymous consumer, a bad key …) is a config error.
+        throw configError(config, `${pointer}/config`, (err as Error).message);
+      }
       instances.push({ def, entity, handlers, service: owner.service ?? null, route: owner.route ?? null, consumer: owner.consumer ?? null });
     }
     const globals = instances.filter((p) => p.service === null && p.route === null && p.consumer === null);

@@ -52,6 +52,16 @@ export interface PdkRequest {
   readonly tls: PdkTls | null;
   /** Cap the number of body bytes streamed upstream; above it the client gets 413. */
   setBodyLimit(bytes: number): void;
+  /**
+   * Read (buffer) the whole request body, at most `limit` bytes (null when it
+   * is larger). The buffered body is what goes upstream afterwards. Plugins
+   * that need the body declare it; everything else streams.
+   */
+  readBody(limit: number): Promise<Buffer | null>;
+  /** Replace the body sent upstream (Content-Length follows). */
+  setBody(body: Buffer | string): void;
+  /** Replace the query string sent upstream ('' = none). */
+  setRawQuery(query: string): void;
   /** Set a header on the request sent upstream. */
   setHeader(name: string, value: string): void;
   /** Remove a header from the request sent upstream. */
@@ -81,6 +91,42 @@ export interface PdkConsumer {
   readonly username: string | null;
   readonly custom_id: string | null;
   readonly tags: readonly string[];
+  /** Names of the consumer groups it belongs to (consumer_groups). */
+  readonly groups: readonly string[];
+}
+
+export interface PdkCredential {
+  /** Stable id of the credential entity. */
+  readonly id: string;
+  /** What X-Credential-Identifier carries (key id, username, subject …), or null. */
+  readonly identifier: string | null;
+}
+
+/** A consumer's credential of one kind, as declared in the config (validated, defaults filled). */
+export interface CredentialEntry<C = Record<string, unknown>> {
+  readonly consumer: PdkConsumer;
+  readonly credential: C & { id: string };
+}
+
+/** Read-only view of the consumers of the running config version. */
+export interface ConsumerDirectory {
+  /** By id, username or custom_id. */
+  find(ref: string): PdkConsumer | null;
+  all(): readonly PdkConsumer[];
+}
+
+/** Shared counters (in-process, across cluster workers, or Redis): sliding windows and locks. */
+export interface CounterStore {
+  /** Add `by` to a fixed window counter of `windowMs` and return the new total. */
+  increment(key: string, by: number, windowMs: number): Promise<number>;
+  /** Current total of the window counter, 0 when absent or expired. */
+  get(key: string): Promise<number>;
+  /** Set a flag that expires after `ttlMs`. */
+  lock(key: string, ttlMs: number): Promise<void>;
+  /** Milliseconds left on a flag, 0 when not set. */
+  lockedFor(key: string): Promise<number>;
+  /** Remove a counter or flag. */
+  delete(key: string): Promise<void>;
 }
 
 export interface PdkContext {
@@ -93,6 +139,15 @@ export interface PdkContext {
   /** Named captures of a regex route path. */
   readonly captures: Readonly<Record<string, string>> | null;
   readonly consumer: PdkConsumer | null;
+  readonly credential: PdkCredential | null;
+  /** True when the consumer is the `anonymous` fallback of an auth plugin. */
+  readonly anonymous: boolean;
+  /**
+   * Identify the client (Kong's kong.client.authenticate). The gateway sends
+   * X-Consumer-ID, -Username, -Custom-ID, X-Credential-Identifier upstream (or
+   * X-Anonymous-Consumer: true) and strips any copies the client sent.
+   */
+  authenticate(consumer: PdkConsumer, credential: PdkCredential | null, anonymous?: boolean): void;
   /** Per-request scratch space shared between plugins (Kong's kong.ctx.shared). */
   readonly shared: Record<string, unknown>;
   /** Answer the client now with this status, body and headers. */
@@ -110,6 +165,21 @@ export interface PluginHandlers {
 
 export interface PluginServices {
   readonly logger: Logger;
+  readonly consumers: ConsumerDirectory;
+  /** This plugin's credentials from every consumer (its `credential.field`). */
+  readonly credentials: readonly CredentialEntry[];
+  /** Build once per config version and share between this plugin's instances (indexes, caches). */
+  memo<T>(key: string, build: () => T): T;
+  /** The gateway's shared counter store (brute-force lockout, limits). */
+  readonly counters: CounterStore;
+}
+
+export interface CredentialDefinition<S extends TSchema = TSchema> {
+  /** The consumer field holding this kind of credential (Kong's name, e.g. keyauth_credentials). */
+  readonly field: string;
+  readonly schema: S;
+  /** Cross-field rules for one credential: return an error message, or null. */
+  validate?(credential: Static<S>): string | null;
 }
 
 export interface PluginDefinition<S extends TSchema = TSchema> {
@@ -121,6 +191,8 @@ export interface PluginDefinition<S extends TSchema = TSchema> {
   readonly schema: S;
   /** Cross-field rules (Kong's custom_validator): return an error message, or null. */
   validate?(config: Static<S>): string | null;
+  /** Credentials this plugin reads from consumers (declared in the config under `field`). */
+  readonly credential?: CredentialDefinition;
   /** Build everything derivable from config once; throw on misconfiguration. */
   create(config: Static<S>, services: PluginServices): PluginHandlers;
 }
