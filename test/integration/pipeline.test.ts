@@ -102,3 +102,14 @@ test("scope precedence is Kong's: consumer+route+service > consumer+route > cons
   // Another consumer's instance does not apply.
   assert.equal(resolve([mk(null, null, 'other'), order[7]!], q)[0], order[7]);
 });
+
+test('identity headers a client sends are never forwarded (only the gateway sets them)', async () => {
+  const res = await fetch(gw.url + '/other', {
+    headers: { 'x-consumer-id': 'admin', 'X-Consumer-Username': 'root', 'x-credential-identifier': 'k', 'x-anonymous-consumer': 'false', 'x-consumer-groups': 'admins' },
+  });
+  assert.equal(res.status, 200);
+  const seen = (await res.json()) as { headers: Record<string, string> };
+  for (const h of ['x-consumer-id', 'x-consumer-username', 'x-credential-identifier', 'x-anonymous-consumer', 'x-consumer-groups']) {
+    assert.equal(seen.headers[h], undefined, `${h} stripped`);
+  }
+});
