@@ -1,0 +1,78 @@
+/** What run.ts and profile.ts share: temp dir, the upstream, one measured load. */
+import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { onCleanup, stop, logTail, type Child, installCleanup } from './procs.ts';
+import { freePort, waitForHttp } from './net.ts';
+import { startNginx, upstreamConf } from './nginx.ts';
+import { LOAD_CPU } from './pin.ts';
+import { runWrk, type WrkResult } from './wrk.ts';
+import { readCpuTimes, busyPercent, groupCpuSeconds } from './cpu.ts';
+
+export function log(msg: string): void {
+  process.stderr.write(`[bench] ${msg}\n`);
+}
+
+/** Requests carry an Origin so that the cors plugin has work to do (same request for every contender). */
+export const REQUEST_HEADERS = { Origin: 'http://bench.example' };
+
+export function makeTmp(keep: boolean): string {
+  installCleanup();
+  const tmp = mkdtempSync(join(tmpdir(), 'palisade-bench-'));
+  if (!keep) onCleanup(() => rmSync(tmp, { recursive: true, force: true }));
+  return tmp;
+}
+
+export interface Upstream {
+  port: number;
+  child: Child;
+}
+
+export async function startUpstream(tmp: string): Promise<Upstream> {
+  const port = await freePort();
+  const prefix = join(tmp, 'upstream');
+  mkdirSync(prefix, { recursive: true });
+  const child = startNginx('upstream', prefix, upstreamConf(prefix, port), LOAD_CPU);
+  const ready = await waitForHttp(port, child, 10_000);
+  if (!ready.ok) {
+    await stop(child);
+    throw new Error(`upstream nginx did not start: ${ready.reason}\n${logTail(child)}`);
+  }
+  return { port, child };
+}
+
+export interface Measurement {
+  wrk: WrkResult;
+  /** Busy % per CPU during the measured run (cpu0 = contender, cpu1 = wrk + upstream). */
+  cpu: Record<string, number>;
+  /** CPU used by the contender's processes during the measured run, in % of one core (null without a process). */
+  procCpu: number | null;
+  /** CLOCK_MONOTONIC microseconds at the start and end of the measured run (the clock V8 profiles use on Linux). */
+  windowUs: [number, number];
+}
+
+export async function measure(port: number, seconds: number, warmupSeconds: number, connections: number, label: string, pgid: number | null): Promise<Measurement> {
+  if (warmupSeconds > 0) {
+    log(`${label}: warm-up ${warmupSeconds}s`);
+    await runWrk({ port, seconds: warmupSeconds, connections, headers: REQUEST_HEADERS });
+  }
+  log(`${label}: measuring ${seconds}s with ${connections} connections`);
+  const before = readCpuTimes();
+  const procBefore = pgid === null ? 0 : groupCpuSeconds(pgid);
+  const t0 = performance.now();
+  const w0 = Number(process.hrtime.bigint() / 1000n);
+  const wrk = await runWrk({ port, seconds, connections, headers: REQUEST_HEADERS });
+  const w1 = Number(process.hrtime.bigint() / 1000n);
+  const procAfter = pgid === null ? 0 : groupCpuSeconds(pgid);
+  const wall = (performance.now() - t0) / 1000;
+  const cpu = busyPercent(before, readCpuTimes());
+  const procCpu = pgid === null ? null : Math.round(((procAfter - procBefore) / wall) * 1000) / 10;
+  return { wrk, cpu, procCpu, windowUs: [w0, w1] };
+}
+
+/** Busy % per CPU over a quiet moment: other work on the machine skews every number. */
+export async function backgroundLoad(ms = 1000): Promise<Record<string, number>> {
+  const before = readCpuTimes();
+  await new Promise((r) => setTimeout(r, ms));
+  return busyPercent(before, readCpuTimes());
+}
