@@ -61,12 +61,14 @@ export class Gateway {
   }
 
   handle(req: IncomingMessage, res: ServerResponse, scheme: 'http' | 'https', port: number): void {
-    const active = this.#active;
-    active.add(res);
+    this.#active.add(res);
     this.stats.requests++;
-    res.once('close', () => active.delete(res));
     if (this.#draining) res.shouldKeepAlive = false;
     this.#handler.handle(req, res, scheme, port);
+  }
+
+  released(res: ServerResponse): void {
+    this.#active.delete(res);
   }
 
   /** Start the proxy listeners; resolves with the bound addresses. */

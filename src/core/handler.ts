@@ -17,8 +17,8 @@ import { normalizeIp, realClientIp } from './trusted.ts';
 import type { AccessLog } from '../telemetry/access-log.ts';
 
 const kCall = Symbol('palisade.call');
-const kCtx = Symbol('palisade.ctx');
-type Res = ServerResponse & { [kCall]?: UpstreamCall; [kCtx]?: RequestContext };
+const kHost = Symbol('palisade.host');
+type Res = ServerResponse & { [kCall]?: UpstreamCall; [kHost]?: HandlerHost };
 
 /** A request id we accept from a trusted peer: short, visible ASCII. */
 const SANE_ID = /^[\x21-\x7e]{1,200}$/;
@@ -27,10 +27,14 @@ export interface HandlerHost {
   readonly runtime: RuntimeConfig;
   readonly log: Logger;
   readonly accessLog: AccessLog;
+  /** The response is over (finished or its connection closed). */
+  released(res: ServerResponse): void;
 }
 
+/** One shared 'close' listener (no per-request closure): stop the upstream leg if the client left, tell the host. */
 function onResClose(this: Res): void {
   if (!this.writableFinished) this[kCall]?.abort();
+  this[kHost]!.released(this);
 }
 
 export class RequestHandler implements ProxyCallbacks {
@@ -74,7 +78,7 @@ export class RequestHandler implements ProxyCallbacks {
       host,
       port,
     });
-    (res as Res)[kCtx] = ctx;
+    (res as Res)[kHost] = this.#host;
     res.on('close', onResClose);
     if (path === null) return this.#gatewayError(ctx, ERR.BAD_REQUEST, null);
     try {
