@@ -51,6 +51,12 @@ class RequestView implements PdkRequest {
   get rawQuery() {
     return this.#ctx.rawQuery;
   }
+  get target() {
+    return this.#ctx.req.url ?? '/';
+  }
+  get httpVersion() {
+    return this.#ctx.req.httpVersion;
+  }
   get query() {
     return (this.#query ??= new URLSearchParams(this.#ctx.rawQuery));
   }
@@ -60,6 +66,9 @@ class RequestView implements PdkRequest {
   header(name: string): string | undefined {
     const v = this.#ctx.req.headers[name.toLowerCase()];
     return Array.isArray(v) ? v[0] : v;
+  }
+  get rawHeaders(): readonly string[] {
+    return this.#ctx.req.rawHeaders;
   }
   get scheme() {
     return this.#ctx.scheme;
@@ -221,7 +230,7 @@ export class RequestContext implements PdkContext, PdkResponse {
     return (this.#shared ??= {});
   }
 
-  authenticate(consumer: PdkConsumer, credential: PdkCredential | null, anonymous = false): void {
+  authenticate(consumer: PdkConsumer | null, credential: PdkCredential | null, anonymous = false): void {
     this.consumer = consumer;
     this.credential = credential;
     this.anonymous = anonymous;

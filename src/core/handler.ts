@@ -303,9 +303,11 @@ function runAccess(ctx: RequestContext, chain: Chain, i: number): [Chain, Reply 
 }
 
 function switchToConsumer(ctx: RequestContext, chain: Chain, priority: number): [Chain, number] | null {
-  const cc = ctx.consumer !== null ? ctx.routeRuntime!.consumerChains?.get(ctx.consumer.id) : undefined;
-  if (cc === undefined) return null;
-  const next = cc[ctx.scheme];
+  const route = ctx.routeRuntime!;
+  const cc = ctx.consumer !== null ? route.consumerChains?.get(ctx.consumer.id) : undefined;
+  // A consumer without consumer-scoped plugins runs the route's own chain — also when an
+  // earlier plugin had switched to the anonymous consumer's chain ("any of them" auth).
+  const next = (cc ?? route.chains)[ctx.scheme];
   if (next === chain) return null;
   const access = next.access;
   if (access === null) return [next, -1];

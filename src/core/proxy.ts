@@ -92,9 +92,10 @@ export function buildUpstreamHeaders(ctx: RequestContext, hostHeader: string): s
     out.push('x-consumer-id', consumer.id);
     if (consumer.username !== null) out.push('x-consumer-username', consumer.username);
     if (consumer.custom_id !== null) out.push('x-consumer-custom-id', consumer.custom_id);
-    if (ctx.credential?.identifier) out.push('x-credential-identifier', ctx.credential.identifier);
     if (ctx.anonymous) out.push('x-anonymous-consumer', 'true');
   }
+  // Also without a consumer (Kong's kong.client.authenticate(nil, credential), e.g. ldap-auth).
+  if (ctx.credential?.identifier) out.push('x-credential-identifier', ctx.credential.identifier);
   if (overrides !== null) for (const [k, v] of overrides) if (v !== null) out.push(k, v);
   return out;
 }

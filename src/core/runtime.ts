@@ -18,6 +18,7 @@ import { Chain, resolve, type PluginInstance } from './pipeline.ts';
 import type { PoolRegistry, UpstreamPool } from './pools.ts';
 import { Router } from './router.ts';
 import { TrustedIps } from './trusted.ts';
+import { RedisHandle } from '../shared-state/redis.ts';
 
 /** Stable UUID-shaped id from an entity kind and name (ids stay equal across nodes and reloads). */
 export function stableId(kind: string, name: string): string {
@@ -76,6 +77,8 @@ export class RuntimeConfig {
   };
   readonly #checkers: ActiveHealthChecker[] = [];
   readonly #pools: PoolRegistry;
+  /** Redis stores plugins of this version use (released when it is retired). */
+  readonly #redis: RedisHandle[] = [];
 
   constructor(config: PalisadeConfig, pools: PoolRegistry, log: Logger, previous: RuntimeConfig | null, counters: CounterStore) {
     this.config = config;
@@ -162,6 +165,12 @@ export class RuntimeConfig {
           return memo.get(k) as T;
         },
         counters,
+        scope: { service: owner.service ?? null, route: owner.route ?? null, consumer: owner.consumer ?? null },
+        redis: (settings) => {
+          const h = new RedisHandle(settings, log.child({ plugin: def.name }));
+          this.#redis.push(h);
+          return h;
+        },
       };
       let handlers: PluginHandlers;
       try {
@@ -280,6 +289,7 @@ export class RuntimeConfig {
 
   /** Stop timers and release pools; in-flight requests finish on their pools. */
   dispose(): void {
+    for (const h of this.#redis) h.release();
     for (const c of this.#checkers) c.stop();
     for (const s of this.services) for (const p of s.pools.values()) this.#pools.release(p);
   }

@@ -32,12 +32,18 @@ export interface PdkRequest {
   readonly path: string;
   /** The raw query string without '?', or ''. */
   readonly rawQuery: string;
+  /** The request target exactly as received (origin form "/p?q" or absolute form), undecoded. */
+  readonly target: string;
+  /** HTTP version of the request ("1.1", "1.0", "2.0"). */
+  readonly httpVersion: string;
   /** Parsed query (lazy). */
   readonly query: URLSearchParams;
   /** Incoming headers, lower-cased names (node:http). */
   readonly headers: IncomingHttpHeaders;
   /** First value of a header, or undefined. */
   header(name: string): string | undefined;
+  /** Headers as received: name, value, name, value … (node:http rawHeaders; a repeated header stays repeated). */
+  readonly rawHeaders: readonly string[];
   readonly scheme: 'http' | 'https';
   /** Host the client asked for, without port, lower-case. */
   readonly host: string;
@@ -127,6 +133,78 @@ export interface CounterStore {
   lockedFor(key: string): Promise<number>;
   /** Remove a counter or flag. */
   delete(key: string): Promise<void>;
+  /**
+   * Rate limits: count one request against several windows of `key` at once,
+   * atomically — admitted only when every window has room, and then counted
+   * in all of them. In-process: synchronous. Across cluster workers: the
+   * primary hands out quota leases that workers consume locally (never more
+   * than the limit in total). Sliding windows weigh the previous window's
+   * count by the part of it still inside the sliding interval.
+   */
+  hit?(key: string, windows: RateWindows, sliding: boolean, now: number): RateVerdict | Promise<RateVerdict>;
+}
+
+/** One window a rate-limited request is counted in (ms since the epoch). Immutable. */
+export interface RateWindow {
+  readonly start: number;
+  /** Exclusive. */
+  readonly end: number;
+  /** Start of the window before this one. */
+  readonly prevStart: number;
+}
+
+/** The windows of one rate-limit check, in parallel arrays (smallest window first). */
+export interface RateWindows {
+  /** Window names (e.g. 'second', 'minute'): part of the keys of shared stores. */
+  readonly names: readonly string[];
+  /** Requests allowed in each window (may be fractional, as in Kong: admitted while usage < limit). */
+  readonly limits: readonly number[];
+  /** The current window of each. */
+  readonly current: readonly RateWindow[];
+}
+
+export interface RateVerdict {
+  readonly admitted: boolean;
+  /** Usage of each window, including this request when admitted (sliding: the weighted estimate). */
+  readonly usage: readonly number[];
+  /** When refused: the earliest time (ms since the epoch) a request can be admitted again. */
+  readonly retryAt: number;
+}
+
+/** Connection settings of a Redis (standalone, Sentinel or Cluster), Kong's `redis` record plus `url`. */
+export interface RedisSettings {
+  /** redis:// or rediss:// URL (Palisade); the other fields complete it. */
+  readonly url?: string;
+  readonly host?: string;
+  readonly port: number;
+  readonly username?: string;
+  readonly password?: string;
+  readonly database: number;
+  readonly connect_timeout: number;
+  /** Command timeout (a reply must arrive within it). */
+  readonly read_timeout: number;
+  readonly ssl: boolean;
+  readonly ssl_verify: boolean;
+  readonly server_name?: string;
+  readonly sentinel_master?: string;
+  readonly sentinel_nodes?: readonly { host: string; port: number }[];
+  readonly sentinel_username?: string;
+  readonly sentinel_password?: string;
+  readonly cluster_nodes?: readonly { ip: string; port: number }[];
+  readonly cluster_max_redirections: number;
+}
+
+/** A store on Redis: one round trip per call, atomic (a Lua script), keys expire on their own. */
+export interface RedisStore {
+  /** As CounterStore.hit; rejects when Redis is unreachable or too slow (the caller decides: fail open or closed). */
+  hit(key: string, windows: RateWindows, sliding: boolean, now: number): Promise<RateVerdict>;
+}
+
+/** The entity a plugin instance is attached to (stable ids; null = not scoped to that kind). */
+export interface PluginScope {
+  readonly service: string | null;
+  readonly route: string | null;
+  readonly consumer: string | null;
 }
 
 export interface PdkContext {
@@ -146,8 +224,12 @@ export interface PdkContext {
    * Identify the client (Kong's kong.client.authenticate). The gateway sends
    * X-Consumer-ID, -Username, -Custom-ID, X-Credential-Identifier upstream (or
    * X-Anonymous-Consumer: true) and strips any copies the client sent.
+   * `consumer` null with a credential = authenticated without a consumer
+   * (Kong's kong.client.authenticate(nil, credential), e.g. ldap-auth): only
+   * X-Credential-Identifier goes upstream, and other auth plugins in "any of
+   * them" mode see the client as authenticated.
    */
-  authenticate(consumer: PdkConsumer, credential: PdkCredential | null, anonymous?: boolean): void;
+  authenticate(consumer: PdkConsumer | null, credential: PdkCredential | null, anonymous?: boolean): void;
   /** Per-request scratch space shared between plugins (Kong's kong.ctx.shared). */
   readonly shared: Record<string, unknown>;
   /** Answer the client now with this status, body and headers. */
@@ -172,6 +254,14 @@ export interface PluginServices {
   memo<T>(key: string, build: () => T): T;
   /** The gateway's shared counter store (brute-force lockout, limits). */
   readonly counters: CounterStore;
+  /** Where this plugin instance is attached. */
+  readonly scope: PluginScope;
+  /**
+   * A Redis store for these settings. Connections are shared by equal
+   * settings, opened on first use (never by a dry compile) and closed when no
+   * running config version uses them any more.
+   */
+  redis(settings: RedisSettings): RedisStore;
 }
 
 export interface CredentialDefinition<S extends TSchema = TSchema> {

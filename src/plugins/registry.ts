@@ -4,14 +4,30 @@
  * is total and documented.
  */
 import type { PluginDefinition } from '../pdk/index.ts';
+import acl from './acl/index.ts';
+import basicAuth from './basic-auth/index.ts';
 import correlationId from './correlation-id/index.ts';
 import cors from './cors/index.ts';
+import hmacAuth from './hmac-auth/index.ts';
+import jwt from './jwt/index.ts';
+import keyAuth from './key-auth/index.ts';
+import ldapAuth from './ldap-auth/index.ts';
+import mtlsAuth from './mtls-auth/index.ts';
+import rateLimiting from './rate-limiting/index.ts';
 import requestSizeLimiting from './request-size-limiting/index.ts';
 import requestTermination from './request-termination/index.ts';
 
 const definitions: PluginDefinition[] = [
+  acl,
+  basicAuth,
   correlationId,
   cors,
+  hmacAuth,
+  jwt,
+  keyAuth,
+  ldapAuth,
+  mtlsAuth,
+  rateLimiting,
   requestSizeLimiting,
   requestTermination,
 ];
@@ -42,8 +58,8 @@ export function allPlugins(): readonly PluginDefinition[] {
 export const KONG_ONLY_PLUGINS = new Set([
   'acl', 'acme', 'ai-proxy', 'ai-prompt-decorator', 'ai-prompt-guard', 'ai-prompt-template', 'ai-request-transformer',
   'ai-response-transformer', 'aws-lambda', 'azure-functions', 'basic-auth', 'bot-detection', 'datadog', 'file-log',
-  'grpc-gateway', 'grpc-web', 'hmac-auth', 'http-log', 'ip-restriction', 'jwt', 'key-auth', 'ldap-auth', 'loggly',
-  'oauth2', 'opentelemetry', 'post-function', 'pre-function', 'prometheus', 'proxy-cache', 'rate-limiting',
+  'grpc-gateway', 'grpc-web', 'http-log', 'ip-restriction', 'jwt', 'key-auth', 'ldap-auth', 'loggly',
+  'oauth2', 'opentelemetry', 'post-function', 'pre-function', 'prometheus', 'proxy-cache',
   'redirect', 'request-transformer', 'response-ratelimiting', 'response-transformer', 'session', 'standard-webhooks',
   'statsd', 'syslog', 'tcp-log', 'udp-log', 'zipkin', 'mtls-auth', 'openid-connect', 'rate-limiting-advanced',
   'request-validator', 'oas-validation', 'jwt-signer', 'opa', 'canary', 'proxy-cache-advanced', 'json-threat-protection',

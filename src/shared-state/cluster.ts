@@ -5,7 +5,8 @@
  * local map lookup on the hot path; only increments take a round trip.
  */
 import type { Worker } from 'node:cluster';
-import type { CounterStore } from '../pdk/index.ts';
+import type { CounterStore, RateVerdict, RateWindows } from '../pdk/index.ts';
+import { LeaseBook, LeaseClient } from './leases.ts';
 import { MemoryCounterStore } from './memory.ts';
 
 type Op = 'increment' | 'get' | 'lock' | 'delete';
@@ -33,6 +34,7 @@ export class ClusterCounterStore implements CounterStore {
   readonly #locks = new MemoryCounterStore();
   readonly #pending = new Map<number, (v: number) => void>();
   #next = 1;
+  #leases: LeaseClient | null = null;
 
   constructor() {
     process.on('message', (msg: Response | LockMirror) => {
@@ -68,14 +70,25 @@ export class ClusterCounterStore implements CounterStore {
   lockedForSync(key: string): number {
     return this.#locks.lockedForSync(key);
   }
+  /** Rate limits: spend quota leases from the primary (src/shared-state/leases.ts). */
+  hit(key: string, windows: RateWindows, sliding: boolean, now: number): RateVerdict | Promise<RateVerdict> {
+    return (this.#leases ??= new LeaseClient()).hit(key, windows, sliding, now);
+  }
   async delete(key: string): Promise<void> {
     this.#locks.deleteSync(key);
     await this.#ask('delete', key);
   }
 }
 
+const books = new WeakMap<MemoryCounterStore, LeaseBook>();
+
 /** Primary side: answer the workers from one store and mirror locks to all of them. */
 export function serveCounters(store: MemoryCounterStore, workers: () => Iterable<Worker>, worker: Worker): void {
+  let book = books.get(store);
+  if (book === undefined) books.set(store, (book = new LeaseBook(store.rates)));
+  worker.on('message', (msg: { type?: string }) => {
+    if (typeof msg?.type === 'string' && msg.type.startsWith('palisade:rl-')) book.handle(worker, msg as never, workers);
+  });
   worker.on('message', (msg: Request) => {
     if (msg?.type !== 'palisade:counter') return;
     let value = 0;

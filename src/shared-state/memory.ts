@@ -3,7 +3,8 @@
  * single-process gateway, and the store the cluster primary keeps for its
  * workers (src/shared-state/cluster.ts).
  */
-import type { CounterStore } from '../pdk/index.ts';
+import type { CounterStore, RateVerdict, RateWindows } from '../pdk/index.ts';
+import { RateTable } from './rate.ts';
 
 interface Entry {
   value: number;
@@ -14,6 +15,8 @@ export class MemoryCounterStore implements CounterStore {
   readonly #counters = new Map<string, Entry>();
   readonly #locks = new Map<string, number>();
   readonly #sweeper: NodeJS.Timeout;
+  /** Rate-limit windows (rate-limiting's local policy; the cluster primary's lease book). */
+  readonly rates = new RateTable();
 
   constructor(sweepMs = 10_000) {
     this.#sweeper = setInterval(() => this.sweep(), sweepMs);
@@ -79,9 +82,17 @@ export class MemoryCounterStore implements CounterStore {
     this.deleteSync(key);
   }
 
+  /** Synchronous: one Map lookup and a few additions. */
+  hit(key: string, windows: RateWindows, sliding: boolean, now: number): RateVerdict {
+    const usage = new Array<number>(windows.limits.length);
+    const granted = this.rates.take(key, windows, sliding, now, 1, 1, usage);
+    return { admitted: granted > 0, usage, retryAt: granted > 0 ? 0 : this.rates.retryAt(key, windows, sliding, now) };
+  }
+
   sweep(now = Date.now()): void {
     for (const [k, e] of this.#counters) if (e.expiresAt <= now) this.#counters.delete(k);
     for (const [k, until] of this.#locks) if (until <= now) this.#locks.delete(k);
+    this.rates.sweep(now);
   }
 
   close(): void {
