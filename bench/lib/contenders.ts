@@ -6,7 +6,8 @@ import { freePort } from './net.ts';
 import { pinned, CONTENDER_CPU, LOAD_CPU } from './pin.ts';
 import { proxyConf, startNginx } from './nginx.ts';
 import { peerEntry, type NodeRuntime } from './node-runtime.ts';
-import { writePalisadeConfig, type PalisadeScenario } from './palisade.ts';
+import { SCENARIO_DESCRIPTIONS, writePalisadeConfig, type PalisadeScenario } from './palisade.ts';
+import { CREDENTIALS } from './session.ts';
 import { PALISADE_BIN, ROOT_DIR } from './paths.ts';
 
 /** A contender that cannot run here: reported as skipped with the reason. */
@@ -100,14 +101,14 @@ function palisade(scenario: PalisadeScenario, workers: number): Contender {
     usesNode: true,
     description:
       workers === 1
-        ? `Palisade, --workers 1, ${scenario === 'plain' ? 'no plugins' : 'global cors + correlation-id + request-size-limiting'}`
+        ? `Palisade, --workers 1, ${SCENARIO_DESCRIPTIONS[scenario]}`
         : `Palisade, --workers ${workers}, UNPINNED (shares both cores with wrk and the upstream)`,
     async start(ctx) {
       if (!existsSync(PALISADE_BIN)) throw new Skip('bin/palisade.js not found (the CLI is not there yet)');
       const port = await freePort();
       const dir = join(ctx.tmp, `palisade-${label}`);
       mkdirSync(dir, { recursive: true });
-      const config = writePalisadeConfig(dir, ctx.upstreamPort, scenario);
+      const config = writePalisadeConfig(dir, ctx.upstreamPort, scenario, CREDENTIALS);
       const [cmd, args] = pinned(this.cpus, ctx.node.path, [
         ...ctx.nodeFlags,
         PALISADE_BIN,
@@ -163,6 +164,13 @@ export const CONTENDERS: Contender[] = [
   nodePeer('http-proxy', 'http-proxy', 'http-proxy (node-http-proxy) with a keep-alive agent'),
   palisade('plain', 1),
   palisade('plugins', 1),
+  palisade('key-auth', 1),
+  palisade('jwt-hs256', 1),
+  palisade('jwt-rs256', 1),
+  palisade('jwt-es256', 1),
+  palisade('jwt-es256-nocache', 1),
+  palisade('key-auth+rl-local', 1),
+  palisade('key-auth+rl-redis', 1),
   palisade('plain', 2),
 ];
 

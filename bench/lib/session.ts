@@ -7,14 +7,19 @@ import { freePort, waitForHttp } from './net.ts';
 import { startNginx, upstreamConf } from './nginx.ts';
 import { LOAD_CPU } from './pin.ts';
 import { runWrk, type WrkResult } from './wrk.ts';
+import { makeCredentials } from './credentials.ts';
 import { readCpuTimes, busyPercent, groupCpuSeconds } from './cpu.ts';
 
 export function log(msg: string): void {
   process.stderr.write(`[bench] ${msg}\n`);
 }
 
-/** Requests carry an Origin so that the cors plugin has work to do (same request for every contender). */
-export const REQUEST_HEADERS = { Origin: 'http://bench.example' };
+/**
+ * Requests carry an Origin so that the cors plugin has work to do, and the
+ * credentials of the auth scenarios; the same request goes to every contender.
+ */
+export const CREDENTIALS = makeCredentials();
+export const REQUEST_HEADERS: Record<string, string> = { Origin: 'http://bench.example', ...CREDENTIALS.headers };
 
 export function makeTmp(keep: boolean): string {
   installCleanup();
