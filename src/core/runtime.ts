@@ -76,6 +76,9 @@ export class RuntimeConfig {
     required: boolean;
   };
   readonly #checkers: ActiveHealthChecker[] = [];
+  readonly #handlers: PluginHandlers[] = [];
+  /** Query parameter names (lower-case) that plugins of this version read secrets from: redacted in the access log. */
+  readonly sensitiveQuery = new Set<string>();
   readonly #pools: PoolRegistry;
   /** Redis stores plugins of this version use (released when it is retired). */
   readonly #redis: RedisHandle[] = [];
@@ -179,6 +182,8 @@ export class RuntimeConfig {
         // Misconfiguration found while compiling (a missing anonymous consumer, a bad key …) is a config error.
         throw configError(config, `${pointer}/config`, (err as Error).message);
       }
+      this.#handlers.push(handlers);
+      for (const name of handlers.sensitiveQueryParams ?? []) this.sensitiveQuery.add(name.toLowerCase());
       instances.push({ def, entity, handlers, service: owner.service ?? null, route: owner.route ?? null, consumer: owner.consumer ?? null });
     }
     const globals = instances.filter((p) => p.service === null && p.route === null && p.consumer === null);
@@ -291,6 +296,13 @@ export class RuntimeConfig {
   dispose(): void {
     for (const h of this.#redis) h.release();
     for (const c of this.#checkers) c.stop();
+    for (const h of this.#handlers) {
+      try {
+        h.dispose?.();
+      } catch {
+        // a plugin failing to clean up must not stop the swap
+      }
+    }
     for (const s of this.services) for (const p of s.pools.values()) this.#pools.release(p);
   }
 }

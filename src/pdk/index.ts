@@ -243,6 +243,10 @@ export interface PluginHandlers {
   access?(ctx: PdkContext): HandlerResult;
   response?(ctx: PdkContext): void | Promise<void>;
   log?(ctx: PdkContext): void | Promise<void>;
+  /** Release what create() opened (connections, timers) when this config version is retired. */
+  dispose?(): void;
+  /** Query parameters that carry secrets for this instance (e.g. key-auth's key_names): redacted in the access log. */
+  readonly sensitiveQueryParams?: readonly string[];
 }
 
 export interface PluginServices {

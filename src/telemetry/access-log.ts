@@ -23,7 +23,7 @@ function isoNow(): string {
 
 const SECRET_PARAMS = /^(api[-_]?key|apikey|key|token|access_token|id_token|refresh_token|client_secret|password|passwd|secret|signature|sig|code|jwt|session)$/i;
 
-export function redactQuery(rawQuery: string): string {
+export function redactQuery(rawQuery: string, extra?: ReadonlySet<string>): string {
   if (rawQuery === '') return '';
   return rawQuery
     .split('&')
@@ -34,7 +34,7 @@ export function redactQuery(rawQuery: string): string {
       try {
         decoded = decodeURIComponent(name);
       } catch {}
-      return eq >= 0 && SECRET_PARAMS.test(decoded) ? `${name}=REDACTED` : pair;
+      return eq >= 0 && (SECRET_PARAMS.test(decoded) || extra?.has(decoded.toLowerCase())) ? `${name}=REDACTED` : pair;
     })
     .join('&');
 }
@@ -82,7 +82,7 @@ export class AccessLog {
       request_id: ctx.requestId,
       client_ip: ctx.clientIp,
       method: ctx.method,
-      path: ctx.rawQuery === '' ? ctx.path : `${ctx.path}?${redactQuery(ctx.rawQuery)}`,
+      path: ctx.rawQuery === '' ? ctx.path : `${ctx.path}?${redactQuery(ctx.rawQuery, ctx.runtime.sensitiveQuery)}`,
       host: ctx.host,
       scheme: ctx.scheme,
       status: ctx.res.statusCode,

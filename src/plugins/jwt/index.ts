@@ -94,6 +94,7 @@ function create(config: JwtConfig, services: PluginServices) {
   }
 
   return {
+    sensitiveQueryParams: config.uri_param_names,
     access(ctx: PdkContext) {
       const req = ctx.request;
       // Only the gateway sets the claim headers: a client's copies never reach the upstream.

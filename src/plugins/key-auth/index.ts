@@ -122,6 +122,7 @@ function create(config: KeyAuthConfig, services: PluginServices) {
   }
 
   return {
+    sensitiveQueryParams: config.key_in_query ? config.key_names : [],
     access(ctx: PdkContext) {
       if (!runOnPreflight && ctx.request.method === 'OPTIONS') return;
       if (alreadyAuthenticated(ctx, anonymous)) return;

@@ -194,6 +194,14 @@ export class Directory {
     this.#idle.push(conn);
   }
 
+  /** Close every idle connection (the config version using this directory is retired). */
+  closeIdle(): void {
+    for (const c of this.#idle.splice(0)) {
+      if (c.timer) clearTimeout(c.timer);
+      this.#close(c);
+    }
+  }
+
   #close(conn: Conn): void {
     conn.alive = false;
     conn.client.unbind().catch(() => {});

@@ -140,6 +140,7 @@ function create(config: LdapAuthConfig, services: PluginServices) {
   }
 
   return {
+    dispose: () => directory.closeIdle(),
     access(ctx: PdkContext) {
       if (alreadyAuthenticated(ctx, anonymous)) return;
       const proxyAuth = ctx.request.header('proxy-authorization');

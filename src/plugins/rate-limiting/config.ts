@@ -60,6 +60,8 @@ function redisError(config: RateLimitingConfig): string | null {
     }
   }
   if (sentinel && (r.sentinel_master === undefined || r.sentinel_nodes === undefined)) return 'redis.sentinel_master and redis.sentinel_nodes must be set together';
+  const cloud = r.cloud_authentication as Record<string, unknown> | undefined;
+  if (cloud !== undefined && Object.keys(cloud).length > 0) return 'redis.cloud_authentication is not supported by Palisade: use username / password (or a rediss:// url)';
   if (r.sentinel_role === 'slave') return "redis.sentinel_role 'slave' cannot be used: rate limiting writes its counters, so it talks to the master";
   if (sentinel && cluster) return 'redis.cluster_nodes and redis.sentinel_* are mutually exclusive';
   if (cluster && r.database !== 0) return 'redis.database must be 0 with redis.cluster_nodes (a Redis Cluster has only database 0)';

@@ -46,7 +46,21 @@ function baseConfig(up: TestUpstream) {
           route('hidden', { minute: 1, limit_by: 'ip', hide_client_headers: true }),
           route('custom', { minute: 1, limit_by: 'ip', error_code: 503, error_message: 'Slow down' }),
           route('fraction', { minute: 2.5, limit_by: 'ip', algorithm: 'fixed' }),
-          route('kong-flat', { minute: 1, limit_by: 'ip', redis_host: null, redis_port: 6379, redis_timeout: 2000, redis_database: 0, sync_rate: -1, policy: 'local' }),
+          route('kong-flat', {
+            minute: 1,
+            limit_by: 'ip',
+            redis_host: null,
+            redis_port: 6379,
+            redis_timeout: 2000,
+            redis_database: 0,
+            sync_rate: -1,
+            policy: 'local',
+            second: null,
+            header_name: null,
+            path: null,
+            // A Kong 3.x export: every field present, unset ones null.
+            redis: { host: null, port: 6379, timeout: 2000, username: null, password: null, database: 0, ssl: false, ssl_verify: false, server_name: null, sentinel_addresses: null, cluster_addresses: null, cloud_authentication: { auth_provider: null } },
+          }),
         ],
       },
     ],
@@ -350,5 +364,6 @@ describe('config', () => {
     await refused({ minute: 5, policy: 'redis', redis: { host: 'x', sentinel_role: 'slave', sentinel_master: 'm', sentinel_nodes: [{ host: 'y' }] } }, /sentinel_role/);
     await refused({ minute: 5, policy: 'redis', redis: { cluster_nodes: [{ ip: 'x' }], database: 2 } }, /redis\.database must be 0/);
     await refused({ minute: 5, policy: 'redis', redis: { url: 'http://x' } }, /url/);
+    await refused({ minute: 5, policy: 'redis', redis: { host: 'x', cloud_authentication: { auth_provider: 'aws' } } }, /cloud_authentication/);
   });
 });

@@ -86,6 +86,15 @@ const RedisSchema = Type.Object(
       Type.Integer({ minimum: 1, description: 'Accepted for Kong compatibility; Palisade multiplexes all commands of a worker on one connection per Redis.' }),
     ),
     keepalive_backlog: Type.Optional(Type.Integer({ minimum: 0, description: 'Accepted for Kong compatibility (see keepalive_pool_size).' })),
+    cloud_authentication: Type.Optional(
+      Type.Object(
+        {},
+        {
+          additionalProperties: true,
+          description: "Kong Enterprise's cloud-provider authentication (AWS, GCP, Azure): accepted when empty (as exports write it); Palisade does not implement it.",
+        },
+      ),
+    ),
     connection_is_proxied: Type.Optional(
       Type.Boolean({ description: 'If the connection to Redis is proxied (e.g. Envoy), set it `true`. Set the `host` and `port` to point to the proxy address.' }),
     ),
