@@ -17,7 +17,7 @@ import { waitForHttp } from './lib/net.ts';
 import { CONTENDER_CPU, LOAD_CPU } from './lib/pin.ts';
 import { probeNode } from './lib/node-runtime.ts';
 import { CONTENDERS, Skip, type Ctx } from './lib/contenders.ts';
-import { log, makeTmp, measure, startUpstream } from './lib/session.ts';
+import { log, makeTmp, measure, startUpstream, REQUEST_HEADERS } from './lib/session.ts';
 import { summarizeProfile, formatSelfTimes, type ProfileSummary } from './lib/cpuprofile.ts';
 import { OUT_DIR, ROOT_DIR } from './lib/paths.ts';
 
@@ -101,7 +101,7 @@ export async function profileMain(args: string[]): Promise<void> {
     throw new Error(`${key} ${err instanceof Skip ? 'cannot run' : 'failed to start'}: ${err instanceof Error ? err.message : String(err)}`);
   }
   const child = running.child!;
-  const ready = await waitForHttp(running.port, child, 15_000);
+  const ready = await waitForHttp(running.port, child, 15_000, REQUEST_HEADERS);
   if (!ready.ok) throw new Error(`${key} is not ready: ${ready.reason}\n${logTail(child)}`);
 
   const m = await measure(running.port, duration, warmup, connections, key, child.pid);

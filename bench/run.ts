@@ -178,7 +178,7 @@ async function runOne(c: Contender, ctx: Ctx, opts: Options, label: string): Pro
   }
   const child = running.child;
   try {
-    const ready = await waitForHttp(running.port, child, 15_000);
+    const ready = await waitForHttp(running.port, child, 15_000, REQUEST_HEADERS);
     if (!ready.ok) {
       const tail = child ? logTail(child) : '';
       const reason = `${ready.reason}${tail ? `\n    log: ${tail.split('\n').join('\n         ')}` : ''}`;

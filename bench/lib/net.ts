@@ -48,7 +48,7 @@ export interface Ready {
  * Poll until the port answers HTTP 2xx with the upstream's body (the proxy works
  * end to end), the child exits, or timeoutMs passes.
  */
-export async function waitForHttp(port: number, child: Child | null, timeoutMs = 15000, expectBody = 'ok\n'): Promise<Ready> {
+export async function waitForHttp(port: number, child: Child | null, timeoutMs = 15000, headers: Record<string, string> = {}, expectBody = 'ok\n'): Promise<Ready> {
   const deadline = Date.now() + timeoutMs;
   let last = 'no answer';
   let lastStatus: number | undefined;
@@ -57,7 +57,7 @@ export async function waitForHttp(port: number, child: Child | null, timeoutMs =
       return { ok: false, reason: `exited (${child.exitInfo}) before answering; last probe: ${last}`, lastStatus };
     }
     try {
-      const res = await probe(port, '/', 1000);
+      const res = await probe(port, '/', 1000, headers);
       lastStatus = res.status;
       if (res.status >= 200 && res.status < 300 && res.body === expectBody) return { ok: true, reason: 'ready', lastStatus };
       last = `HTTP ${res.status} ${JSON.stringify(res.body.slice(0, 120))}`;

@@ -38,7 +38,7 @@ export async function startUpstream(tmp: string): Promise<Upstream> {
   const prefix = join(tmp, 'upstream');
   mkdirSync(prefix, { recursive: true });
   const child = startNginx('upstream', prefix, upstreamConf(prefix, port), LOAD_CPU);
-  const ready = await waitForHttp(port, child, 10_000);
+  const ready = await waitForHttp(port, child, 10_000, REQUEST_HEADERS);
   if (!ready.ok) {
     await stop(child);
     throw new Error(`upstream nginx did not start: ${ready.reason}\n${logTail(child)}`);
