@@ -53,7 +53,7 @@ export class AccessLog {
   readonly #timer: NodeJS.Timeout | null = null;
 
   /**
-   * Lines are buffered (4 KiB) and flushed at least every 500 ms. Workers that
+   * Lines are buffered (64 KiB) and flushed at least every 500 ms. Workers that
    * share a stdout/stderr pipe write each line at once instead: a pipe keeps
    * only writes up to 4 KiB whole, so buffered writes could interleave lines.
    * (Appends to a file are whole on Linux; a file is the right target for busy
@@ -76,29 +76,48 @@ export class AccessLog {
     const total = end - ctx.startNs;
     const upstream = ctx.upstreamStartNs === 0n ? 0n : (ctx.upstreamEndNs || end) - ctx.upstreamStartNs;
     const route = ctx.routeRuntime;
-    const record = {
-      time: isoNow(),
+    const path = ctx.rawQuery === '' ? ctx.path : `${ctx.path}?${redactQuery(ctx.rawQuery, ctx.runtime.sensitiveQuery)}`;
+    const routeName = route ? (route.ref.name ?? route.ref.id) : null;
+    const service = route ? (route.service.ref.name ?? route.service.ref.id) : null;
+    const consumer = ctx.consumer ? (ctx.consumer.username ?? ctx.consumer.id) : null;
+    const totalMs = ms(total);
+    const upstreamMs = ms(upstream);
+    const gatewayMs = ms(total - upstream);
+    const requestBytes = Number(ctx.req.headers['content-length'] ?? 0) || 0;
+    const received = ctx.socket.bytesRead - ctx.bytesReadAtStart;
+    const time = isoNow();
+    if (this.#dest !== null) {
+      // Built by hand (strings through JSON.stringify for escaping): a fraction of the cost of stringifying an object.
+      const str = JSON.stringify;
+      this.#dest.write(
+        `{"time":"${time}","type":"access","request_id":${str(ctx.requestId)},"client_ip":${str(ctx.clientIp)},"method":${str(ctx.method)},` +
+          `"path":${str(path)},"host":${str(ctx.host)},"scheme":"${ctx.scheme}","status":${ctx.res.statusCode},"source":"${ctx.source}",` +
+          `"route":${str(routeName)},"service":${str(service)},"consumer":${str(consumer)},"upstream":${str(ctx.upstreamTarget)},` +
+          `"tries":${ctx.tries},"error":${str(ctx.errorCode)},"latency":{"total_ms":${totalMs},"upstream_ms":${upstreamMs},"gateway_ms":${gatewayMs}},` +
+          `"bytes":{"request":${requestBytes},"received":${received},"response":${ctx.bytesOut}},"config_version":"${ctx.runtime.version}"}\n`,
+      );
+    }
+    this.onRecord?.({
+      time,
       type: 'access',
       request_id: ctx.requestId,
       client_ip: ctx.clientIp,
       method: ctx.method,
-      path: ctx.rawQuery === '' ? ctx.path : `${ctx.path}?${redactQuery(ctx.rawQuery, ctx.runtime.sensitiveQuery)}`,
+      path,
       host: ctx.host,
       scheme: ctx.scheme,
       status: ctx.res.statusCode,
       source: ctx.source,
-      route: route ? (route.ref.name ?? route.ref.id) : null,
-      service: route ? (route.service.ref.name ?? route.service.ref.id) : null,
-      consumer: ctx.consumer ? (ctx.consumer.username ?? ctx.consumer.id) : null,
+      route: routeName,
+      service,
+      consumer,
       upstream: ctx.upstreamTarget,
       tries: ctx.tries,
       error: ctx.errorCode,
-      latency: { total_ms: ms(total), upstream_ms: ms(upstream), gateway_ms: ms(total - upstream) },
-      bytes: { request: Number(ctx.req.headers['content-length'] ?? 0), received: ctx.socket.bytesRead - ctx.bytesReadAtStart, response: ctx.bytesOut },
+      latency: { total_ms: totalMs, upstream_ms: upstreamMs, gateway_ms: gatewayMs },
+      bytes: { request: requestBytes, received, response: ctx.bytesOut },
       config_version: ctx.runtime.version,
-    };
-    this.#dest?.write(JSON.stringify(record) + '\n');
-    this.onRecord?.(record);
+    });
   }
 
   /** Write out buffered lines (a destination still opening its file is skipped). */
