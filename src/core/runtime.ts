@@ -108,7 +108,16 @@ export class RuntimeConfig {
       }
     }
     const consumerId = (ref: string) => byRef.get(ref)?.id ?? ref;
-    const directory: ConsumerDirectory = { find: (ref) => byRef.get(ref) ?? null, all: () => [...this.consumers.values()] };
+    const byField = { username: new Map<string, PdkConsumer>(), custom_id: new Map<string, PdkConsumer>() };
+    for (const c of this.consumers.values()) {
+      if (c.username !== null) byField.username.set(c.username, c);
+      if (c.custom_id !== null) byField.custom_id.set(c.custom_id, c);
+    }
+    const directory: ConsumerDirectory = {
+      find: (ref) => byRef.get(ref) ?? null,
+      findBy: (field, value) => byField[field].get(value) ?? null,
+      all: () => [...this.consumers.values()],
+    };
     const memo = new Map<string, unknown>();
 
     this.balancers = new Map();

@@ -118,6 +118,8 @@ export interface CredentialEntry<C = Record<string, unknown>> {
 export interface ConsumerDirectory {
   /** By id, username or custom_id. */
   find(ref: string): PdkConsumer | null;
+  /** By exactly one field (Kong's consumer_by lookups). */
+  findBy(field: 'username' | 'custom_id', value: string): PdkConsumer | null;
   all(): readonly PdkConsumer[];
 }
 

@@ -62,19 +62,10 @@ function create(config: LdapAuthConfig, services: PluginServices) {
   }
 
   // consumer_by: the LDAP username → a consumer, by username and/or custom_id, in order.
-  const byField = services.memo('consumer-fields', () => {
-    const username = new Map<string, PdkConsumer>();
-    const customId = new Map<string, PdkConsumer>();
-    for (const c of services.consumers.all()) {
-      if (c.username !== null) username.set(c.username, c);
-      if (c.custom_id !== null) customId.set(c.custom_id, c);
-    }
-    return { username, custom_id: customId };
-  });
   function consumerFor(username: string): PdkConsumer | null {
     for (const field of config.consumer_by) {
-      const c = byField[field].get(username);
-      if (c !== undefined) return c;
+      const c = services.consumers.findBy(field, username);
+      if (c !== null) return c;
     }
     return null;
   }

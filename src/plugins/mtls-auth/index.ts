@@ -75,15 +75,6 @@ function create(config: MtlsAuthConfig, services: PluginServices) {
   }
   const guard = new FailureGuard(config.brute_force, services.counters, 'mtls-auth');
   const index = services.memo('credentials', () => buildIndex(services));
-  const byField = services.memo('consumer-fields', () => {
-    const username = new Map<string, PdkConsumer>();
-    const customId = new Map<string, PdkConsumer>();
-    for (const c of services.consumers.all()) {
-      if (c.username !== null) username.set(c.username, c);
-      if (c.custom_id !== null) customId.set(c.custom_id, c);
-    }
-    return { username, custom_id: customId };
-  });
   const ttlMs = config.cache_ttl * 1000;
   const cache = new Map<string, Resolved>();
 
@@ -96,8 +87,8 @@ function create(config: MtlsAuthConfig, services: PluginServices) {
     }
     for (const n of names) {
       for (const field of config.consumer_by) {
-        const c = byField[field].get(n);
-        if (c !== undefined) return { consumer: c, id: c.id };
+        const c = services.consumers.findBy(field, n);
+        if (c !== null) return { consumer: c, id: c.id };
       }
     }
     return defaultConsumer !== null ? { consumer: defaultConsumer, id: defaultConsumer.id } : null;
