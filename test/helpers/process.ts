@@ -7,7 +7,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync, renameSync } from 'node:fs';
-import { type Agent, createServer as createHttpServer, request as httpRequest, type IncomingHttpHeaders } from 'node:http';
+import { createServer as createHttpServer, type IncomingHttpHeaders } from 'node:http';
 import { createServer, connect, type AddressInfo, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -244,47 +244,7 @@ export class TempDir {
   }
 }
 
-export interface Response {
-  status: number;
-  headers: IncomingHttpHeaders;
-  body: string;
-  json(): any;
-}
-
-export interface RequestOptions {
-  method?: string;
-  headers?: Record<string, string>;
-  body?: string | Buffer;
-  host?: string;
-  timeoutMs?: number;
-  /** A keep-alive agent to use instead of a fresh `Connection: close` connection. */
-  agent?: Agent;
-}
-
-/**
- * One HTTP request, by default on its own new connection (no agent, no
- * keep-alive reuse): each request is a fresh accept, which matters for
- * shutdown and worker-distribution tests.
- */
-export function request(port: number, path: string, o: RequestOptions = {}): Promise<Response> {
-  return new Promise((ok, fail) => {
-    const req = httpRequest(
-      { host: o.host ?? '127.0.0.1', port, path, method: o.method ?? 'GET', headers: o.agent ? { ...o.headers } : { connection: 'close', ...o.headers }, agent: o.agent ?? false },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('error', fail);
-        res.on('end', () => {
-          const body = Buffer.concat(chunks).toString('utf8');
-          ok({ status: res.statusCode!, headers: res.headers, body, json: () => JSON.parse(body) });
-        });
-      },
-    );
-    req.setTimeout(o.timeoutMs ?? 10000, () => req.destroy(new Error(`request to :${port}${path} timed out`)));
-    req.on('error', fail);
-    req.end(o.body);
-  });
-}
+export { request, type RequestOptions, type Response } from './http.ts';
 
 /** Retry `fn` until it returns true (or resolves without throwing to true); throws the last state on timeout. */
 export async function eventually(fn: () => Promise<boolean> | boolean, timeoutMs = 10000, what = 'condition'): Promise<void> {

@@ -6,27 +6,9 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { request as httpRequest, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
 import { request } from 'undici';
+import { request as send, type Response } from '../helpers/http.ts';
 import { startGateway, startUpstream, type TestGateway, type TestUpstream } from '../helpers/gateway.ts';
 
-interface Answer {
-  status: number;
-  headers: IncomingHttpHeaders;
-  body: string;
-}
-
-/** node:http: headers sent exactly as given (undici refuses some hop-by-hop ones). */
-function send(port: number, path: string, opts: { method?: string; headers?: Record<string, string>; body?: string } = {}): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const req = httpRequest({ host: '127.0.0.1', port, path, method: opts.method ?? 'GET', headers: opts.headers, agent: false }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
-      res.on('error', reject);
-    });
-    req.on('error', reject);
-    req.end(opts.body);
-  });
-}
 
 function backend(req: IncomingMessage, res: ServerResponse, body: string): void {
   const url = req.url ?? '/';
@@ -148,7 +130,7 @@ describe('proxy', () => {
 
     test('Expect: 100-continue is answered by the gateway and the body still reaches the upstream', async () => {
       const body = 'z'.repeat(4096);
-      const r = await new Promise<Answer>((resolve, reject) => {
+      const r = await new Promise<Pick<Response, 'status' | 'headers' | 'body'>>((resolve, reject) => {
         const req = httpRequest(
           { host: '127.0.0.1', port: plain.port, path: '/p/upload', method: 'PUT', agent: false, headers: { expect: '100-continue', 'content-length': String(body.length) } },
           (res) => {

@@ -5,28 +5,9 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
+import { request, type Response } from '../helpers/http.ts';
 import { startGateway, startUpstream, type TestGateway, type TestUpstream } from '../helpers/gateway.ts';
 
-interface Answer {
-  status: number;
-  headers: IncomingHttpHeaders;
-  body: string;
-}
-
-/** node:http sends the path exactly as given (no client-side normalisation of ../ or %2e). */
-function send(port: number, path: string, opts: { method?: string; headers?: Record<string, string>; body?: string } = {}): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const req = httpRequest({ host: '127.0.0.1', port, path, method: opts.method ?? 'GET', headers: opts.headers, agent: false }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
-      res.on('error', reject);
-    });
-    req.on('error', reject);
-    req.end(opts.body);
-  });
-}
 
 const echo = { name: 'request-termination', config: { echo: true, status_code: 200 } };
 
@@ -35,15 +16,15 @@ describe('routing', () => {
   let gw: TestGateway;
 
   /** The route the gateway chose for an answer, from its access-log record. */
-  function routeOf(a: Answer): string | null {
+  function routeOf(a: Response): string | null {
     const id = a.headers['x-request-id'];
     const rec = gw.accessLog.find((r) => r.request_id === id);
     assert.ok(rec, `no access-log record for request id ${String(id)}`);
     return rec.route as string | null;
   }
 
-  async function get(path: string, headers: Record<string, string> = {}, method = 'GET'): Promise<Answer> {
-    return send(gw.port, path, { headers, method });
+  async function get(path: string, headers: Record<string, string> = {}, method = 'GET'): Promise<Response> {
+    return request(gw.port, path, { headers, method });
   }
 
   /** What the upstream saw for the last proxied request. */
@@ -239,8 +220,8 @@ describe('routing', () => {
         services: [{ name: 's', url: upstream.url, routes: [{ name: 'tls', paths: ['/tls'], protocols: ['https'] }] }],
       });
       try {
-        assert.equal((await send(trustedGw.port, '/tls')).status, 426);
-        const r = await send(trustedGw.port, '/tls', { headers: { 'x-forwarded-proto': 'https' } });
+        assert.equal((await request(trustedGw.port, '/tls')).status, 426);
+        const r = await request(trustedGw.port, '/tls', { headers: { 'x-forwarded-proto': 'https' } });
         assert.equal(r.status, 200);
         assert.equal(lastSeen().url, '/');
       } finally {
