@@ -14,6 +14,8 @@ export interface SeenRequest {
   url: string;
   headers: IncomingHttpHeaders;
   body: string;
+  /** Source port of the connection (the gateway's side of the upstream connection). */
+  remotePort: number;
 }
 
 export interface TestUpstream {
@@ -33,7 +35,7 @@ export async function startUpstream(handler?: UpstreamHandler): Promise<TestUpst
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       const body = Buffer.concat(chunks).toString('utf8');
-      const seen = { method: req.method!, url: req.url!, headers: req.headers, body };
+      const seen = { method: req.method!, url: req.url!, headers: req.headers, body, remotePort: req.socket.remotePort! };
       requests.push(seen);
       if (handler) return handler(req, res, body);
       const text = JSON.stringify(seen);

@@ -7,7 +7,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync, renameSync } from 'node:fs';
-import { createServer as createHttpServer, type IncomingHttpHeaders } from 'node:http';
+import { startUpstream as startTestUpstream, type TestUpstream } from './gateway.ts';
 import { createServer, connect, type AddressInfo, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -306,52 +306,22 @@ export function pidOfConnection(localPort: number, peerPort: number, pids: numbe
   return null;
 }
 
-export interface SeenRequest {
-  method: string;
-  url: string;
-  headers: IncomingHttpHeaders;
-  /** Source port of the connection (the gateway's side of the upstream connection). */
-  remotePort: number;
-}
-
-export interface Upstream {
-  port: number;
-  url: string;
-  requests: SeenRequest[];
-  close(): Promise<void>;
-}
+export type { SeenRequest, TestUpstream as Upstream } from './gateway.ts';
 
 /**
- * A real upstream on 127.0.0.1:0. GET /slow/<ms>… answers after <ms>
- * milliseconds; everything else answers at once with a JSON echo of
- * { method, url, remotePort }.
+ * A real upstream on 127.0.0.1:0 (the gateway harness's, with this handler):
+ * GET /slow/<ms>… (or /<prefix>/slow/<ms>…) answers after <ms> milliseconds;
+ * everything else answers at once with a JSON echo of { method, url, remotePort }.
  */
-export async function startUpstream(): Promise<Upstream> {
-  const requests: SeenRequest[] = [];
-  const server = createHttpServer((req, res) => {
-    const seen = { method: req.method!, url: req.url!, headers: req.headers, remotePort: req.socket.remotePort! };
-    requests.push(seen);
-    req.resume();
+export function startUpstream(): Promise<TestUpstream> {
+  return startTestUpstream((req, res) => {
     const delay = /^\/[^/]+\/slow\/(\d+)/.exec(req.url!)?.[1] ?? /^\/slow\/(\d+)/.exec(req.url!)?.[1];
     const answer = () => {
-      const text = JSON.stringify({ method: seen.method, url: seen.url, remotePort: seen.remotePort });
+      const text = JSON.stringify({ method: req.method, url: req.url, remotePort: req.socket.remotePort });
       if (!res.destroyed) res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) }).end(text);
     };
-    if (delay) {
-      const t = setTimeout(answer, Number(delay));
-      res.once('close', () => clearTimeout(t));
-    } else req.once('end', answer);
+    if (!delay) return answer();
+    const t = setTimeout(answer, Number(delay));
+    res.once('close', () => clearTimeout(t));
   });
-  await new Promise<void>((ok) => server.listen(0, '127.0.0.1', () => ok()));
-  const port = (server.address() as AddressInfo).port;
-  return {
-    port,
-    url: `http://127.0.0.1:${port}`,
-    requests,
-    close: () =>
-      new Promise<void>((ok) => {
-        server.closeAllConnections();
-        server.close(() => ok());
-      }),
-  };
 }
