@@ -111,7 +111,7 @@ export const ServiceEntity = Obj(
     path: Type.Optional(Type.String({ pattern: '^/', description: 'Path prefixed to the proxied path.' })),
     retries: Type.Integer({ minimum: 0, maximum: 32767, default: 5, description: 'Retries on a connection failure (idempotent requests only).' }),
     connect_timeout: Timeout('Connect'),
-    write_timeout: Timeout('Write (request body idle)'),
+    write_timeout: Timeout('Write (accepted for Kong compatibility, not enforced yet; server.request_timeout bounds uploads)'),
     read_timeout: Timeout('Read (response headers and body idle)'),
     tls_verify: Type.Optional(Type.Boolean({ description: "Verify the upstream's TLS certificate (default true)." })),
     ca_certificates: Type.Optional(Type.Array(Type.String(), { description: 'Palisade: PEM CA certificates trusted for the upstream TLS.' })),

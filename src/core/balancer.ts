@@ -11,8 +11,6 @@ export class Target {
   /** host:port, IPv6 in brackets. */
   readonly address: string;
   readonly weight: number;
-  /** The pool key / origin used by the proxy. */
-  readonly origin: string;
   healthy = true;
   active = 0;
   current = 0;
@@ -22,13 +20,12 @@ export class Target {
   httpFailures = 0;
   successes = 0;
 
-  constructor(address: string, weight: number, protocol: 'http' | 'https') {
+  constructor(address: string, weight: number) {
     const m = /^\[([^\]]+)\](?::(\d+))?$/.exec(address) ?? /^([^:]+)(?::(\d+))?$/.exec(address);
     this.host = m?.[1] ?? address;
     this.port = m?.[2] ? Number(m[2]) : 8000;
     this.address = this.host.includes(':') ? `[${this.host}]:${this.port}` : `${this.host}:${this.port}`;
     this.weight = weight;
-    this.origin = `${protocol}://${this.address}`;
   }
 }
 
@@ -69,6 +66,9 @@ export class Balancer {
   /** Per-target seeds for rendezvous hashing (index = index in targets). */
   readonly #seeds: Uint32Array;
   readonly #totalWeight: number;
+  readonly #threshold: number;
+  /** Sum of the weights of the healthy targets, kept by setHealth() (read on every pick). */
+  #healthyWeight: number;
   /** Passive-health thresholds; 0 disables a counter. */
   readonly #unhealthy: { tcp: number; timeouts: number; http: number; statuses: Set<number> };
   readonly #healthyPassive: { successes: number; statuses: Set<number> };
@@ -83,6 +83,8 @@ export class Balancer {
     this.hashQueryArg = config?.hash_on_query_arg ?? '';
     this.#hashCookie = config?.hash_on_cookie ? new RegExp(`(?:^|;)\\s*${escapeRegExp(config.hash_on_cookie)}=([^;]*)`) : null;
     this.#totalWeight = this.targets.reduce((s, t) => s + t.weight, 0);
+    this.#healthyWeight = this.#totalWeight;
+    this.#threshold = config?.healthchecks.threshold ?? 0;
     const passive = config?.healthchecks.passive;
     this.#unhealthy = {
       tcp: passive?.unhealthy.tcp_failures ?? 0,
@@ -100,11 +102,9 @@ export class Balancer {
 
   /** Whether enough weight is healthy (upstream threshold, percent). */
   get available(): boolean {
-    const threshold = this.config?.healthchecks.threshold ?? 0;
-    let healthy = 0;
-    for (const t of this.targets) if (t.healthy) healthy += t.weight;
+    const healthy = this.#healthyWeight;
     if (healthy === 0) return false;
-    return threshold === 0 || (healthy * 100) / this.#totalWeight >= threshold;
+    return this.#threshold === 0 || (healthy * 100) / this.#totalWeight >= this.#threshold;
   }
 
   /** Picks a healthy target, avoiding `exclude` (already tried) when possible. */
@@ -187,6 +187,7 @@ export class Balancer {
   }
 
   setHealth(t: Target, healthy: boolean): void {
+    if (t.healthy !== healthy) this.#healthyWeight += healthy ? t.weight : -t.weight;
     t.healthy = healthy;
     t.tcpFailures = t.timeouts = t.httpFailures = t.successes = 0;
   }
@@ -195,7 +196,7 @@ export class Balancer {
   inherit(previous: Balancer): void {
     for (const t of this.targets) {
       const old = previous.targets.find((o) => o.address === t.address);
-      if (old) t.healthy = old.healthy;
+      if (old) this.setHealth(t, old.healthy);
     }
   }
 }

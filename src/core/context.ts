@@ -114,7 +114,8 @@ class RequestView implements PdkRequest {
   }
 }
 
-function hasBody(req: IncomingMessage): boolean {
+/** Whether the request has a body (a non-zero Content-Length, or Transfer-Encoding). */
+export function hasBody(req: IncomingMessage): boolean {
   const cl = req.headers['content-length'];
   return cl !== undefined ? cl !== '0' : req.headers['transfer-encoding'] !== undefined;
 }

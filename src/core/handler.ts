@@ -71,7 +71,7 @@ export class RequestHandler implements ProxyCallbacks {
       requestId,
       scheme,
       remoteAddress: peer,
-      clientIp: realClientIp(peer, req.headers['x-forwarded-for'] as string | undefined, runtime.trusted),
+      clientIp: trusted ? realClientIp(peer, req.headers['x-forwarded-for'] as string | undefined, runtime.trusted) : peer,
       peerTrusted: trusted,
       path: path ?? '/',
       rawQuery,

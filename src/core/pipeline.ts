@@ -18,7 +18,7 @@ export interface PluginInstance {
   readonly consumer: string | null;
 }
 
-type Phase<F> = { fns: F[]; names: string[]; priorities: number[] } | null;
+type Phase<F> = { fns: F[]; priorities: number[] } | null;
 type StopFn = (ctx: PdkContext) => HandlerResult;
 type VoidFn = (ctx: PdkContext) => void | Promise<void>;
 
@@ -49,7 +49,6 @@ function phase<K extends keyof PluginHandlers>(sorted: PluginInstance[], key: K)
   if (with_.length === 0) return null;
   return {
     fns: with_.map((p) => (p.handlers[key] as (...a: unknown[]) => unknown).bind(p.handlers) as NonNullable<PluginHandlers[K]>),
-    names: with_.map((p) => p.def.name),
     priorities: with_.map((p) => p.def.priority),
   };
 }
@@ -80,7 +79,7 @@ export interface ScopeQuery {
 export function resolve(instances: readonly PluginInstance[], q: ScopeQuery): PluginInstance[] {
   const best = new Map<string, PluginInstance>();
   for (const p of instances) {
-    if (!p.entity.enabled || !p.entity.protocols.includes(q.scheme)) continue;
+    if (!p.entity.protocols.includes(q.scheme)) continue; // disabled instances are never created
     if (p.service !== null && p.service !== q.service) continue;
     if (p.route !== null && p.route !== q.route) continue;
     if (p.consumer !== null && p.consumer !== q.consumer) continue;

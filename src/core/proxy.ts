@@ -6,7 +6,7 @@
 import { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { BodyLimitError, ERR, type GatewayError } from './errors.ts';
-import type { RequestContext } from './context.ts';
+import { hasBody, type RequestContext } from './context.ts';
 import type { Target } from './balancer.ts';
 
 /**
@@ -21,7 +21,7 @@ const SKIP_REQUEST = new Set([
   'x-anonymous-consumer', 'x-anonymous-groups', 'x-authenticated-groups', 'x-authenticated-scope', 'x-authenticated-userid',
 ]);
 /** Response headers never forwarded to the client. */
-export const SKIP_RESPONSE = ['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'proxy-authenticate'];
+const SKIP_RESPONSE = ['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'proxy-authenticate'];
 
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
 
@@ -141,10 +141,10 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
     this.target = target;
     const svc = ctx.routeRuntime!.service;
     const req = ctx.req;
-    const hasBody = req.headers['content-length'] !== undefined ? req.headers['content-length'] !== '0' : req.headers['transfer-encoding'] !== undefined;
+    const withBody = hasBody(req);
     let body: Readable | Buffer | null = null;
     if (ctx.bodyBuffer !== null) body = ctx.bodyBuffer.length > 0 ? ctx.bodyBuffer : null;
-    else if (hasBody) body = ctx.bodyLimit >= 0 || ctx.bodyPrefix !== null ? Readable.from(bodyStream(ctx.bodyPrefix, req, ctx.bodyLimit), { objectMode: false }) : req;
+    else if (withBody) body = ctx.bodyLimit >= 0 || ctx.bodyPrefix !== null ? Readable.from(bodyStream(ctx.bodyPrefix, req, ctx.bodyLimit), { objectMode: false }) : req;
     // A buffered body can be sent again; a stream cannot.
     this.canRetry = (body === null || Buffer.isBuffer(body)) && IDEMPOTENT.has(ctx.method);
     const query = ctx.upstreamQuery ?? ctx.rawQuery;

@@ -4,7 +4,7 @@
  * Every (route, host, path) combination becomes a matcher with a static rank;
  * matchers are sorted once, bucketed by exact host, and a request scans its
  * bucket until the first matcher whose conditions all hold. Precedence (first
- * rule that differs decides; see docs/routing.md):
+ * rule that differs decides; see README.md, "Routing"):
  *   1. host: exact > wildcard > no host condition;
  *   2. more header conditions;
  *   3. more of methods / snis conditions;
@@ -69,7 +69,7 @@ function compare(a: Matcher, b: Matcher): number {
     (b.methods ? 1 : 0) + (b.snis ? 1 : 0) - (a.methods ? 1 : 0) - (a.snis ? 1 : 0) ||
     b.pathKind - a.pathKind ||
     (a.pathKind === 2 ? b.regexPriority - a.regexPriority : b.prefix.length - a.prefix.length) ||
-    b.route.priority - a.route.priority ||
+    b.route.config.priority - a.route.config.priority ||
     a.order - b.order
   );
 }

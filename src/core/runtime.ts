@@ -21,7 +21,7 @@ import { TrustedIps } from './trusted.ts';
 import { RedisHandle } from '../shared-state/redis.ts';
 
 /** Stable UUID-shaped id from an entity kind and name (ids stay equal across nodes and reloads). */
-export function stableId(kind: string, name: string): string {
+function stableId(kind: string, name: string): string {
   const h = createHash('sha1').update(`palisade:${kind}:${name}`).digest('hex');
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-5${h.slice(13, 16)}-${((parseInt(h[16]!, 16) & 3) | 8).toString(16)}${h.slice(17, 20)}-${h.slice(20, 32)}`;
 }
@@ -29,13 +29,11 @@ export function stableId(kind: string, name: string): string {
 export interface ServiceRuntime {
   readonly ref: PdkEntityRef;
   readonly config: ServiceConfig;
-  readonly protocol: 'http' | 'https';
   readonly path: string | undefined;
   /** Host header sent upstream when preserve_host is off. */
   readonly hostHeader: string;
   readonly retries: number;
   readonly readTimeout: number;
-  readonly writeTimeout: number;
   readonly balancer: Balancer;
   readonly pools: Map<Target, UpstreamPool>;
 }
@@ -44,7 +42,6 @@ export interface RouteRuntime {
   readonly ref: PdkEntityRef;
   readonly config: RouteConfig;
   readonly service: ServiceRuntime;
-  readonly priority: number;
   readonly chains: { http: Chain; https: Chain };
   /** Chains for consumers that have consumer-scoped plugins (only where they differ). */
   readonly consumerChains: Map<string, { http: Chain; https: Chain }> | null;
@@ -122,7 +119,7 @@ export class RuntimeConfig {
 
     this.balancers = new Map();
     for (const u of config.upstreams) {
-      const b = new Balancer(u.name, u.targets.map((t) => new Target(t.target, t.weight, 'http')), u);
+      const b = new Balancer(u.name, u.targets.map((t) => new Target(t.target, t.weight)), u);
       const old = previous?.balancers.get(u.name);
       if (old) b.inherit(old);
       this.balancers.set(u.name, b);
@@ -210,7 +207,7 @@ export class RuntimeConfig {
         if (cc.http.equals(chains.http) && cc.https.equals(chains.https)) continue;
         (consumerChains ??= new Map()).set(c, cc);
       }
-      return { ref: { id, name: r.name ?? null, tags: r.tags }, config: r, service: svc, priority: r.priority, chains, consumerChains };
+      return { ref: { id, name: r.name ?? null, tags: r.tags }, config: r, service: svc, chains, consumerChains };
     });
     this.router = new Router(this.routes);
     this.tls = this.#tlsContexts();
@@ -225,7 +222,7 @@ export class RuntimeConfig {
     const path = parsed ? parsed.path : sc.path;
     const id = sc.id ?? stableId('service', sc.name ?? `#${index}`);
     const upstream = this.balancers.get(host);
-    const balancer = upstream ?? new Balancer(host, [new Target(host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`, 100, protocol)], null);
+    const balancer = upstream ?? new Balancer(host, [new Target(host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`, 100)], null);
     const pools = new Map<Target, UpstreamPool>();
     for (const t of balancer.targets) {
       pools.set(t, this.#pools.acquire(`${protocol}://${t.address}`, {
@@ -242,12 +239,10 @@ export class RuntimeConfig {
     return {
       ref: { id, name: sc.name ?? null, tags: sc.tags },
       config: sc,
-      protocol,
       path,
       hostHeader,
       retries: sc.retries,
       readTimeout: sc.read_timeout,
-      writeTimeout: sc.write_timeout,
       balancer,
       pools,
     };

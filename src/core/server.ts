@@ -9,6 +9,7 @@ import { createServer as createHttps } from 'node:https';
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
+import { problem } from '../pdk/reply.ts';
 import { ERR, type GatewayError } from './errors.ts';
 import type { RuntimeConfig } from './runtime.ts';
 
@@ -20,15 +21,9 @@ export interface ListenerHost {
 }
 
 
+/** The same problem document the handler answers with (src/pdk/reply.ts). */
 function problemBody(e: GatewayError, requestId: string): string {
-  return JSON.stringify({
-    type: `urn:palisade:problem:${(STATUS_CODES[e.status] ?? 'error').toLowerCase().replace(/[^a-z0-9]+/g, '-')}`,
-    title: STATUS_CODES[e.status],
-    status: e.status,
-    detail: e.message,
-    request_id: requestId,
-    message: e.message,
-  });
+  return problem(e.status, e.message, requestId).body as string;
 }
 
 function rawProblem(e: GatewayError, requestIdHeader: string, requestId: string): string {

@@ -44,11 +44,12 @@ export function normalizeIp(ip: string | undefined): string {
 }
 
 /**
- * The real client IP: the peer, unless the peer is trusted; then X-Forwarded-For
+ * The real client IP of a request from a trusted peer (the caller checked):
+ * X-Forwarded-For
  * is walked from the right and the first untrusted address is the client.
  */
 export function realClientIp(peer: string, xff: string | undefined, trusted: TrustedIps): string {
-  if (!xff || !trusted.has(peer)) return peer;
+  if (!xff) return peer;
   const hops = xff.split(',');
   for (let i = hops.length - 1; i >= 0; i--) {
     const hop = normalizeIp(hops[i]!.trim());

@@ -1,6 +1,6 @@
 /**
  * The plugin development kit: the only surface plugins use (enforced by
- * test/conformance/plugin-imports.test.ts). Everything a plugin may touch of a
+ * test/conformance/plugins.test.ts). Everything a plugin may touch of a
  * request, of the routing result, of the identity and of the response is here.
  */
 import type { Static, TSchema } from '@sinclair/typebox';
@@ -28,7 +28,7 @@ export interface PdkTls {
 
 export interface PdkRequest {
   readonly method: string;
-  /** The path as received, without the query string. */
+  /** The request path without the query string, normalised (dot segments resolved, unreserved escapes decoded, // merged). */
   readonly path: string;
   /** The raw query string without '?', or ''. */
   readonly rawQuery: string;
@@ -47,7 +47,7 @@ export interface PdkRequest {
   readonly scheme: 'http' | 'https';
   /** Host the client asked for, without port, lower-case. */
   readonly host: string;
-  /** Port the client connected to (the gateway's listener port, or a trusted X-Forwarded-Port). */
+  /** Port from the Host header (or the request target's authority), else the listener port. */
   readonly port: number;
   /** The real client IP: the peer, or the first untrusted hop of X-Forwarded-For when the peer is trusted. */
   readonly clientIp: string;

@@ -23,7 +23,7 @@ function isoNow(): string {
 
 const SECRET_PARAMS = /^(api[-_]?key|apikey|key|token|access_token|id_token|refresh_token|client_secret|password|passwd|secret|signature|sig|code|jwt|session)$/i;
 
-export function redactQuery(rawQuery: string, extra?: ReadonlySet<string>): string {
+function redactQuery(rawQuery: string, extra?: ReadonlySet<string>): string {
   if (rawQuery === '') return '';
   return rawQuery
     .split('&')

@@ -1,7 +1,7 @@
 /** The gateway's own log (stderr, JSON via pino) with secrets redacted. */
 import { pino, type Logger } from 'pino';
 
-export const REDACT_PATHS = [
+const REDACT_PATHS = [
   'req.headers.authorization', 'req.headers.cookie', 'req.headers["proxy-authorization"]', 'req.headers["x-api-key"]', 'req.headers.apikey',
   'headers.authorization', 'headers.cookie', 'config.token', 'admin.token', '*.password', '*.secret', '*.key',
 ];
