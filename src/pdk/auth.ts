@@ -51,9 +51,12 @@ export function alreadyAuthenticated(ctx: PdkContext, anonymous: PdkConsumer | n
   return anonymous !== null && ctx.credential !== null && !ctx.anonymous;
 }
 
-/** On failure: fall back to the anonymous consumer when configured, else answer with `reply`. */
-export function failOrAnonymous(ctx: PdkContext, anonymous: PdkConsumer | null, reply: Reply): Reply | undefined {
-  if (anonymous === null) return reply;
+/**
+ * On failure: fall back to the anonymous consumer when configured, else answer
+ * with the reply `build` makes (built only when it is sent).
+ */
+export function failOrAnonymous(ctx: PdkContext, anonymous: PdkConsumer | null, build: () => Reply): Reply | undefined {
+  if (anonymous === null) return build();
   ctx.authenticate(anonymous, null, true);
   return undefined;
 }

@@ -46,7 +46,7 @@ function create(config: BasicAuthConfig, services: PluginServices) {
   const ttlMs = config.verify_cache_ttl * 1000;
   const challenge = { 'www-authenticate': `Basic realm="${config.realm}"` };
 
-  const unauthorized = (ctx: PdkContext): Reply | undefined => failOrAnonymous(ctx, anonymous, ctx.reject(401, UNAUTHORIZED, challenge));
+  const unauthorized = (ctx: PdkContext): Reply | undefined => failOrAnonymous(ctx, anonymous, () => ctx.reject(401, UNAUTHORIZED, challenge));
 
   function success(ctx: PdkContext, entry: PasswordEntry): undefined {
     ctx.authenticate(entry.consumer, entry.credential);

@@ -373,6 +373,8 @@ describe('hmac-auth (Kong draft-cavage scheme)', () => {
     await assert.rejects(startGateway(withPlugin({ algorithms: ['hmac-md5'] })), names('algorithms'));
     await assert.rejects(startGateway(withPlugin({ clock_skew: 0 })), names('clock_skew'));
     await assert.rejects(startGateway(withPlugin({ enforce_headers: 'date' })), names('enforce_headers'));
+    // A quote or a control character would break the WWW-Authenticate challenge.
+    await assert.rejects(startGateway(withPlugin({ realm: 'a"b' })), names('realm'));
     await assert.rejects(startGateway(withPlugin({ signature_schemes: [] })), names('signature_schemes'));
     await assert.rejects(startGateway(withPlugin({ signature_schemes: ['jws'] })), names('signature_schemes'));
     await assert.rejects(startGateway(withPlugin({ anonymous: 'nobody' })), names('anonymous'));

@@ -53,7 +53,7 @@ function create(config: HmacAuthConfig, services: PluginServices) {
   function deny(ctx: PdkContext, identity: string | null, message: string, detail?: string, counts = true): Reply | undefined {
     if (counts) guard.fail(ctx, identity);
     log.debug({ reason: detail ?? message }, 'hmac-auth: authentication failed');
-    return failOrAnonymous(ctx, anonymous, problem(401, message, ctx.requestId, challenge, detail));
+    return failOrAnonymous(ctx, anonymous, () => problem(401, message, ctx.requestId, challenge, detail));
   }
 
   function success(ctx: PdkContext, entry: Entry): undefined {

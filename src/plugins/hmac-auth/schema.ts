@@ -60,7 +60,7 @@ export const HmacAuthSchema = Type.Object(
       uniqueItems: true,
       description: 'draft-cavage: HMAC algorithms accepted. hmac-sha1 is supported but not enabled by default (as in Kong 3.14+).',
     }),
-    realm: Type.Optional(Type.String({ description: 'Realm of the WWW-Authenticate challenge sent with 401 (hmac realm="…"); without it the challenge is plain "hmac".' })),
+    realm: Type.Optional(Type.String({ pattern: '^[^"\\\\\\x00-\\x1f\\x7f]*$', description: 'Realm of the WWW-Authenticate challenge sent with 401 (hmac realm="…"); without it the challenge is plain "hmac".' })),
     signature_schemes: Type.Array(Enum(['cavage', 'rfc9421'], { description: 'A signature scheme.' }), {
       default: ['cavage'],
       minItems: 1,

@@ -15,7 +15,7 @@
  * allow-lists, token age, clock skew; claims to upstream headers; a cache of
  * verified tokens; brute-force lockout per client IP and per credential key.
  */
-import { alreadyAuthenticated, anonymousConsumer, FailureGuard } from '../../pdk/auth.ts';
+import { alreadyAuthenticated, anonymousConsumer, failOrAnonymous, FailureGuard } from '../../pdk/auth.ts';
 import { definePlugin, Reply, type PdkContext, type PluginServices } from '../../pdk/index.ts';
 import { ClaimRules } from './claims.ts';
 import { buildIndex, validateCredential } from './credentials.ts';
@@ -73,10 +73,8 @@ function create(config: JwtConfig, services: PluginServices) {
     if (f !== NO_TOKEN && log.isLevelEnabled('debug')) {
       log.debug({ request_id: ctx.requestId, reason: f.message ?? f.errors, credential: f.identity }, 'jwt: authentication failed');
     }
-    if (f.status === 500 || anonymous === null) return unauthorized(ctx, f);
-    // failOrAnonymous without building a reply nobody sends.
-    ctx.authenticate(anonymous, null, true);
-    return undefined;
+    if (f.status === 500) return unauthorized(ctx, f);
+    return failOrAnonymous(ctx, anonymous, () => unauthorized(ctx, f));
   }
 
   function finish(ctx: PdkContext, token: string, o: Outcome): Reply | undefined {

@@ -46,7 +46,7 @@ function create(config: KeyAuthConfig, services: PluginServices) {
   const challenge = { 'www-authenticate': config.realm !== undefined ? `Key realm="${config.realm}"` : 'Key' };
 
   const unauthorized = (ctx: PdkContext, message: string): Reply | undefined =>
-    failOrAnonymous(ctx, anonymous, ctx.reject(401, message, challenge));
+    failOrAnonymous(ctx, anonymous, () => ctx.reject(401, message, challenge));
 
   /** The key was presented: lockout check, lookup, expiry. */
   function verify(ctx: PdkContext, key: string): Reply | undefined | Promise<Reply | undefined> {

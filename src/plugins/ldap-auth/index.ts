@@ -96,7 +96,7 @@ function create(config: LdapAuthConfig, services: PluginServices) {
       consumer = consumerFor(p.username);
       if (consumer === null && !config.consumer_optional) {
         log.info({ username: p.username }, 'ldap-auth: authenticated user matches no consumer');
-        return failOrAnonymous(ctx, anonymous, unauthorized(ctx));
+        return failOrAnonymous(ctx, anonymous, () => unauthorized(ctx));
       }
     }
     if (hide) {
@@ -121,13 +121,13 @@ function create(config: LdapAuthConfig, services: PluginServices) {
         result = await bind(p);
       } catch (err) {
         log.error({ err: (err as Error).message, ldap_host: config.ldap_host, ldap_port: config.ldap_port }, 'ldap-auth: LDAP server unavailable');
-        if (failOpen) return failOrAnonymous(ctx, anonymous, ctx.reject(500, UNEXPECTED));
+        if (failOpen) return failOrAnonymous(ctx, anonymous, () => ctx.reject(500, UNEXPECTED));
         return ctx.reject(500, UNEXPECTED);
       }
       if (result.ok) return succeed(ctx, p, result.groups);
       guard.fail(ctx, p.username);
     }
-    return failOrAnonymous(ctx, anonymous, unauthorized(ctx));
+    return failOrAnonymous(ctx, anonymous, () => unauthorized(ctx));
   }
 
   return {
@@ -136,7 +136,7 @@ function create(config: LdapAuthConfig, services: PluginServices) {
       if (alreadyAuthenticated(ctx, anonymous)) return;
       const proxyAuth = ctx.request.header('proxy-authorization');
       const auth = ctx.request.header('authorization');
-      if (proxyAuth === undefined && auth === undefined) return failOrAnonymous(ctx, anonymous, unauthorized(ctx));
+      if (proxyAuth === undefined && auth === undefined) return failOrAnonymous(ctx, anonymous, () => unauthorized(ctx));
       const candidates: Presented[] = [];
       let malformed = false;
       for (const value of [proxyAuth, auth]) {
@@ -147,7 +147,7 @@ function create(config: LdapAuthConfig, services: PluginServices) {
       }
       if (candidates.length === 0) {
         if (malformed) guard.fail(ctx, null);
-        return failOrAnonymous(ctx, anonymous, unauthorized(ctx));
+        return failOrAnonymous(ctx, anonymous, () => unauthorized(ctx));
       }
       // Fast path without a promise: one credential whose successful bind is cached.
       if (candidates.length === 1) {

@@ -138,7 +138,7 @@ function create(config: MtlsAuthConfig, services: PluginServices) {
     if (typeof r === 'string') {
       log.info({ reason: r, subject_cn: peer.subject?.CN, fingerprint: peer.fingerprint256 }, 'mtls-auth: client certificate refused');
       if (r !== 'no consumer matches the certificate') guard.fail(ctx, null);
-      return failOrAnonymous(ctx, anonymous, ctx.reject(401, FAILED));
+      return failOrAnonymous(ctx, anonymous, () => ctx.reject(401, FAILED));
     }
     for (const [name, value] of r.headers) ctx.request.setHeader(name, value);
     if (r.groups !== null) ctx.shared.authenticated_groups = [...r.groups];
@@ -153,7 +153,7 @@ function create(config: MtlsAuthConfig, services: PluginServices) {
       if (alreadyAuthenticated(ctx, anonymous)) return;
       const tls = ctx.request.tls;
       const peer = tls !== null ? tls.peerCertificate() : null;
-      if (peer === null || peer.raw === undefined) return failOrAnonymous(ctx, anonymous, ctx.reject(401, NO_CERT));
+      if (peer === null || peer.raw === undefined) return failOrAnonymous(ctx, anonymous, () => ctx.reject(401, NO_CERT));
       const locked = guard.check(ctx, null);
       if (locked === null) return authenticate(ctx, peer);
       if (!(locked instanceof Promise)) return locked;
