@@ -195,7 +195,10 @@ test('the admin listener binds loopback (127.0.0.1:8001) by default', async (t) 
     assert.equal(started.admin, '127.0.0.1:8001');
     assert.equal((await request(8001, '/status')).status, 200);
     const ext = externalIPv4();
-    if (ext) assert.equal(await portAnswers(8001, ext), false, `the admin listener must not answer on ${ext}`);
+    // Reported as skipped (not silently passed) where the machine has no external IPv4.
+    await t.test('not reachable on an external interface', { skip: ext === null && 'no external IPv4 on this machine' }, async () => {
+      assert.equal(await portAnswers(8001, ext!), false, `the admin listener must not answer on ${ext}`);
+    });
   } finally {
     assert.equal(await p.stop('SIGTERM'), 0, p.output);
   }
