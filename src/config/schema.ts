@@ -317,6 +317,11 @@ export const ServerSection = Obj(
     keepalive_requests: Type.Integer({ minimum: 0, default: 1000, description: 'Requests per client connection before it is closed (0 = unlimited).' }),
     upstream_keepalive_pool_size: Type.Integer({ minimum: 1, default: 512, description: 'Connections per upstream target.' }),
     upstream_keepalive_idle_timeout: Type.Integer({ minimum: 0, default: 60000, description: 'Idle upstream connection lifetime (ms).' }),
+    response_buffer_limit: Type.Integer({
+      minimum: 0,
+      default: 10485760,
+      description: 'Largest upstream response body buffered for plugins that inspect whole bodies (body phase), in bytes; larger bodies are streamed and those plugins are told so.',
+    }),
     shutdown_timeout: Type.Integer({ minimum: 0, default: 10000, description: 'On SIGTERM, time in-flight requests get to finish (ms).' }),
     access_log: Type.String({ default: 'stdout', description: 'Where access log lines go: stdout, off, or a file path.' }),
     log_level: Enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace'], {

@@ -6,7 +6,7 @@
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
-import { problem, Reply, type PdkConsumer, type PdkContext, type PdkCredential, type PdkEntityRef, type PdkRequest, type PdkResponse, type PdkTls } from '../pdk/index.ts';
+import { problem, Reply, type PdkConsumer, type PdkContext, type PdkCredential, type PdkDecision, type PdkEntityRef, type PdkRequest, type PdkResponse, type PdkTimings, type PdkTls } from '../pdk/index.ts';
 import type { Chain } from './pipeline.ts';
 import type { RouteRuntime, RuntimeConfig } from './runtime.ts';
 
@@ -140,11 +140,36 @@ async function readBody(ctx: RequestContext, limit: number): Promise<Buffer | nu
   return (ctx.bodyBuffer = Buffer.concat(chunks, total));
 }
 
+const NO_DECISIONS: readonly PdkDecision[] = Object.freeze([]);
+const ms = (ns: bigint) => Number(ns) / 1e6;
+
+/** Timings read off the context when asked (the log phase has the final ones). */
+class Timings implements PdkTimings {
+  readonly startedAt: number;
+  readonly total: number;
+  readonly upstream: number;
+  readonly upstreamHeaders: number;
+  readonly gateway: number;
+  constructor(ctx: RequestContext) {
+    const end = ctx.endNs || process.hrtime.bigint();
+    this.startedAt = ctx.startedAt;
+    this.total = ms(end - ctx.startNs);
+    const up = ctx.upstreamStartNs;
+    this.upstream = up === 0n ? 0 : ms((ctx.upstreamEndNs || end) - up);
+    this.upstreamHeaders = up === 0n || ctx.upstreamHeadersNs === 0n ? 0 : ms(ctx.upstreamHeadersNs - up);
+    this.gateway = this.total - this.upstream;
+  }
+}
+
 export class RequestContext implements PdkContext, PdkResponse {
   readonly req: IncomingMessage;
   readonly res: ServerResponse;
   readonly runtime: RuntimeConfig;
   readonly startNs: bigint;
+  /** Arrival time, ms since the epoch. */
+  readonly startedAt: number;
+  /** Set when the exchange is over (before the log phase). */
+  endNs = 0n;
   /** The connection (req.socket is detached once the response is done). */
   readonly socket: Socket;
   /** Socket bytes read before this request (to count what it received on the wire). */
@@ -188,6 +213,15 @@ export class RequestContext implements PdkContext, PdkResponse {
   tries = 0;
   bytesOut = 0;
   errorCode: string | null = null;
+  /** The plugin whose handler runs now. */
+  plugin: string | null = null;
+  /** Upstream response body cap (-1 = none). */
+  responseBodyLimit = -1;
+  /** The upstream response is held for the body phase (head not written yet). */
+  holdResponse = false;
+  /** A response body set in the body phase. */
+  responseBody: Buffer | null = null;
+  #decisions: PdkDecision[] | null = null;
   #shared: Record<string, unknown> | null = null;
   #request: RequestView | null = null;
 
@@ -201,6 +235,7 @@ export class RequestContext implements PdkContext, PdkResponse {
     this.res = res;
     this.runtime = runtime;
     this.startNs = process.hrtime.bigint();
+    this.startedAt = Date.now();
     this.socket = req.socket;
     this.bytesReadAtStart = req.socket.bytesRead;
     this.method = req.method ?? 'GET';
@@ -235,6 +270,26 @@ export class RequestContext implements PdkContext, PdkResponse {
     this.consumer = consumer;
     this.credential = credential;
     this.anonymous = anonymous;
+    this.decide(anonymous ? 'anonymous' : 'authenticated', anonymous ? 'anonymous consumer' : 'credentials accepted');
+  }
+
+  get decisions(): readonly PdkDecision[] {
+    return this.#decisions ?? NO_DECISIONS;
+  }
+  decide(outcome: PdkDecision['outcome'], reason: string, status = 0): void {
+    (this.#decisions ??= []).push({ plugin: this.plugin ?? 'core', outcome, reason, status });
+  }
+  get timings(): PdkTimings {
+    return new Timings(this);
+  }
+  get bytesReceived(): number {
+    return this.socket.bytesRead - this.bytesReadAtStart;
+  }
+  get bytesSent(): number {
+    return this.bytesOut;
+  }
+  get configVersion(): string {
+    return this.runtime.version;
   }
 
   respond(status: number, body?: string | Buffer | object | null, headers?: Record<string, string>): Reply {
@@ -263,5 +318,11 @@ export class RequestContext implements PdkContext, PdkResponse {
   }
   removeHeader(name: string): void {
     delete this.headers[name.toLowerCase()];
+  }
+  setBodyLimit(bytes: number): void {
+    this.responseBodyLimit = this.responseBodyLimit < 0 ? bytes : Math.min(this.responseBodyLimit, bytes);
+  }
+  setBody(body: Buffer | string): void {
+    this.responseBody = typeof body === 'string' ? Buffer.from(body) : body;
   }
 }

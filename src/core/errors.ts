@@ -20,6 +20,7 @@ export const ERR = Object.freeze({
   UPSTREAM_TIMEOUT: e('PALISADE_ERR_UPSTREAM_TIMEOUT', 504, 'The upstream server is timed out'),
   NO_HEALTHY_TARGET: e('PALISADE_ERR_NO_HEALTHY_TARGET', 503, 'failure to get a peer from the ring-balancer'),
   BODY_TOO_LARGE: e('PALISADE_ERR_BODY_TOO_LARGE', 413, 'Request size limit exceeded'),
+  RESPONSE_TOO_LARGE: e('PALISADE_ERR_RESPONSE_TOO_LARGE', 502, 'Response size limit exceeded'),
   BAD_REQUEST: e('PALISADE_ERR_BAD_REQUEST', 400, 'Bad request'),
   HEADERS_TOO_LARGE: e('PALISADE_ERR_HEADERS_TOO_LARGE', 431, 'Request header or cookie too large'),
   REQUEST_TIMEOUT: e('PALISADE_ERR_REQUEST_TIMEOUT', 408, 'Request timeout'),

@@ -93,7 +93,10 @@ export class RequestHandler implements ProxyCallbacks {
 
   #afterRewrite(ctx: RequestContext, reply: Reply | undefined): void {
     const runtime = ctx.runtime;
-    if (reply !== undefined) return this.#reply(ctx, reply, runtime.globalChains[ctx.scheme]);
+    if (reply !== undefined) {
+      denied(ctx, reply);
+      return this.#reply(ctx, reply, runtime.globalChains[ctx.scheme]);
+    }
     const match = runtime.router.match({
       method: ctx.method,
       path: ctx.path,
@@ -125,7 +128,11 @@ export class RequestHandler implements ProxyCallbacks {
 
   #afterAccess(ctx: RequestContext, r: [Chain, Reply | undefined]): void {
     ctx.chain = r[0];
-    if (r[1] !== undefined) return this.#reply(ctx, r[1], r[0]);
+    if (r[1] !== undefined) {
+      denied(ctx, r[1]);
+      return this.#reply(ctx, r[1], r[0]);
+    }
+    ctx.plugin = null;
     this.#proxy(ctx);
   }
 
@@ -167,11 +174,47 @@ export class RequestHandler implements ProxyCallbacks {
 
   // ProxyCallbacks
   onHeaders(ctx: RequestContext): void | Promise<void> {
-    const response = chainOf(ctx).response;
-    if (response === null) return this.#writeHead(ctx);
-    const r = runVoid(response.fns, ctx, 0);
-    if (isPromise(r)) return r.then(() => this.#writeHead(ctx));
-    this.#writeHead(ctx);
+    const chain = chainOf(ctx);
+    const s = ctx.status;
+    ctx.holdResponse = chain.body !== null && ctx.method !== 'HEAD' && s !== 204 && s !== 304;
+    const response = chain.response;
+    if (response === null) return this.#afterResponsePhase(ctx);
+    const r = runVoid(response, ctx, 0);
+    if (isPromise(r)) return r.then(() => this.#afterResponsePhase(ctx));
+    this.#afterResponsePhase(ctx);
+  }
+
+  #afterResponsePhase(ctx: RequestContext): void {
+    ctx.plugin = null;
+    const limit = ctx.responseBodyLimit;
+    if (limit >= 0 && Number(ctx.headers['content-length']) > limit) return (ctx.res as Res)[kCall]!.refuse(ERR.RESPONSE_TOO_LARGE);
+    if (!ctx.holdResponse) this.writeHead(ctx);
+  }
+
+  onBody(ctx: RequestContext, body: Buffer | null): Reply | undefined | Promise<Reply | undefined> {
+    try {
+      const r = runBody(chainOf(ctx).body!, ctx, body, 0);
+      if (!isPromise(r)) return this.#afterBody(ctx, r);
+      return r.then((v) => this.#afterBody(ctx, v), (err) => this.#bodyCrash(ctx, err));
+    } catch (err) {
+      return this.#bodyCrash(ctx, err);
+    }
+  }
+
+  #afterBody(ctx: RequestContext, reply: Reply | undefined): Reply | undefined {
+    if (reply !== undefined) denied(ctx, reply);
+    ctx.plugin = null;
+    return reply;
+  }
+
+  #bodyCrash(ctx: RequestContext, err: unknown): Reply {
+    this.#host.log.error({ err, request_id: ctx.requestId, plugin: ctx.plugin }, 'plugin error');
+    ctx.errorCode = ERR.INTERNAL.code;
+    return problem(ERR.INTERNAL.status, ERR.INTERNAL.message, ctx.requestId);
+  }
+
+  onReply(ctx: RequestContext, reply: Reply): void {
+    this.#reply(ctx, reply, chainOf(ctx));
   }
 
   onError(ctx: RequestContext, error: GatewayError): void {
@@ -179,16 +222,19 @@ export class RequestHandler implements ProxyCallbacks {
   }
 
   onDone(ctx: RequestContext): void {
+    ctx.endNs = process.hrtime.bigint();
     const log = chainOf(ctx).log;
     if (log !== null) {
-      for (const fn of log.fns) {
+      for (let i = 0; i < log.fns.length; i++) {
+        ctx.plugin = log.names[i]!;
         try {
-          const r = fn(ctx);
-          if (isPromise(r)) r.catch((err: unknown) => this.#host.log.error({ err, request_id: ctx.requestId }, 'log phase failed'));
+          const r = log.fns[i]!(ctx);
+          if (isPromise(r)) r.catch((err: unknown) => this.#host.log.error({ err, request_id: ctx.requestId, plugin: log.names[i] }, 'log phase failed'));
         } catch (err) {
-          this.#host.log.error({ err, request_id: ctx.requestId }, 'log phase failed');
+          this.#host.log.error({ err, request_id: ctx.requestId, plugin: log.names[i] }, 'log phase failed');
         }
       }
+      ctx.plugin = null;
     }
     try {
       this.#host.accessLog.write(ctx);
@@ -198,7 +244,7 @@ export class RequestHandler implements ProxyCallbacks {
     }
   }
 
-  #writeHead(ctx: RequestContext): void {
+  writeHead(ctx: RequestContext): void {
     const res = ctx.res;
     const h = ctx.headers;
     h[ctx.runtime.settings.request_id_header] = ctx.requestId;
@@ -225,7 +271,7 @@ export class RequestHandler implements ProxyCallbacks {
     if (reply.body !== null) headers['content-length'] = String(Buffer.byteLength(reply.body));
     ctx.headers = headers;
     const finish = () => {
-      this.#writeHead(ctx);
+      this.writeHead(ctx);
       ctx.bytesOut = reply.body === null ? 0 : Buffer.byteLength(reply.body);
       ctx.res.end(ctx.method === 'HEAD' ? undefined : (reply.body ?? undefined));
       this.onDone(ctx);
@@ -233,7 +279,7 @@ export class RequestHandler implements ProxyCallbacks {
     const response = chain?.response ?? null;
     if (response === null) return finish();
     try {
-      const r = runVoid(response.fns, ctx, 0);
+      const r = runVoid(response, ctx, 0);
       if (isPromise(r)) r.then(finish, (err) => this.#crash(ctx, err));
       else finish();
     } catch (err) {
@@ -242,7 +288,7 @@ export class RequestHandler implements ProxyCallbacks {
   }
 
   #crash(ctx: RequestContext, err: unknown): void {
-    this.#host.log.error({ err, request_id: ctx.requestId, route: ctx.routeRuntime?.ref.name }, 'plugin error');
+    this.#host.log.error({ err, request_id: ctx.requestId, route: ctx.routeRuntime?.ref.name, plugin: ctx.plugin }, 'plugin error');
     ctx.errorCode = ERR.INTERNAL.code;
     if (ctx.res.headersSent) {
       ctx.res.destroy();
@@ -250,6 +296,12 @@ export class RequestHandler implements ProxyCallbacks {
     }
     this.#reply(ctx, problem(ERR.INTERNAL.status, ERR.INTERNAL.message, ctx.requestId), null);
   }
+}
+
+/** A plugin refused the request: its decision. */
+function denied(ctx: RequestContext, reply: Reply): void {
+  if (ctx.plugin !== null) ctx.decide('deny', reply.reason ?? `answered ${reply.status}`, reply.status);
+  ctx.plugin = null;
 }
 
 function chainOf(ctx: RequestContext): Chain {
@@ -261,6 +313,7 @@ type StopPhase = NonNullable<Chain['access']>;
 /** Runs a stop-phase from index i; sync as long as handlers are sync. */
 function runPhase(phase: StopPhase, ctx: RequestContext, i: number): Reply | undefined | Promise<Reply | undefined> {
   for (; i < phase.fns.length; i++) {
+    ctx.plugin = phase.names[i]!;
     const r = phase.fns[i]!(ctx);
     if (r === undefined) continue;
     if (r instanceof Reply) return r;
@@ -278,6 +331,7 @@ function runAccess(ctx: RequestContext, chain: Chain, i: number): [Chain, Reply 
   const route = ctx.routeRuntime!;
   let phase = chain.access!;
   for (; i < phase.fns.length; i++) {
+    ctx.plugin = phase.names[i]!;
     const r = phase.fns[i]!(ctx);
     if (r instanceof Reply) return [chain, r];
     if (isPromise(r)) {
@@ -315,12 +369,25 @@ function switchToConsumer(ctx: RequestContext, chain: Chain, priority: number): 
   return [next, idx];
 }
 
-function runVoid(fns: ((ctx: RequestContext) => void | Promise<void>)[], ctx: RequestContext, i: number): void | Promise<void> {
-  for (; i < fns.length; i++) {
-    const r = fns[i]!(ctx);
+function runVoid(phase: NonNullable<Chain['response']>, ctx: RequestContext, i: number): void | Promise<void> {
+  for (; i < phase.fns.length; i++) {
+    ctx.plugin = phase.names[i]!;
+    const r = phase.fns[i]!(ctx);
     if (isPromise(r)) {
       const next = i + 1;
-      return r.then(() => runVoid(fns, ctx, next));
+      return r.then(() => runVoid(phase, ctx, next));
     }
   }
+}
+
+function runBody(phase: NonNullable<Chain['body']>, ctx: RequestContext, body: Buffer | null, i: number): Reply | undefined | Promise<Reply | undefined> {
+  for (; i < phase.fns.length; i++) {
+    ctx.plugin = phase.names[i]!;
+    const r = phase.fns[i]!(ctx, body);
+    if (r === undefined) continue;
+    if (r instanceof Reply) return r;
+    const next = i + 1;
+    return (r as Promise<void | Reply>).then((v) => (v instanceof Reply ? v : runBody(phase, ctx, body, next)));
+  }
+  return undefined;
 }

@@ -18,14 +18,17 @@ export interface PluginInstance {
   readonly consumer: string | null;
 }
 
-type Phase<F> = { fns: F[]; priorities: number[] } | null;
+/** A phase: parallel arrays of handlers, their plugins' priorities and names. */
+type Phase<F> = { fns: F[]; priorities: number[]; names: string[] } | null;
 type StopFn = (ctx: PdkContext) => HandlerResult;
 type VoidFn = (ctx: PdkContext) => void | Promise<void>;
+type BodyFn = (ctx: PdkContext, body: Buffer | null) => HandlerResult;
 
 export class Chain {
   readonly rewrite: Phase<StopFn>;
   readonly access: Phase<StopFn>;
   readonly response: Phase<VoidFn>;
+  readonly body: Phase<BodyFn>;
   readonly log: Phase<VoidFn>;
   readonly instances: readonly PluginInstance[];
 
@@ -35,6 +38,7 @@ export class Chain {
     this.rewrite = phase(sorted, 'rewrite');
     this.access = phase(sorted, 'access');
     this.response = phase(sorted, 'response');
+    this.body = phase(sorted, 'body');
     this.log = phase(sorted, 'log');
   }
 
@@ -50,6 +54,7 @@ function phase<K extends keyof PluginHandlers>(sorted: PluginInstance[], key: K)
   return {
     fns: with_.map((p) => (p.handlers[key] as (...a: unknown[]) => unknown).bind(p.handlers) as NonNullable<PluginHandlers[K]>),
     priorities: with_.map((p) => p.def.priority),
+    names: with_.map((p) => p.def.name),
   };
 }
 

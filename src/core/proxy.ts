@@ -5,6 +5,7 @@
  */
 import { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
+import type { Reply } from '../pdk/index.ts';
 import { BodyLimitError, ERR, type GatewayError } from './errors.ts';
 import { hasBody, type RequestContext } from './context.ts';
 import type { Target } from './balancer.ts';
@@ -25,9 +26,25 @@ const SKIP_RESPONSE = ['connection', 'keep-alive', 'proxy-connection', 'te', 'tr
 
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
 
+/** Calls `then` with the value, at once when it is not a promise. */
+function settle<T>(v: T | Promise<T>, then: (v: T) => void): void {
+  if (v instanceof Promise) v.then(then);
+  else then(v);
+}
+
 export interface ProxyCallbacks {
-  /** Upstream answered: status and headers are in ctx; write them (after the response phase). */
+  /**
+   * Upstream answered: status and headers are in ctx; run the response phase
+   * and write them — unless the chain has a body phase (then set
+   * ctx.holdResponse and leave the head to onBody).
+   */
   onHeaders(ctx: RequestContext): void | Promise<void>;
+  /** The body phase, with the whole body or null when it outgrew the buffer. Never rejects. */
+  onBody(ctx: RequestContext, body: Buffer | null): Reply | undefined | Promise<Reply | undefined>;
+  /** Write the response head (status and ctx.headers). */
+  writeHead(ctx: RequestContext): void;
+  /** Answer with a reply instead of the upstream response (nothing was sent yet). */
+  onReply(ctx: RequestContext, reply: Reply): void;
   /** The gateway must answer with an error (nothing was sent to the client yet). */
   onError(ctx: RequestContext, error: GatewayError): void;
   /** The exchange is over (complete, or the client connection was closed on a mid-stream failure). */
@@ -133,6 +150,11 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
   target: Target;
   #controller: Dispatcher.DispatchController | null = null;
   #started = false;
+  /** The exchange was ended by the gateway (refused or cut): undici's late callbacks are ignored. */
+  #over = false;
+  /** Response chunks held for the body phase. */
+  #held: Buffer[] | null = null;
+  #heldBytes = 0;
   #onDrain: (() => void) | null = null;
 
   constructor(ctx: RequestContext, target: Target, cb: ProxyCallbacks, path: string) {
@@ -189,28 +211,94 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
     ctx.headers = headers;
     ctx.routeRuntime!.service.balancer.report(this.target, 'success', statusCode);
     const r = this.cb.onHeaders(ctx);
+    if (ctx.holdResponse) this.#held = [];
     if (r !== undefined) {
       controller.pause();
-      r.then(() => controller.resume(), (err: Error) => controller.abort(err));
+      r.then(() => this.#over || controller.resume(), (err: Error) => controller.abort(err));
     }
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
-    const res = this.ctx.res;
-    this.ctx.bytesOut += chunk.length;
-    if (!res.write(chunk)) {
+    if (this.#over) return;
+    const ctx = this.ctx;
+    ctx.bytesOut += chunk.length;
+    if (ctx.responseBodyLimit >= 0 && ctx.bytesOut > ctx.responseBodyLimit) return this.#cut();
+    if (this.#held !== null) {
+      this.#held.push(chunk);
+      this.#heldBytes += chunk.length;
+      if (this.#heldBytes > ctx.runtime.settings.response_buffer_limit) this.#overflow(controller);
+      return;
+    }
+    if (!ctx.res.write(chunk)) {
       controller.pause();
-      res.once('drain', (this.#onDrain ??= () => this.#controller?.resume()));
+      ctx.res.once('drain', (this.#onDrain ??= () => this.#controller?.resume()));
     }
   }
 
   onResponseEnd(): void {
+    if (this.#over) return;
     this.#finish();
-    this.ctx.res.end();
-    this.cb.onDone(this.ctx);
+    const ctx = this.ctx;
+    if (this.#held === null) {
+      ctx.res.end();
+      return this.cb.onDone(ctx);
+    }
+    const body = Buffer.concat(this.#held, this.#heldBytes);
+    this.#held = null;
+    settle(this.cb.onBody(ctx, body), (reply) => {
+      if (reply !== undefined) return this.cb.onReply(ctx, reply);
+      const out = ctx.responseBody ?? body;
+      ctx.headers['content-length'] = String(out.length);
+      ctx.bytesOut = out.length;
+      this.cb.writeHead(ctx);
+      ctx.res.end(out);
+      this.cb.onDone(ctx);
+    });
+  }
+
+  /** The held body outgrew the buffer: run the body phase without it, then stream what was held and the rest. */
+  #overflow(controller: Dispatcher.DispatchController): void {
+    const held = this.#held!;
+    this.#held = null;
+    controller.pause();
+    settle(this.cb.onBody(this.ctx, null), (reply) => {
+      if (reply !== undefined) {
+        this.#end();
+        return this.cb.onReply(this.ctx, reply);
+      }
+      this.cb.writeHead(this.ctx);
+      for (const chunk of held) this.ctx.res.write(chunk);
+      controller.resume();
+    });
+  }
+
+  /** A plugin's response body limit was crossed: 502 when nothing was sent yet, else close the client connection. */
+  #cut(): void {
+    const ctx = this.ctx;
+    ctx.errorCode = ERR.RESPONSE_TOO_LARGE.code;
+    this.#end();
+    if (!ctx.res.headersSent) return this.cb.onError(ctx, ERR.RESPONSE_TOO_LARGE);
+    ctx.res.destroy();
+    this.cb.onDone(ctx);
+  }
+
+  /** Refuse the upstream response after its head (e.g. a declared length above the limit). */
+  refuse(error: GatewayError): void {
+    this.ctx.errorCode = error.code;
+    this.#end();
+    this.cb.onError(this.ctx, error);
+  }
+
+  /** Stop the upstream exchange on the gateway's decision. */
+  #end(): void {
+    this.#over = true;
+    this.#held = null;
+    this.#finish();
+    this.#controller?.abort(Object.assign(new Error('response refused by the gateway'), { name: 'AbortError' }));
   }
 
   onResponseError(_controller: Dispatcher.DispatchController, err: Error & { code?: string }): void {
+    if (this.#over) return;
     this.#finish();
     const ctx = this.ctx;
     if (err instanceof BodyLimitError || (err as { cause?: unknown }).cause instanceof BodyLimitError) {

@@ -49,7 +49,8 @@ export interface RouteRuntime {
 
 export type Settings = Required<Pick<ServerConfig,
   'trusted_ips' | 'via' | 'request_id_header' | 'max_header_size' | 'headers_timeout' | 'request_timeout' | 'keepalive_timeout' |
-  'keepalive_requests' | 'upstream_keepalive_pool_size' | 'upstream_keepalive_idle_timeout' | 'shutdown_timeout' | 'access_log' | 'log_level' | 'watch'>>;
+  'keepalive_requests' | 'upstream_keepalive_pool_size' | 'upstream_keepalive_idle_timeout' | 'shutdown_timeout' | 'access_log' | 'log_level' | 'watch' |
+  'response_buffer_limit'>>;
 
 export class RuntimeConfig {
   readonly version: string;

@@ -84,6 +84,45 @@ export interface PdkResponse {
   /** Append a value (e.g. Vary). */
   addHeader(name: string, value: string): void;
   removeHeader(name: string): void;
+  /**
+   * Cap the upstream response body: a declared Content-Length above it is
+   * answered 502 before anything is sent; a streamed body that grows past it
+   * is cut (502 when nothing was sent yet, else the connection is closed).
+   */
+  setBodyLimit(bytes: number): void;
+  /** In the body phase: replace the response body sent to the client (Content-Length follows). */
+  setBody(body: Buffer | string): void;
+}
+
+/** Where the time of a request went (milliseconds; complete in the log phase). */
+export interface PdkTimings {
+  /** When the request arrived (ms since the epoch). */
+  readonly startedAt: number;
+  /** Arrival to the end of the response (Kong's latencies.request). */
+  readonly total: number;
+  /** From sending the request upstream to the end of its response (Kong's latencies.proxy); 0 without an upstream call. */
+  readonly upstream: number;
+  /** From sending the request upstream to its response headers; 0 without an upstream call. */
+  readonly upstreamHeaders: number;
+  /** total − upstream: the gateway's own time (Kong's latencies.kong). */
+  readonly gateway: number;
+}
+
+/**
+ * A security decision taken on a request: recorded by the core when a plugin
+ * authenticates a client or refuses a request, and by plugins themselves
+ * (`ctx.decide`) for what the core cannot see (a detection in log-only mode).
+ * Metrics, logs and the audit trail read them in the log phase.
+ */
+export interface PdkDecision {
+  /** The plugin that decided. */
+  readonly plugin: string;
+  /** authenticated / anonymous (identity), deny (the request was refused), detect (found, let through), allow (explicitly allowed). */
+  readonly outcome: 'authenticated' | 'anonymous' | 'deny' | 'detect' | 'allow';
+  /** Why, in words safe to log (never a secret or a payload). */
+  readonly reason: string;
+  /** The status answered, for a deny. */
+  readonly status: number;
 }
 
 export interface PdkEntityRef {
@@ -234,6 +273,26 @@ export interface PdkContext {
   authenticate(consumer: PdkConsumer | null, credential: PdkCredential | null, anonymous?: boolean): void;
   /** Per-request scratch space shared between plugins (Kong's kong.ctx.shared). */
   readonly shared: Record<string, unknown>;
+  /** The plugin whose handler runs now (null in the core). */
+  readonly plugin: string | null;
+  /** Security decisions so far, in order. */
+  readonly decisions: readonly PdkDecision[];
+  /** Record a decision of the running plugin (see PdkDecision). */
+  decide(outcome: PdkDecision['outcome'], reason: string, status?: number): void;
+  /** Timings of the request (final in the log phase). */
+  readonly timings: PdkTimings;
+  /** The upstream target that answered (host:port), or null. */
+  readonly upstreamTarget: string | null;
+  /** Upstream attempts (1 + retries; 0 when the gateway answered itself). */
+  readonly tries: number;
+  /** Bytes received from the client for this request (head and body, on the wire). */
+  readonly bytesReceived: number;
+  /** Response body bytes sent to the client. */
+  readonly bytesSent: number;
+  /** The gateway's error code (PALISADE_ERR_*) when the gateway failed the request, else null. */
+  readonly errorCode: string | null;
+  /** Version (hash) of the config the request runs on. */
+  readonly configVersion: string;
   /** Answer the client now with this status, body and headers. */
   respond(status: number, body?: string | Buffer | object | null, headers?: Record<string, string>): Reply;
   /** Answer with an RFC 9457 problem document that also carries Kong's `message`. */
@@ -244,6 +303,15 @@ export interface PluginHandlers {
   rewrite?(ctx: PdkContext): HandlerResult;
   access?(ctx: PdkContext): HandlerResult;
   response?(ctx: PdkContext): void | Promise<void>;
+  /**
+   * Needs the whole upstream response body: the core buffers it (up to
+   * server.response_buffer_limit) after the response phase and before anything
+   * is sent. `body` is null when the response is larger than that limit (it
+   * is then streamed after this handler). Returning a Reply replaces the
+   * upstream response; ctx.response.setBody replaces only its body. Not called
+   * for HEAD requests, 1xx/204/304 responses and gateway replies.
+   */
+  body?(ctx: PdkContext, body: Buffer | null): HandlerResult;
   log?(ctx: PdkContext): void | Promise<void>;
   /** Release what create() opened (connections, timers) when this config version is retired. */
   dispose?(): void;

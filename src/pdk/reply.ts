@@ -5,11 +5,14 @@ export class Reply {
   readonly status: number;
   readonly body: string | Buffer | null;
   readonly headers: Record<string, string>;
+  /** Why (recorded as the plugin's decision; safe to log). */
+  readonly reason: string | null;
 
-  constructor(status: number, body: string | Buffer | null, headers: Record<string, string>) {
+  constructor(status: number, body: string | Buffer | null, headers: Record<string, string>, reason: string | null = null) {
     this.status = status;
     this.body = body;
     this.headers = headers;
+    this.reason = reason;
   }
 }
 
@@ -37,5 +40,5 @@ export function problem(
     request_id: requestId,
     message,
   });
-  return new Reply(status, body, { 'content-type': 'application/problem+json', ...headers });
+  return new Reply(status, body, { 'content-type': 'application/problem+json', ...headers }, message);
 }

@@ -94,7 +94,9 @@ export class AccessLog {
           `"path":${str(path)},"host":${str(ctx.host)},"scheme":"${ctx.scheme}","status":${ctx.res.statusCode},"source":"${ctx.source}",` +
           `"route":${str(routeName)},"service":${str(service)},"consumer":${str(consumer)},"upstream":${str(ctx.upstreamTarget)},` +
           `"tries":${ctx.tries},"error":${str(ctx.errorCode)},"latency":{"total_ms":${totalMs},"upstream_ms":${upstreamMs},"gateway_ms":${gatewayMs}},` +
-          `"bytes":{"request":${requestBytes},"received":${received},"response":${ctx.bytesOut}},"config_version":"${ctx.runtime.version}"}\n`,
+          `"bytes":{"request":${requestBytes},"received":${received},"response":${ctx.bytesOut}},` +
+          (ctx.decisions.length === 0 ? '' : `"decisions":${str(ctx.decisions)},`) +
+          `"config_version":"${ctx.runtime.version}"}\n`,
       );
     }
     this.onRecord?.({
@@ -116,6 +118,7 @@ export class AccessLog {
       error: ctx.errorCode,
       latency: { total_ms: totalMs, upstream_ms: upstreamMs, gateway_ms: gatewayMs },
       bytes: { request: requestBytes, received, response: ctx.bytesOut },
+      ...(ctx.decisions.length === 0 ? {} : { decisions: ctx.decisions }),
       config_version: ctx.runtime.version,
     });
   }
