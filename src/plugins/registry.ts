@@ -16,6 +16,7 @@ import mtlsAuth from './mtls-auth/index.ts';
 import rateLimiting from './rate-limiting/index.ts';
 import requestSizeLimiting from './request-size-limiting/index.ts';
 import requestTermination from './request-termination/index.ts';
+import responseSizeLimiting from './response-size-limiting/index.ts';
 
 const definitions: PluginDefinition[] = [
   acl,
@@ -30,6 +31,7 @@ const definitions: PluginDefinition[] = [
   rateLimiting,
   requestSizeLimiting,
   requestTermination,
+  responseSizeLimiting,
 ];
 
 const byName = new Map<string, PluginDefinition>();
