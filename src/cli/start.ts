@@ -12,7 +12,7 @@ import { watch } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { basename, dirname, resolve } from 'node:path';
 import type { Logger } from 'pino';
-import { createAdminServer } from '../admin/server.ts';
+import { createAdminServer, type AdminBackend } from '../admin/server.ts';
 import { ConfigInvalidError, formatError, loadConfigFile } from '../config/load.ts';
 import type { PalisadeConfig } from '../config/schema.ts';
 import { Gateway } from '../core/gateway.ts';
@@ -20,6 +20,7 @@ import { serveCounters } from '../shared-state/cluster.ts';
 import { MemoryCounterStore } from '../shared-state/memory.ts';
 import { parseListen } from '../core/server.ts';
 import { createLogger } from '../telemetry/logger.ts';
+import { dryCompile } from './validate.ts';
 import { VERSION } from './version.ts';
 
 export interface StartOptions {
@@ -82,7 +83,17 @@ function watchFile(file: string, fn: () => void): () => void {
   return () => w.close();
 }
 
-async function listenAdmin(r: Resolved, backend: Parameters<typeof createAdminServer>[0], log: Logger) {
+/** Runs config changes (reloads, syncs) one at a time, in call order. */
+function serial(): <T>(fn: () => Promise<T>) => Promise<T> {
+  let last: Promise<unknown> = Promise.resolve();
+  return <T>(fn: () => Promise<T>) => {
+    const run = last.then(fn, fn);
+    last = run.catch(() => {});
+    return run;
+  };
+}
+
+async function listenAdmin(r: Resolved, backend: AdminBackend, log: Logger) {
   const at = parseListen(r.adminListen);
   if (at === null) return null;
   const srv = createAdminServer(backend, r.adminToken, VERSION);
@@ -134,14 +145,42 @@ async function listenOrExit(gw: Gateway, r: Resolved) {
 async function runSingle(cfg: PalisadeConfig, r: Resolved, log: Logger): Promise<void> {
   const gw = new Gateway(cfg, log, r.file);
   const bound = await listenOrExit(gw, r);
-  const reload = async () => {
-    const res = await gw.reload();
-    if (res.ok) {
-      if (res.changed) log.info({ version: res.version }, 'config reloaded');
-    } else logReloadError(log, res.error);
-    return res.ok ? { ok: true, version: res.version } : { ok: false, errors: errorLines(res.error) };
+  const exclusive = serial();
+  const reload = () =>
+    exclusive(async () => {
+      const res = await gw.reload();
+      if (res.ok) {
+        if (res.changed) log.info({ version: res.version }, 'config reloaded');
+      } else logReloadError(log, res.error);
+      return res.ok ? { ok: true, version: res.version } : { ok: false, errors: errorLines(res.error) };
+    });
+  const backend: AdminBackend = {
+    status: () => statusOf(gw.runtime.version, gw.stats, 1),
+    config: () => gw.runtime.config,
+    reload,
+    configFile: r.file,
+    exclusive,
+    async commit(next, persist) {
+      let compiled: ReturnType<Gateway['compile']>;
+      try {
+        compiled = gw.compile(next);
+      } catch (err) {
+        gw.stats.reloadFailures++;
+        return { ok: false, error: err as Error };
+      }
+      try {
+        await persist();
+      } catch (err) {
+        compiled.dispose();
+        return { ok: false, error: err as Error };
+      }
+      const res = gw.swap(compiled);
+      log.info({ version: res.version, changed: res.changed }, 'config synced');
+      return { ok: true, version: res.version };
+    },
+    error: (err) => log.error({ err }, 'admin API request failed'),
   };
-  const admin = await listenAdmin(r, { status: () => statusOf(gw.runtime.version, gw.stats, 1), config: () => gw.runtime.config, reload }, log).catch((e: Error) => fail(`admin listener: ${e.message}`));
+  const admin = await listenAdmin(r, backend, log).catch((e: Error) => fail(`admin listener: ${e.message}`));
   const unwatch = cfg.server.watch ? watchFile(r.file, () => void reload()) : () => {};
   process.on('SIGHUP', () => void reload());
   log.info({ version: VERSION, config: r.file, config_version: gw.runtime.version, http: addr(bound.http), https: addr(bound.https), admin: admin ? r.adminListen : null }, 'palisade started');
@@ -269,7 +308,14 @@ async function runPrimary(cfg: PalisadeConfig, r: Resolved, log: Logger): Promis
     log.flush();
     process.exit(exitCode);
   };
-  const reload = async () => {
+  const exclusive = serial();
+  const publish = (next: PalisadeConfig, nextVersion: string) => {
+    current = next;
+    version = nextVersion;
+    stats.reloads++;
+    for (const w of workers) if (w.isConnected()) w.send({ type: 'config', config: current });
+  };
+  const reload = () => exclusive(async () => {
     let next: PalisadeConfig;
     try {
       next = await loadConfigFile(r.file);
@@ -280,13 +326,30 @@ async function runPrimary(cfg: PalisadeConfig, r: Resolved, log: Logger): Promis
     }
     const nextVersion = hash(next);
     if (nextVersion !== version) {
-      current = next;
-      version = nextVersion;
-      stats.reloads++;
-      for (const w of workers) if (w.isConnected()) w.send({ type: 'config', config: current });
+      publish(next, nextVersion);
       log.info({ version, workers: workers.size }, 'config reloaded');
     }
     return { ok: true, version };
+  });
+  const backend: AdminBackend = {
+    status: () => statusOf(version, stats, workers.size),
+    config: () => current,
+    reload,
+    configFile: r.file,
+    exclusive,
+    async commit(next, persist) {
+      try {
+        await dryCompile(next); // the workers compile it again; a config that fails here never reaches them
+        await persist();
+      } catch (err) {
+        return { ok: false, error: err as Error };
+      }
+      const nextVersion = hash(next);
+      if (nextVersion !== version) publish(next, nextVersion);
+      log.info({ version, workers: workers.size }, 'config synced');
+      return { ok: true, version };
+    },
+    error: (err) => log.error({ err }, 'admin API request failed'),
   };
   process.on('SIGTERM', () => void stop('SIGTERM', 0));
   process.on('SIGINT', () => void stop('SIGINT', 0));
@@ -295,7 +358,7 @@ async function runPrimary(cfg: PalisadeConfig, r: Resolved, log: Logger): Promis
   const outcome = await Promise.race([Promise.all(Array.from({ length: r.workers }, fork)), failed]);
   if (outcome === 'failed') return stop('startup failure', 1);
   started = true;
-  admin = await listenAdmin(r, { status: () => statusOf(version, stats, workers.size), config: () => current, reload }, log).catch((e: Error) => fail(`admin listener: ${e.message}`));
+  admin = await listenAdmin(r, backend, log).catch((e: Error) => fail(`admin listener: ${e.message}`));
   unwatch = cfg.server.watch ? watchFile(r.file, () => void reload()) : () => {};
   log.info({ version: VERSION, config: r.file, config_version: version, workers: r.workers, http: r.listen, https: r.tlsListen, admin: admin ? r.adminListen : null }, 'palisade started');
 }

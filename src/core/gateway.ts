@@ -13,6 +13,7 @@ import { MemoryCounterStore } from '../shared-state/memory.ts';
 import { loadConfigFile, ConfigInvalidError } from '../config/load.ts';
 import type { PalisadeConfig } from '../config/schema.ts';
 import { AccessLog } from '../telemetry/access-log.ts';
+import { GatewayMetrics, registerConfigMetrics } from '../telemetry/metrics.ts';
 import { RequestHandler } from './handler.ts';
 import { PoolRegistry } from './pools.ts';
 import { RuntimeConfig } from './runtime.ts';
@@ -40,13 +41,17 @@ export class Gateway {
   stats = { requests: 0, reloads: 0, reloadFailures: 0 };
 
   readonly counters: CounterStore;
+  /** This process's metrics registry (/metrics; a cluster primary aggregates its workers'). */
+  readonly metrics = new GatewayMetrics();
 
   constructor(config: PalisadeConfig, log: Logger, configFile: string | null = null, counters?: CounterStore) {
     // Workers of one gateway share counters through the primary; a single process keeps its own.
     this.counters = counters ?? (cluster.isWorker ? new ClusterCounterStore() : new MemoryCounterStore());
     this.log = log;
     this.configFile = configFile;
-    this.runtime = new RuntimeConfig(config, this.#pools, log, null, this.counters);
+    // Workers apply what the cluster primary loaded: the primary counts reloads.
+    if (!cluster.isWorker) registerConfigMetrics(this.metrics, () => ({ version: this.runtime.version, ...this.stats }));
+    this.runtime = new RuntimeConfig(config, this.#pools, log, null, this.counters, this.metrics);
     this.runtime.activate(log);
     this.accessLog = new AccessLog(config.server.access_log);
     this.#handler = new RequestHandler(this);
@@ -92,15 +97,13 @@ export class Gateway {
     return { http: h, https: s };
   }
 
-  /** Compile and swap in a new config; the running one stays on any error. */
-  apply(config: PalisadeConfig): ReloadResult {
-    let next: RuntimeConfig;
-    try {
-      next = new RuntimeConfig(config, this.#pools, this.log, this.runtime, this.counters);
-    } catch (err) {
-      this.stats.reloadFailures++;
-      return { ok: false, error: err as Error };
-    }
+  /** Compile a config beside the running one, not swapped in yet (throws when it does not compile). */
+  compile(config: PalisadeConfig): RuntimeConfig {
+    return new RuntimeConfig(config, this.#pools, this.log, this.runtime, this.counters, this.metrics);
+  }
+
+  /** Swap in a compiled config: requests in flight finish on the old version, which is then retired. */
+  swap(next: RuntimeConfig): ReloadResult & { ok: true } {
     const prev = this.runtime;
     const changed = next.version !== prev.version;
     next.activate(this.log);
@@ -111,7 +114,19 @@ export class Gateway {
     return { ok: true, version: next.version, changed };
   }
 
-  /** Re-read the config file; an invalid file changes nothing. */
+  /** Compile and swap in a new config; the running one stays on any error. */
+  apply(config: PalisadeConfig): ReloadResult {
+    let next: RuntimeConfig;
+    try {
+      next = this.compile(config);
+    } catch (err) {
+      this.stats.reloadFailures++;
+      return { ok: false, error: err as Error };
+    }
+    return this.swap(next);
+  }
+
+  /** Re-read the config file; an invalid file changes nothing, an unchanged one is not compiled again. */
   async reload(): Promise<ReloadResult> {
     if (this.configFile === null) return { ok: false, error: new Error('no config file') };
     let cfg: PalisadeConfig;
@@ -121,6 +136,8 @@ export class Gateway {
       this.stats.reloadFailures++;
       return { ok: false, error: err as Error };
     }
+    // A touched file, or the watcher seeing a file `config sync` just wrote and applied.
+    if (JSON.stringify(cfg) === JSON.stringify(this.runtime.config)) return { ok: true, version: this.runtime.version, changed: false };
     return this.apply(cfg);
   }
 

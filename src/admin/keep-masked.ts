@@ -1,0 +1,93 @@
+/**
+ * Masked secrets in a file given to `config diff` / `config sync`: where a
+ * masked dump put `[REDACTED]` (a value under a secret field name, or the
+ * password of a URL), the value means "keep what the gateway has now". The
+ * entity is found the way the diff matches entities (src/config/diff.ts), and
+ * the current value is written into the text in place of the placeholder, on
+ * the same line (a JSON string is a YAML scalar), so errors keep their
+ * line:column. A placeholder with nothing to keep (a new entity, a field the
+ * gateway does not have) is an error at its line:column: a mask is never
+ * taken literally, so a dump can never turn "[REDACTED]" into a password.
+ */
+import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Node } from 'yaml';
+import { flatten, match, type Entity } from '../config/diff.ts';
+import { ConfigInvalidError, parseConfig, type ConfigError } from '../config/load.ts';
+import type { PalisadeConfig } from '../config/schema.ts';
+import { isSecretKey, MASK, urlPassword } from './redact.ts';
+
+interface Placeholder {
+  pointer: string[];
+  start: number;
+  end: number;
+  value: string;
+}
+
+/** Scalars holding a mask where a dump would have put one. */
+function placeholders(node: unknown, pointer: string[], out: Placeholder[]): Placeholder[] {
+  if (isMap(node)) {
+    for (const pair of node.items) if (isPair(pair) && isScalar(pair.key)) placeholders(pair.value, [...pointer, String(pair.key.value)], out);
+  } else if (isSeq(node)) {
+    node.items.forEach((n, i) => placeholders(n, [...pointer, String(i)], out));
+  } else if (isScalar(node) && typeof node.value === 'string' && node.range) {
+    const key = pointer.at(-1) ?? '';
+    const secretField = isSecretKey(key) || (/^\d+$/.test(key) && isSecretKey(pointer.at(-2) ?? ''));
+    if ((node.value === MASK && secretField) || node.value.includes(`:${MASK}@`)) {
+      out.push({ pointer, start: node.range[0], end: node.range[1], value: node.value });
+    }
+  }
+  return out;
+}
+
+function get(obj: unknown, path: string[]): unknown {
+  let v = obj;
+  for (const seg of path) v = v !== null && typeof v === 'object' ? (v as Record<string, unknown>)[seg] : undefined;
+  return v;
+}
+
+/** The current value a placeholder stands for, or why there is none. */
+function keep(p: Placeholder, desired: Entity[], partner: Map<Entity, Entity>): string | { error: string } {
+  const at = '/' + p.pointer.join('/');
+  const owner = desired.filter((e) => at.startsWith(e.pointer + '/')).sort((a, b) => b.pointer.length - a.pointer.length)[0];
+  const current = owner && partner.get(owner);
+  if (!owner || !current) return { error: `'${MASK}' keeps the gateway's current value, but ${owner ? `${owner.label} is new` : 'there is none here'}: write the real value` };
+  const value = get(current.obj, p.pointer.slice(owner.pointer.split('/').length - 1));
+  if (typeof value !== 'string') return { error: `'${MASK}' keeps the gateway's current value, but ${current.label} has none here: write the real value` };
+  if (p.value === MASK) return value;
+  const password = urlPassword(value);
+  if (password === null) return { error: `'${MASK}' keeps the current URL password, but the gateway's ${current.label} has none here: write the real value` };
+  return p.value.replace(`:${MASK}@`, `:${password}@`);
+}
+
+/**
+ * Parse config text as a file reload does, after filling masked secrets from
+ * `current` (null: nothing to keep). Returns the config and the text to persist.
+ * Throws ConfigInvalidError (line:column) like parseConfig.
+ */
+export function parseKeepingMasked(text: string, current: PalisadeConfig | null, file: string): { config: PalisadeConfig; text: string } {
+  if (!text.includes(MASK)) return { config: parseConfig(text, file), text };
+  const lc = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lc, uniqueKeys: true, prettyErrors: false });
+  if (doc.errors.length > 0) return { config: parseConfig(text, file), text }; // parseConfig reports them
+  const found = placeholders(doc.contents as Node, [], []);
+  if (found.length === 0) return { config: parseConfig(text, file), text };
+  const desired = flatten(doc.toJS({ maxAliasCount: 100 }));
+  const partner = new Map<Entity, Entity>();
+  if (current !== null) {
+    const cur = flatten(current);
+    for (const kind of new Set(desired.map((e) => e.kind))) {
+      for (const [c, d] of match(cur.filter((e) => e.kind === kind), desired.filter((e) => e.kind === kind)).pairs) partner.set(d, c);
+    }
+  }
+  const errors: ConfigError[] = [];
+  let out = text;
+  for (const p of [...found].sort((a, b) => b.start - a.start)) {
+    const v = keep(p, desired, partner);
+    if (typeof v === 'string') out = out.slice(0, p.start) + JSON.stringify(v) + out.slice(p.end);
+    else {
+      const pos = lc.linePos(p.start);
+      errors.push({ path: '/' + p.pointer.join('/'), line: pos.line, column: pos.col, message: v.error });
+    }
+  }
+  if (errors.length > 0) throw new ConfigInvalidError(file, errors.reverse());
+  return { config: parseConfig(out, file), text: out };
+}
