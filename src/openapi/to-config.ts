@@ -113,7 +113,9 @@ export function openapiToConfig(doc: OpenApiDocument, opts: ToConfigOptions): To
   let anonymous = false;
 
   const serviceFor = (servers: readonly ServerObject[], where: string): Service => {
-    const url = serverUrl(servers, opts.server, where);
+    // --server N picks among the document's servers; path- and operation-level servers use their first.
+    const own = servers !== raw.servers && opts.server !== undefined && /^\d+$/.test(opts.server);
+    const url = serverUrl(servers, own ? '0' : opts.server, where);
     const path = url.pathname.replace(/\/+$/, '');
     const key = `${url.protocol}//${url.host}${path}`;
     let svc = services.get(key);
@@ -163,32 +165,41 @@ export function openapiToConfig(doc: OpenApiDocument, opts: ToConfigOptions): To
   }
 
   const out: Obj[] = [];
+  const scoped: Obj[] = [];
   for (const svc of services.values()) {
-    placeSecurity(svc);
+    placeSecurity(svc, scoped);
     for (const r of svc.routes) if ((r.plugins as Obj[]).length === 0) delete r.plugins;
     (svc.entity.routes as Obj[]).push(...svc.routes);
     out.push(svc.entity);
   }
   const config: Obj = { _format_version: '3.0', services: out };
   if (anonymous) config.consumers = [{ username: ANONYMOUS }];
+  if (scoped.length) config.plugins = scoped;
   locateWarnings(warnings, out);
   return { config, warnings };
 }
 
-/** Security plugins go on the service when every route of it has the same; else on each route. Extension plugins win. */
-function placeSecurity(svc: Service): void {
-  const toEntry = (p: PluginEntry): Obj => ({ name: p.name, ...(p.consumer ? { consumer: p.consumer } : {}), config: structuredClone(p.config) });
+/**
+ * Security plugins go on the service when every route of it has the same; else on each route. Extension plugins win.
+ * A consumer-scoped one (the anonymous 401) goes to the top-level `plugins` with service/route and consumer
+ * references: that is how decK writes a plugin scoped to two entities.
+ */
+function placeSecurity(svc: Service, scoped: Obj[]): void {
+  const place = (list: Obj[], p: PluginEntry, scope: Obj) => {
+    if (p.consumer === undefined) list.push({ name: p.name, config: structuredClone(p.config) });
+    else scoped.push({ name: p.name, ...scope, consumer: p.consumer, config: structuredClone(p.config) });
+  };
   const same = svc.security.every((s) => JSON.stringify(s.plugins) === JSON.stringify(svc.security[0]?.plugins));
   if (same && svc.security.length > 0) {
     const plugins = svc.entity.plugins as Obj[];
     const own = plugins.splice(0); // extension plugins of the document are merged over the generated ones
-    for (const p of svc.security[0]!.plugins) plugins.push(toEntry(p));
+    for (const p of svc.security[0]!.plugins) place(plugins, p, { service: svc.entity.name });
     for (const p of own) mergePlugin(plugins, p);
     return;
   }
   for (const { route, plugins } of svc.security) {
     const own = (route.plugins as Obj[]).splice(0);
-    for (const p of plugins) (route.plugins as Obj[]).push(toEntry(p));
+    for (const p of plugins) place(route.plugins as Obj[], p, { route: route.name });
     for (const p of own) mergePlugin(route.plugins as Obj[], p);
   }
 }
