@@ -9,6 +9,7 @@
 import { createServer, STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { OpenApiDocument, Operation } from './document.ts';
 import { PathMatcher } from './validation/matcher.ts';
+import { summary, type Violation } from './validation/violations.ts';
 import { MockRequestError, mockAnswer, parsePrefer } from './mock-response.ts';
 
 /** A request as the validator sees it. */
@@ -16,21 +17,14 @@ export interface MockRequest {
   method: string;
   /** The path matched against the templates (base path removed), percent-encoded. */
   path: string;
-  query: URLSearchParams;
+  /** The query string without '?'. */
+  rawQuery: string;
   headers: IncomingMessage['headers'];
   body: Buffer;
-  /** Path parameters, decoded. */
-  params: Record<string, string>;
 }
 
-/** One violation: where (e.g. "query.limit", "body/name") and what. */
-export interface Violation {
-  in: string;
-  message: string;
-}
-
-/** Validates a request for an operation: the violations (none = valid) and the status to refuse with. */
-export type RequestValidator = (op: Operation, req: MockRequest) => { status: number; violations: Violation[] } | null;
+/** Validates a request for an operation: null when valid, else the violations and the status to refuse with. */
+export type MockValidator = (op: Operation, req: MockRequest) => Promise<{ status: number; violations: readonly Violation[] } | null>;
 
 interface PathEntry {
   template: string;
@@ -38,7 +32,7 @@ interface PathEntry {
 }
 
 export interface MockOptions {
-  validate?: RequestValidator;
+  validate?: MockValidator;
   /** Largest request body read, in bytes (default 1 MiB); larger: 413. */
   maxBody?: number;
   /** One line per request (default: none). */
@@ -108,10 +102,10 @@ export function mockHandler(doc: OpenApiDocument, opts: MockOptions = {}): (req:
   const bases = basePaths(doc);
   const maxBody = opts.maxBody ?? 1024 * 1024;
 
-  const find = (path: string): { entry: PathEntry; params: Record<string, string>; path: string } | null => {
+  const find = (path: string): { entry: PathEntry; path: string } | null => {
     for (const candidate of [path, ...bases.filter((b) => path.startsWith(b + '/')).map((b) => path.slice(b.length))]) {
       const m = matcher.match(candidate);
-      if (m) return { entry: m.value, params: m.params, path: candidate };
+      if (m) return { entry: m.value, path: candidate };
     }
     return null;
   };
@@ -138,14 +132,12 @@ export function mockHandler(doc: OpenApiDocument, opts: MockOptions = {}): (req:
       problem(res, 413, `the request body is larger than ${maxBody} bytes`);
       return done(413, 'body too large');
     }
-    const params: Record<string, string> = {};
-    for (const [name, v] of Object.entries(found.params)) params[name] = safeDecode(v);
-    const mreq: MockRequest = { method, path: found.path, query: url.searchParams, headers: req.headers, body, params };
-    const invalid = opts.validate?.(op, mreq);
-    if (invalid && invalid.violations.length > 0) {
+    const mreq: MockRequest = { method, path: found.path, rawQuery: url.search.slice(1), headers: req.headers, body };
+    const invalid = await opts.validate?.(op, mreq);
+    if (invalid) {
       const n = invalid.violations.length;
-      problem(res, invalid.status, `the request does not match the OpenAPI document (${n} violation${n === 1 ? '' : 's'})`, { violations: invalid.violations });
-      return done(invalid.status, invalid.violations.map((v) => `${v.in}: ${v.message}`).join('; '));
+      problem(res, invalid.status, `the request does not match the OpenAPI document (${n} violation${n === 1 ? '' : 's'}): ${summary(invalid.violations)}`, { violations: invalid.violations });
+      return done(invalid.status, summary(invalid.violations));
     }
     try {
       const answer = mockAnswer(doc, op, parsePrefer(req.headers.prefer), typeof req.headers.accept === 'string' ? req.headers.accept : undefined);
@@ -159,14 +151,6 @@ export function mockHandler(doc: OpenApiDocument, opts: MockOptions = {}): (req:
       return done(err.status, err.message);
     }
   };
-}
-
-function safeDecode(v: string): string {
-  try {
-    return decodeURIComponent(v);
-  } catch {
-    return v;
-  }
 }
 
 /** Start a mock server on host:port (port 0: any free port). */
