@@ -19,7 +19,11 @@ function field(f: FieldChange): string {
 export function diffLines(d: ConfigDiff): string[] {
   const lines: string[] = [];
   for (const c of d.changes) {
-    lines.push(c.action === 'reorder' ? `~ ${c.name} reordered` : `${SIGN[c.action]} ${c.name}`);
+    if (c.action === 'reorder') {
+      lines.push(`~ ${c.name} reordered`, `    now: ${(c.fields![0]!.after as string[]).join('; ')}`);
+      continue;
+    }
+    lines.push(`${SIGN[c.action]} ${c.name}`);
     for (const f of c.fields ?? []) lines.push(field(f));
   }
   return lines;
