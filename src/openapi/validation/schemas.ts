@@ -1,0 +1,153 @@
+/**
+ * Schemas of an OpenAPI document turned into Ajv validators, once per config.
+ *
+ * The document is copied and normalised so that Ajv (draft-07 for 3.0,
+ * 2020-12 for 3.1) reads every Schema Object the way OpenAPI means it:
+ * - 3.0 `nullable: true` → `type: [t, "null"]` (or `anyOf` with null), null added to an `enum`;
+ * - 3.0 boolean `exclusiveMinimum`/`exclusiveMaximum` → the draft-06+ numeric form;
+ * - 3.1 `$schema` naming the OAS dialect dropped (Ajv knows the JSON Schema vocabularies);
+ * - requests: a `readOnly` property is not required; responses: a `writeOnly` one is not.
+ * The normalised copy is added to Ajv whole, and validators are compiled by
+ * JSON pointer (`{ $ref: 'urn:palisade:openapi#/paths/…/schema' }`), so a
+ * component schema referenced by a hundred operations is compiled once.
+ */
+import { Ajv, type ErrorObject, type Options, type ValidateFunction } from 'ajv';
+import { Ajv2020 } from 'ajv/dist/2020.js';
+import addFormatsModule from 'ajv-formats';
+import type { OpenApiDocument } from '../document.ts';
+import { getAt, isObject, isRef } from '../pointer.ts';
+
+const addFormats = addFormatsModule as unknown as (ajv: Ajv) => Ajv;
+
+export const DOC_ID = 'urn:palisade:openapi';
+
+/** Which side of the exchange a validator is for. */
+export type Side = 'request' | 'response';
+
+type Json = Record<string, unknown>;
+
+const SUBSCHEMA = ['additionalProperties', 'items', 'not', 'if', 'then', 'else', 'contains', 'propertyNames', 'unevaluatedProperties', 'unevaluatedItems', 'additionalItems', 'contentSchema'];
+const SUBSCHEMA_LISTS = ['allOf', 'anyOf', 'oneOf', 'prefixItems', 'items'];
+const SUBSCHEMA_MAPS = ['properties', 'patternProperties', 'dependentSchemas', '$defs', 'definitions'];
+/** Keys of non-schema objects whose values are data, never schemas. */
+const DATA = new Set(['example', 'examples', 'default', 'enum', 'const', 'value']);
+
+/** Apply `visit` to every Schema Object of the document (components.schemas and every `schema` member), depth-first. */
+function eachSchema(doc: Json, visit: (schema: Json) => void): void {
+  const seen = new Set<object>();
+  const schema = (s: unknown) => {
+    if (!isObject(s) || seen.has(s)) return;
+    seen.add(s);
+    for (const k of SUBSCHEMA) if (isObject(s[k])) schema(s[k]);
+    for (const k of SUBSCHEMA_LISTS) if (Array.isArray(s[k])) for (const x of s[k] as unknown[]) schema(x);
+    for (const k of SUBSCHEMA_MAPS) if (isObject(s[k])) for (const x of Object.values(s[k] as Json)) schema(x);
+    visit(s);
+  };
+  const other = (node: unknown, key: string) => {
+    if (Array.isArray(node)) {
+      for (const x of node) other(x, '');
+      return;
+    }
+    if (!isObject(node)) return;
+    if (key === 'schema') return schema(node);
+    if (key === 'schemas') {
+      for (const x of Object.values(node)) schema(x);
+      return;
+    }
+    for (const [k, v] of Object.entries(node)) if (!DATA.has(k) && typeof v === 'object') other(v, k);
+  };
+  other(doc, '');
+}
+
+function nullable30(s: Json): void {
+  if (s.nullable === true) {
+    if (typeof s.type === 'string') s.type = [s.type, 'null'];
+    if (Array.isArray(s.enum) && !s.enum.includes(null)) s.enum = [...s.enum, null];
+    if (s.type === undefined && (s.allOf || s.anyOf || s.oneOf || s.$ref)) {
+      const rest: Json = { ...s };
+      delete rest.nullable;
+      for (const k of Object.keys(s)) delete s[k];
+      s.anyOf = [{ type: 'null' }, rest];
+      return;
+    }
+  }
+  delete s.nullable;
+  for (const [ex, bound] of [['exclusiveMinimum', 'minimum'], ['exclusiveMaximum', 'maximum']] as const) {
+    if (s[ex] === true && typeof s[bound] === 'number') {
+      s[ex] = s[bound];
+      delete s[bound];
+    } else if (typeof s[ex] === 'boolean') delete s[ex];
+  }
+}
+
+const KNOWN_DIALECTS = /json-schema\.org\/(draft-07|draft\/2020-12|draft\/2019-09)\/schema/;
+
+/** The normalised copy of a document for one side. */
+export function normalise(doc: OpenApiDocument, side: Side): Json {
+  const copy = structuredClone(doc.raw) as Json;
+  const hidden = side === 'request' ? 'readOnly' : 'writeOnly';
+  const is30 = doc.version === '3.0';
+  const target = (s: unknown): unknown => {
+    for (let i = 0; i < 16 && isRef(s) && s.$ref.startsWith('#'); i++) s = getAt(copy, s.$ref.slice(1));
+    return s;
+  };
+  eachSchema(copy, (s) => {
+    if (is30) nullable30(s);
+    else if (typeof s.$schema === 'string' && !KNOWN_DIALECTS.test(s.$schema)) delete s.$schema;
+    if (Array.isArray(s.required) && isObject(s.properties)) {
+      const props = s.properties;
+      const keep = (s.required as string[]).filter((name) => {
+        const p = target(props[name]) as Json | undefined;
+        return !(isObject(p) && p[hidden] === true) && !(isObject(props[name]) && props[name][hidden] === true);
+      });
+      if (keep.length !== s.required.length) s.required = keep;
+    }
+  });
+  copy.$id = DOC_ID;
+  return copy;
+}
+
+/** OpenAPI's own formats (not in ajv-formats). */
+function addOpenApiFormats(ajv: Ajv): void {
+  ajv.addFormat('int32', { type: 'number', validate: (n: number) => Number.isInteger(n) && n >= -2147483648 && n <= 2147483647 });
+  ajv.addFormat('int64', { type: 'number', validate: (n: number) => Number.isInteger(n) });
+  ajv.addFormat('float', { type: 'number', validate: () => true });
+  ajv.addFormat('double', { type: 'number', validate: () => true });
+  ajv.addFormat('byte', /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/);
+  ajv.addFormat('binary', true);
+  ajv.addFormat('password', true);
+}
+
+/**
+ * Validators over one normalised document. `coerce` compiles for values
+ * that arrive as text (parameters, form fields): "42" passes `integer`.
+ */
+export class SchemaSet {
+  readonly #ajv: Ajv;
+  readonly #doc: OpenApiDocument;
+  readonly #cache = new Map<string, ValidateFunction>();
+
+  constructor(doc: OpenApiDocument, normalised: Json, coerce: boolean) {
+    const opts: Options = { allErrors: true, strict: false, logger: false, validateSchema: false, coerceTypes: coerce ? 'array' : false, discriminator: false };
+    this.#ajv = doc.version === '3.1' ? (new Ajv2020(opts) as unknown as Ajv) : new Ajv(opts);
+    addFormats(this.#ajv);
+    addOpenApiFormats(this.#ajv);
+    this.#ajv.addSchema(normalised);
+    this.#doc = doc;
+  }
+
+  /** The validator of the schema at a pointer of the document (compiled once); throws an OpenApiError naming the pointer. */
+  compile(pointer: string): ValidateFunction {
+    let fn = this.#cache.get(pointer);
+    if (fn) return fn;
+    try {
+      fn = this.#ajv.compile({ $ref: `${DOC_ID}#${pointer.split('/').map(encodeURIComponent).join('/')}` });
+    } catch (err) {
+      throw this.#doc.error(pointer, `the schema cannot be compiled: ${(err as Error).message}`, 'Fix the schema (a JSON Schema of the dialect of this OpenAPI version).');
+    }
+    this.#cache.set(pointer, fn);
+    return fn;
+  }
+}
+
+export type { ErrorObject, ValidateFunction };

@@ -1,0 +1,10 @@
+/**
+ * OpenAPI for plugins: load a document (file, URL, text) at config load and
+ * compile request and response validators from it. The implementation lives
+ * in src/openapi/ (shared with the CLI's lint, openapi2config and mock).
+ */
+export { loadOpenApiSync, OpenApiError, type LoadOptions, type OpenApiDocument, type OpenApiSource, type Operation } from '../openapi/document.ts';
+export { RequestValidator, type CompiledOperation, type RequestValidatorOptions, type RequestView } from '../openapi/validation/request.ts';
+export { ResponseValidator, type CompiledResponse } from '../openapi/validation/response.ts';
+export { mediaType } from '../openapi/validation/body.ts';
+export { summary, type Violation } from '../openapi/validation/violations.ts';
