@@ -1,0 +1,207 @@
+/**
+ * A bounded, batching queue for log plugins (Kong's kong.tools.queue and its
+ * `queue` parameters): entries wait in memory and are handed to a sender in
+ * batches; a failed batch is retried with exponential backoff until
+ * max_retry_time; when the queue is full the oldest entry is dropped and
+ * counted. Adding never waits and never throws: the request that produced the
+ * entry is long answered.
+ */
+import { Type } from '@sinclair/typebox';
+import type { Logger } from 'pino';
+import { Enum } from './schema.ts';
+
+/** Kong's `queue` record (kong/tools/queue_schema.lua): same names, defaults and ranges (times in seconds). */
+export const QueueSchema = Type.Object(
+  {
+    max_batch_size: Type.Integer({ minimum: 1, maximum: 1000000, default: 1, description: 'Maximum number of entries sent in one batch (1: one request per entry, sent as a JSON object; more: a JSON array).' }),
+    max_coalescing_delay: Type.Number({ minimum: 0, maximum: 3600, default: 1, description: 'Seconds to wait after the first queued entry for more entries to fill a batch (no effect when max_batch_size is 1).' }),
+    max_entries: Type.Integer({ minimum: 1, maximum: 1000000, default: 10000, description: 'Maximum number of entries waiting in the queue; when full, the oldest entry is dropped (and counted).' }),
+    max_bytes: Type.Optional(Type.Union([Type.Integer({ minimum: 1 }), Type.Null()], { description: 'Maximum bytes of serialized entries waiting in the queue (none by default); when exceeded, the oldest entries are dropped.' })),
+    max_retry_time: Type.Number({ default: 60, description: 'Seconds to keep retrying a failed batch before dropping it (-1: no retries).' }),
+    initial_retry_delay: Type.Number({ minimum: 0.001, maximum: 1000000, default: 0.01, description: 'Seconds before the first retry of a failed batch; each further retry doubles it, up to max_retry_delay.' }),
+    max_retry_delay: Type.Number({ minimum: 0.001, maximum: 1000000, default: 60, description: 'Maximum seconds between retries (caps the exponential backoff).' }),
+    concurrency_limit: Enum([1, -1], { default: 1, description: 'Batches in flight at once: 1 (in order, one at a time) or -1 (no limit).' }),
+  },
+  { additionalProperties: false, default: {}, description: "Kong's queue parameters: batching, bounds and retries of the log entries waiting to be sent." },
+);
+
+/** Kong's queue parameters (seconds, as in Kong's schema). */
+export interface QueueParameters {
+  readonly max_batch_size: number;
+  readonly max_coalescing_delay: number;
+  readonly max_entries: number;
+  readonly max_bytes?: number | null;
+  readonly max_retry_time: number;
+  readonly initial_retry_delay: number;
+  readonly max_retry_delay: number;
+  /** 1: one batch in flight at a time; -1: no limit. */
+  readonly concurrency_limit: number;
+}
+
+export type BatchSender = (batch: string[]) => Promise<void>;
+
+/** Told about dropped entries (e.g. to count them in a metric). */
+export type DropListener = (entries: number, reason: 'queue_full' | 'delivery_failed') => void;
+
+/** How often a queue repeats its "dropped entries" warning at most (ms). */
+const WARN_EVERY = 10_000;
+
+export class LogQueue {
+  readonly #p: QueueParameters;
+  readonly #send: BatchSender;
+  readonly #log: Logger;
+  readonly #name: string;
+  readonly #onDrop: DropListener | null;
+  #entries: string[] = [];
+  #head = 0;
+  #bytes = 0;
+  #timer: NodeJS.Timeout | null = null;
+  #inflight = 0;
+  #closed = false;
+  #idle: (() => void)[] = [];
+  /** Entries dropped because the queue was full. */
+  dropped = 0;
+  /** Entries dropped because their batch could not be delivered within max_retry_time. */
+  failed = 0;
+  /** Entries delivered. */
+  sent = 0;
+  #warnedAt = 0;
+  #warnedDropped = 0;
+
+  constructor(name: string, params: QueueParameters, send: BatchSender, log: Logger, onDrop: DropListener | null = null) {
+    this.#name = name;
+    this.#onDrop = onDrop;
+    this.#p = params;
+    this.#send = send;
+    this.#log = log;
+  }
+
+  /** Entries waiting (not yet handed to the sender). */
+  get pending(): number {
+    return this.#entries.length - this.#head;
+  }
+
+  /** Queue an entry; false when the queue is closed. A full queue drops its oldest entry to make room. */
+  add(entry: string): boolean {
+    if (this.#closed) return false;
+    const max = this.#p.max_bytes ?? Infinity;
+    const size = this.#size(entry);
+    if (size > max) {
+      this.#drop(1);
+      return false;
+    }
+    while (this.pending >= this.#p.max_entries || (this.pending > 0 && this.#bytes + size > max)) {
+      this.#bytes -= this.#size(this.#entries[this.#head]!);
+      this.#entries[this.#head++] = '';
+      this.#drop(1);
+    }
+    this.#entries.push(entry);
+    this.#bytes += size;
+    this.#schedule();
+    return true;
+  }
+
+  /** Bytes an entry counts for max_bytes (only counted when max_bytes is set). */
+  #size(entry: string): number {
+    return this.#p.max_bytes == null ? 0 : Buffer.byteLength(entry);
+  }
+
+  #drop(n: number): void {
+    this.dropped += n;
+    this.#onDrop?.(n, 'queue_full');
+    const now = Date.now();
+    if (now - this.#warnedAt >= WARN_EVERY) {
+      this.#log.warn({ queue: this.#name, dropped: this.dropped, dropped_since_last_warning: this.dropped - this.#warnedDropped, max_entries: this.#p.max_entries }, 'log queue full: dropping the oldest entries');
+      this.#warnedAt = now;
+      this.#warnedDropped = this.dropped;
+    }
+  }
+
+  #schedule(): void {
+    if (!this.#canSend()) return;
+    if (this.pending >= this.#p.max_batch_size || this.#p.max_coalescing_delay === 0 || this.#closed) {
+      if (this.#timer !== null) {
+        clearTimeout(this.#timer);
+        this.#timer = null;
+      }
+      // Let the entries of this event-loop turn join the batch.
+      this.#timer = setTimeout(() => this.#dispatch(), 0);
+      this.#timer.unref();
+      return;
+    }
+    if (this.#timer === null) {
+      this.#timer = setTimeout(() => this.#dispatch(), this.#p.max_coalescing_delay * 1000);
+      this.#timer.unref();
+    }
+  }
+
+  #canSend(): boolean {
+    return this.#p.concurrency_limit < 0 || this.#inflight < this.#p.concurrency_limit;
+  }
+
+  #take(): string[] {
+    const n = Math.min(this.pending, this.#p.max_batch_size);
+    const batch = this.#entries.slice(this.#head, this.#head + n);
+    this.#head += n;
+    for (const e of batch) this.#bytes -= this.#size(e);
+    if (this.#head > 1024 && this.#head * 2 > this.#entries.length) {
+      this.#entries = this.#entries.slice(this.#head);
+      this.#head = 0;
+    }
+    return batch;
+  }
+
+  #dispatch(): void {
+    this.#timer = null;
+    while (this.pending > 0 && this.#canSend()) {
+      const batch = this.#take();
+      this.#inflight++;
+      void this.#deliver(batch).finally(() => {
+        this.#inflight--;
+        if (this.pending > 0) this.#schedule();
+        else if (this.#inflight === 0) for (const done of this.#idle.splice(0)) done();
+      });
+      if (this.pending < this.#p.max_batch_size && !this.#closed) break;
+    }
+    if (this.pending > 0) this.#schedule();
+  }
+
+  async #deliver(batch: string[]): Promise<void> {
+    const started = Date.now();
+    let delay = this.#p.initial_retry_delay * 1000;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.#send(batch);
+        this.sent += batch.length;
+        return;
+      } catch (err) {
+        const elapsed = Date.now() - started;
+        if (this.#p.max_retry_time < 0 || elapsed + delay > this.#p.max_retry_time * 1000) {
+          this.failed += batch.length;
+          this.#onDrop?.(batch.length, 'delivery_failed');
+          this.#log.error({ queue: this.#name, entries: batch.length, attempts: attempt, failed: this.failed, err: (err as Error).message }, 'log batch could not be delivered: dropped');
+          return;
+        }
+        this.#log.debug({ queue: this.#name, attempt, retry_in_ms: delay, err: (err as Error).message }, 'log batch failed: retrying');
+        await new Promise<void>((r) => setTimeout(r, delay).unref());
+        delay = Math.min(delay * 2, this.#p.max_retry_delay * 1000);
+      }
+    }
+  }
+
+  /**
+   * Stop accepting entries and hand what waits to the sender at once; resolves
+   * when everything was delivered or given up on, or after `timeoutMs`.
+   */
+  async close(timeoutMs = 5000): Promise<void> {
+    this.#closed = true;
+    if (this.#timer !== null) clearTimeout(this.#timer);
+    this.#timer = null;
+    if (this.pending === 0 && this.#inflight === 0) return;
+    const idle = new Promise<void>((r) => this.#idle.push(r));
+    this.#dispatch();
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([idle, new Promise<void>((r) => (timer = setTimeout(r, timeoutMs).unref()))]);
+    clearTimeout(timer);
+  }
+}

@@ -1,0 +1,246 @@
+/**
+ * The log record: one shared serializer for every log plugin (http-log,
+ * file-log, tcp-log, syslog), in the shape of Kong's kong.log.serialize()
+ * plus Palisade's request id, security decisions and config version.
+ * Documented field by field in docs/log-record.md.
+ *
+ * Secrets never reach a log: Authorization, Proxy-Authorization, Cookie,
+ * Set-Cookie and API-key headers, query parameters that usually carry secrets,
+ * the parameters plugins of the running config read credentials from
+ * (services.sensitiveQuery), and what the plugin's `redact` list names are
+ * replaced by "REDACTED" — in headers, in `querystring` and in the query part
+ * of `uri`, `url` and `upstream_uri`.
+ */
+import { Type } from '@sinclair/typebox';
+import type { IncomingHttpHeaders } from 'node:http';
+import type { PdkContext, PdkDecision } from './index.ts';
+
+export const REDACTED = 'REDACTED';
+
+/** Query parameter names that commonly carry secrets (also used for header names). */
+const SECRET_PARAMS = /^(api[-_]?key|apikey|key|token|access_token|id_token|refresh_token|client_secret|password|passwd|secret|signature|sig|code|jwt|session)$/i;
+
+/** Headers that carry credentials or session state. */
+const SECRET_HEADERS = new Set(['authorization', 'proxy-authorization', 'cookie', 'set-cookie', 'x-api-key', 'api-key', 'x-auth-token', 'x-access-token', 'x-amz-security-token']);
+
+/** Whether a query parameter (or header) of this name is redacted: the usual secret names, or one in `extra` (lower-case). */
+export function isSecretName(name: string, extra?: ReadonlySet<string>): boolean {
+  return SECRET_PARAMS.test(name) || (extra !== undefined && extra.has(name.toLowerCase()));
+}
+
+/** A raw query string with the values of secret parameters replaced by REDACTED (names and order kept). */
+export function redactQuery(rawQuery: string, extra?: ReadonlySet<string>): string {
+  if (rawQuery === '') return '';
+  return rawQuery
+    .split('&')
+    .map((pair) => {
+      const eq = pair.indexOf('=');
+      if (eq < 0) return pair;
+      const name = pair.slice(0, eq);
+      return isSecretName(safeDecode(name), extra) ? `${name}=${REDACTED}` : pair;
+    })
+    .join('&');
+}
+
+function safeDecode(s: string): string {
+  try {
+    return decodeURIComponent(s.replace(/\+/g, ' '));
+  } catch {
+    return s;
+  }
+}
+
+export interface LogEntityRef {
+  id: string;
+  name: string | null;
+  tags: readonly string[];
+}
+
+/** The record every log plugin writes (docs/log-record.md). */
+export interface LogRecord {
+  request_id: string;
+  request: {
+    id: string;
+    method: string;
+    uri: string;
+    url: string;
+    size: number;
+    querystring: Record<string, string | true | (string | true)[]>;
+    headers: Record<string, string | string[]>;
+    tls?: { client_verify: string; sni: string | null };
+  };
+  upstream_uri: string;
+  response: { status: number; size: number; headers: Record<string, string | string[]> };
+  route?: LogEntityRef;
+  service?: LogEntityRef;
+  consumer?: { id: string; username: string | null; custom_id: string | null; tags: readonly string[] };
+  authenticated_entity?: { id: string; consumer_id: string | null };
+  latencies: { request: number; kong: number; proxy: number; upstream_headers: number };
+  tries: { ip: string; port: number }[];
+  upstream_target: string | null;
+  upstream_attempts: number;
+  client_ip: string;
+  started_at: number;
+  source: 'upstream' | 'gateway';
+  error_code: string | null;
+  decisions: readonly PdkDecision[];
+  config_version: string;
+}
+
+export interface LogSerializerOptions {
+  /**
+   * Palisade `redact` entries: record paths (`client_ip`, `consumer.username`,
+   * `request.headers.x-email`, `request.querystring.email`); an entry without a
+   * dot that is not a top-level field names a header and query parameter,
+   * redacted wherever it appears.
+   */
+  readonly redact?: readonly string[];
+  /** Query parameter / header names (lower-case) plugins of the running config read secrets from (services.sensitiveQuery). */
+  readonly sensitive?: ReadonlySet<string>;
+}
+
+const TOP_LEVEL = new Set([
+  'request_id', 'request', 'upstream_uri', 'response', 'route', 'service', 'consumer', 'authenticated_entity', 'latencies', 'tries',
+  'upstream_target', 'upstream_attempts', 'client_ip', 'started_at', 'source', 'error_code', 'decisions', 'config_version',
+]);
+
+const round = (ms: number) => Math.round(ms * 1000) / 1000;
+
+/** The `redact` field of every log plugin (Palisade). */
+export const RedactField = Type.Array(Type.String({ minLength: 1 }), {
+  default: [],
+  description:
+    "Palisade: more fields to replace by REDACTED: record paths (client_ip, consumer.username, request.headers.x-email, request.querystring.email) or header / query parameter names (a name without a dot that is not a top-level field), redacted wherever they appear. Credentials are always redacted (docs/log-record.md).",
+});
+
+/** Kong's `custom_fields_by_lua`: accepted in the schema so the error can say why. */
+export const CustomFieldsByLuaField = Type.Optional(
+  Type.Record(Type.String(), Type.String(), { description: "Kong's Lua expressions for extra log fields: not supported (Palisade has no Lua runtime); a non-empty map is a config error." }),
+);
+
+/** Cross-field checks shared by the log plugins: an error message, or null (for a plugin's validate()). */
+export function checkLogConfig(config: { redact?: readonly string[]; custom_fields_by_lua?: Record<string, string> }): string | null {
+  if (config.custom_fields_by_lua !== undefined && Object.keys(config.custom_fields_by_lua).length > 0) {
+    return 'custom_fields_by_lua is not supported: Palisade has no Lua runtime (the log record is documented in docs/log-record.md; use redact to remove fields)';
+  }
+  for (const entry of config.redact ?? []) {
+    if (entry.trim() === '' || entry.startsWith('.') || entry.endsWith('.') || entry.includes('..')) return `redact: '${entry}' is not a record path or a header name`;
+  }
+  return null;
+}
+
+/**
+ * Compile a serializer once (in create()); call it in the log phase. The
+ * record is a fresh object each time: plugins may add to it.
+ */
+export function logSerializer(options: LogSerializerOptions = {}): (ctx: PdkContext) => LogRecord {
+  const names = new Set<string>();
+  const paths: string[][] = [];
+  for (const entry of options.redact ?? []) {
+    if (!entry.includes('.') && !TOP_LEVEL.has(entry)) names.add(entry.toLowerCase());
+    else {
+      // request.headers.<name> / request.querystring.<name> keep dots inside the name.
+      const parts = entry.split('.');
+      if (parts.length >= 3 && (parts[1] === 'headers' || parts[1] === 'querystring')) {
+        const name = parts.slice(2).join('.');
+        paths.push([parts[0]!, parts[1], parts[1] === 'headers' ? name.toLowerCase() : name]);
+      } else paths.push(parts);
+    }
+  }
+  const sensitive = options.sensitive;
+  const extra: ReadonlySet<string> = sensitive === undefined ? names : { has: (n: string) => names.has(n) || sensitive.has(n) } as ReadonlySet<string>;
+  const secretHeader = (name: string) => SECRET_HEADERS.has(name) || isSecretName(name, extra);
+
+  return (ctx) => {
+    const req = ctx.request;
+    const t = ctx.timings;
+    const query = redactQuery(req.rawQuery, extra);
+    const uri = query === '' ? req.path : `${req.path}?${query}`;
+    const upstream = ctx.upstreamUri;
+    let upstreamUri = '';
+    if (upstream !== null) {
+      const q = upstream.indexOf('?');
+      upstreamUri = q < 0 ? upstream : `${upstream.slice(0, q)}?${redactQuery(upstream.slice(q + 1), extra)}`;
+    }
+    const target = ctx.upstreamTarget;
+    const record: LogRecord = {
+      request_id: ctx.requestId,
+      request: {
+        id: ctx.requestId,
+        method: req.method,
+        uri,
+        url: `${req.scheme}://${req.host}:${req.port}${uri}`,
+        size: ctx.bytesReceived,
+        querystring: parseQuery(req.rawQuery, extra),
+        headers: copyHeaders(req.headers, secretHeader),
+      },
+      upstream_uri: upstreamUri,
+      response: { status: ctx.response.status, size: ctx.bytesSent, headers: copyHeaders(ctx.response.getHeaders(), secretHeader) },
+      latencies: { request: round(t.total), kong: round(t.gateway), proxy: t.upstream === 0 && ctx.tries === 0 ? -1 : round(t.upstream), upstream_headers: round(t.upstreamHeaders) },
+      tries: target === null ? [] : [splitTarget(target)],
+      upstream_target: target,
+      upstream_attempts: ctx.tries,
+      client_ip: req.clientIp,
+      started_at: t.startedAt,
+      source: ctx.response.source,
+      error_code: ctx.errorCode,
+      decisions: ctx.decisions.length === 0 ? [] : ctx.decisions.map((d) => ({ ...d })),
+      config_version: ctx.configVersion,
+    };
+    const tls = req.tls;
+    if (tls !== null) {
+      const verify = tls.authorized ? 'SUCCESS' : tls.authorizationError !== null && tls.peerCertificate() !== null ? `FAILED:${tls.authorizationError}` : 'NONE';
+      record.request.tls = { client_verify: verify, sni: tls.servername };
+    }
+    if (ctx.route) record.route = { id: ctx.route.id, name: ctx.route.name, tags: ctx.route.tags };
+    if (ctx.service) record.service = { id: ctx.service.id, name: ctx.service.name, tags: ctx.service.tags };
+    const c = ctx.consumer;
+    if (c) record.consumer = { id: c.id, username: c.username, custom_id: c.custom_id, tags: c.tags };
+    if (ctx.credential) record.authenticated_entity = { id: ctx.credential.id, consumer_id: c?.id ?? null };
+    for (const p of paths) redactPath(record as unknown as Record<string, unknown>, p);
+    return record;
+  };
+}
+
+function copyHeaders(src: IncomingHttpHeaders | Record<string, string | string[] | number | undefined>, secret: (name: string) => boolean): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = {};
+  for (const name in src) {
+    const v = src[name];
+    if (v === undefined) continue;
+    const lower = name.toLowerCase();
+    out[lower] = secret(lower) ? REDACTED : typeof v === 'number' ? String(v) : v;
+  }
+  return out;
+}
+
+/** Kong's kong.request.get_query(): repeated names → arrays, a name without '=' → true. */
+function parseQuery(raw: string, extra: ReadonlySet<string>): Record<string, string | true | (string | true)[]> {
+  const out: Record<string, string | true | (string | true)[]> = {};
+  if (raw === '') return out;
+  for (const pair of raw.split('&')) {
+    if (pair === '') continue;
+    const eq = pair.indexOf('=');
+    const name = safeDecode(eq < 0 ? pair : pair.slice(0, eq));
+    const value: string | true = eq < 0 ? true : isSecretName(name, extra) ? REDACTED : safeDecode(pair.slice(eq + 1));
+    const prev = out[name];
+    out[name] = prev === undefined ? value : Array.isArray(prev) ? [...prev, value] : [prev, value];
+  }
+  return out;
+}
+
+function splitTarget(target: string): { ip: string; port: number } {
+  const colon = target.lastIndexOf(':');
+  return { ip: target.slice(0, colon).replace(/^\[|\]$/g, ''), port: Number(target.slice(colon + 1)) };
+}
+
+function redactPath(root: Record<string, unknown>, path: readonly string[]): void {
+  let node: unknown = root;
+  for (let i = 0; i < path.length - 1; i++) {
+    if (node === null || typeof node !== 'object') return;
+    node = (node as Record<string, unknown>)[path[i]!];
+  }
+  if (node === null || typeof node !== 'object') return;
+  const last = path[path.length - 1]!;
+  const obj = node as Record<string, unknown>;
+  if (last in obj && obj[last] !== null) obj[last] = REDACTED;
+}

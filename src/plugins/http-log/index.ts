@@ -1,0 +1,81 @@
+/**
+ * http-log — Kong's plugin (kong/plugins/http-log/handler.lua). After the
+ * response is sent, the request's log record (src/pdk/log-record.ts,
+ * docs/log-record.md) is serialized and queued; batches go to http_endpoint as
+ * one JSON object (max_batch_size 1) or a JSON array. The queue is bounded
+ * (Kong's `queue` parameters): a slow or dead collector fills it, the oldest
+ * entries are dropped and counted (log warning, palisade_log_dropped_total),
+ * and requests never wait for it.
+ */
+import { checkLogConfig, definePlugin, LogQueue, logSerializer, type PdkContext, type PluginServices } from '../../pdk/index.ts';
+import { HttpLogSchema, type HttpLogConfig } from './schema.ts';
+import { HttpSender, parseEndpoint } from './sender.ts';
+
+const FORBIDDEN_HEADERS: Record<string, string> = { host: 'Host', 'content-length': 'Content-Length', 'content-type': 'Content-Type' };
+
+function validate(config: HttpLogConfig): string | null {
+  for (const name of Object.keys(config.headers ?? {})) {
+    const forbidden = FORBIDDEN_HEADERS[name.toLowerCase()];
+    if (forbidden) return `headers: cannot contain '${forbidden}' header`;
+  }
+  let url: URL;
+  try {
+    url = new URL(config.http_endpoint);
+  } catch {
+    return `http_endpoint: '${config.http_endpoint}' is not a valid URL`;
+  }
+  if (url.username !== '' && Object.keys(config.headers ?? {}).some((h) => h.toLowerCase() === 'authorization')) {
+    return "specifying both an 'Authorization' header and user info in 'http_endpoint' is not allowed";
+  }
+  return checkLogConfig(config);
+}
+
+function create(config: HttpLogConfig, services: PluginServices) {
+  const endpoint = parseEndpoint(config.http_endpoint);
+  if (config.queue_size !== undefined || config.flush_timeout !== undefined || config.retry_count !== undefined) {
+    services.logger.warn('http-log: retry_count, queue_size and flush_timeout are deprecated (Kong 3): use the queue parameters');
+  }
+  const params = {
+    ...config.queue,
+    max_batch_size: config.queue_size ?? config.queue.max_batch_size,
+    max_coalescing_delay: config.flush_timeout ?? config.queue.max_coalescing_delay,
+  };
+  const sender = new HttpSender(endpoint, {
+    method: config.method,
+    contentType: config.content_type,
+    timeout: config.timeout,
+    keepalive: config.keepalive,
+    headers: config.headers ?? {},
+    verify: config.ssl_verify,
+    connections: params.concurrency_limit < 0 ? 16 : params.concurrency_limit,
+  });
+  const single = params.max_batch_size === 1;
+  const dropped = services.metrics?.counter('palisade_log_dropped_total', 'Log entries dropped by log plugins (queue full or delivery failed)', ['plugin', 'reason']);
+  const queue = new LogQueue(
+    `http-log ${endpoint.display}`,
+    params,
+    (batch) => sender.send(single ? batch[0]! : `[${batch.join(',')}]`),
+    services.logger,
+    (n, reason) => dropped?.inc({ plugin: 'http-log', reason }, n),
+  );
+  const serialize = logSerializer({ redact: config.redact, sensitive: services.sensitiveQuery });
+
+  return {
+    log(ctx: PdkContext) {
+      queue.add(JSON.stringify(serialize(ctx)));
+    },
+    dispose() {
+      // A reload retires this instance: deliver what waits, then close the connections.
+      return queue.close().then(() => sender.close());
+    },
+  };
+}
+
+export default definePlugin({
+  name: 'http-log',
+  priority: 12,
+  description: "HTTP log (Kong's http-log): sends each request's log record in batches to an HTTP endpoint, through a bounded queue that never delays requests.",
+  schema: HttpLogSchema,
+  validate,
+  create,
+});

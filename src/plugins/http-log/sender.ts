@@ -1,0 +1,79 @@
+/**
+ * Delivers http-log batches over an undici Pool to the collector: keep-alive
+ * connections, Kong's timeouts, a status >= 400 is a failure (the queue
+ * retries the batch).
+ */
+import { Pool } from 'undici';
+
+export interface Endpoint {
+  /** scheme://host:port */
+  readonly origin: string;
+  /** path and query */
+  readonly path: string;
+  /** Basic credentials from user:password@ in the URL, or null. */
+  readonly authorization: string | null;
+  /** The URL without credentials, for log messages. */
+  readonly display: string;
+}
+
+export function parseEndpoint(url: string): Endpoint {
+  const u = new URL(url);
+  const user = u.username !== '' ? `${decodeURIComponent(u.username)}:${decodeURIComponent(u.password)}` : null;
+  return {
+    origin: u.origin,
+    path: `${u.pathname}${u.search}`,
+    authorization: user === null ? null : `Basic ${Buffer.from(user).toString('base64')}`,
+    display: `${u.origin}${u.pathname}`,
+  };
+}
+
+export interface SenderOptions {
+  readonly method: 'POST' | 'PUT' | 'PATCH';
+  readonly contentType: string;
+  readonly timeout: number;
+  readonly keepalive: number;
+  readonly headers: Record<string, string>;
+  readonly verify: boolean;
+  /** Connections to the collector (the queue's concurrency). */
+  readonly connections: number;
+}
+
+export class HttpSender {
+  readonly #pool: Pool;
+  readonly #endpoint: Endpoint;
+  readonly #method: SenderOptions['method'];
+  readonly #headers: Record<string, string>;
+
+  constructor(endpoint: Endpoint, o: SenderOptions) {
+    this.#endpoint = endpoint;
+    this.#method = o.method;
+    this.#pool = new Pool(endpoint.origin, {
+      connections: o.connections,
+      keepAliveTimeout: Math.max(1, o.keepalive),
+      keepAliveMaxTimeout: Math.max(1, o.keepalive),
+      connectTimeout: o.timeout,
+      headersTimeout: o.timeout,
+      bodyTimeout: o.timeout,
+      connect: { rejectUnauthorized: o.verify },
+    });
+    const headers: Record<string, string> = {};
+    for (const [k, v] of Object.entries(o.headers)) headers[k.toLowerCase()] = v;
+    headers['content-type'] = o.contentType;
+    if (endpoint.authorization !== null) headers.authorization = endpoint.authorization;
+    this.#headers = headers;
+  }
+
+  async send(payload: string): Promise<void> {
+    const res = await this.#pool.request({ path: this.#endpoint.path, method: this.#method, headers: this.#headers, body: payload });
+    if (res.statusCode < 400) {
+      await res.body.dump();
+      return;
+    }
+    const body = (await res.body.text()).slice(0, 200);
+    throw new Error(`request to ${this.#endpoint.display} returned status code ${res.statusCode} and body ${body}`);
+  }
+
+  close(): void {
+    void this.#pool.close().catch(() => {});
+  }
+}

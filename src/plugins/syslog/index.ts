@@ -1,0 +1,58 @@
+/**
+ * syslog — Kong's plugin (kong/plugins/syslog/handler.lua): the log record of
+ * every request (docs/log-record.md) as a JSON message, with the severity of
+ * its status class (successful / client errors / server errors), sent when
+ * that severity is at least log_level. Kong hands it to the local syslog;
+ * Palisade sends RFC 5424 messages to host:port over UDP or TCP, through a
+ * bounded queue (requests never wait for the syslog server).
+ */
+import { checkLogConfig, DatagramSender, definePlugin, LogQueue, logSerializer, StreamSender, type PdkContext, type PluginServices } from '../../pdk/index.ts';
+import { formatMessage, SEVERITY_CODE, type Severity } from './rfc5424.ts';
+import { SyslogSchema, type SyslogConfig } from './schema.ts';
+
+const QUEUE = { max_batch_size: 1000, max_coalescing_delay: 0, max_entries: 10000, initial_retry_delay: 0.01, max_retry_delay: 5, concurrency_limit: 1 };
+
+function create(config: SyslogConfig, services: PluginServices) {
+  const threshold = SEVERITY_CODE[config.log_level];
+  const severityOf = (status: number): Severity | null => {
+    const s = status >= 500 ? config.server_errors_severity : status >= 400 ? config.client_errors_severity : config.successful_severity;
+    return SEVERITY_CODE[s] <= threshold ? s : null;
+  };
+  let send: (messages: string[]) => Promise<void>;
+  let close: () => void;
+  if (config.protocol === 'udp') {
+    const udp = new DatagramSender(config.host, config.port);
+    send = async (messages) => {
+      for (const m of messages) await udp.send(m);
+    };
+    close = () => udp.close();
+  } else {
+    const tcp = new StreamSender({ host: config.host, port: config.port, timeout: config.timeout, keepalive: config.keepalive });
+    send = (messages) => tcp.send(`${messages.join('\n')}\n`);
+    close = () => tcp.close();
+  }
+  const dropped = services.metrics?.counter('palisade_log_dropped_total', 'Log entries dropped by log plugins (queue full or delivery failed)', ['plugin', 'reason']);
+  // UDP has nothing to retry (a datagram is sent or it is not); TCP retries like tcp-log.
+  const params = { ...QUEUE, max_retry_time: config.protocol === 'udp' ? -1 : 60 };
+  const queue = new LogQueue(`syslog ${config.protocol}://${config.host}:${config.port}`, params, send, services.logger, (n, reason) => dropped?.inc({ plugin: 'syslog', reason }, n));
+  const serialize = logSerializer({ redact: config.redact, sensitive: services.sensitiveQuery });
+  return {
+    log(ctx: PdkContext) {
+      const severity = severityOf(ctx.response.status);
+      if (severity === null) return;
+      queue.add(formatMessage(config.facility, severity, new Date(), JSON.stringify(serialize(ctx))));
+    },
+    dispose() {
+      return queue.close().then(close);
+    },
+  };
+}
+
+export default definePlugin({
+  name: 'syslog',
+  priority: 4,
+  description: "Syslog (Kong's syslog): sends each request's log record to a syslog server as an RFC 5424 message, with a severity by status class.",
+  schema: SyslogSchema,
+  validate: checkLogConfig,
+  create,
+});

@@ -1,0 +1,44 @@
+/**
+ * tcp-log — Kong's plugin (kong/plugins/tcp-log/handler.lua): the log record
+ * of every request (docs/log-record.md) as newline-delimited JSON over one
+ * kept-alive TCP or TLS connection. Records wait in a bounded queue (sent in
+ * batches as soon as the event loop is free; a failed write is retried with
+ * backoff; a full queue drops its oldest records and counts them), so a slow
+ * or dead log server never delays a request.
+ */
+import { checkLogConfig, definePlugin, LogQueue, logSerializer, StreamSender, type PdkContext, type PluginServices } from '../../pdk/index.ts';
+import { TcpLogSchema, type TcpLogConfig } from './schema.ts';
+
+const QUEUE = { max_batch_size: 1000, max_coalescing_delay: 0, max_entries: 10000, max_retry_time: 60, initial_retry_delay: 0.01, max_retry_delay: 5, concurrency_limit: 1 };
+
+function create(config: TcpLogConfig, services: PluginServices) {
+  const sender = new StreamSender({
+    host: config.host,
+    port: config.port,
+    timeout: config.timeout,
+    keepalive: config.keepalive,
+    tls: config.tls,
+    servername: config.tls_sni,
+    verify: config.ssl_verify,
+  });
+  const dropped = services.metrics?.counter('palisade_log_dropped_total', 'Log entries dropped by log plugins (queue full or delivery failed)', ['plugin', 'reason']);
+  const queue = new LogQueue(`tcp-log ${config.host}:${config.port}`, QUEUE, (lines) => sender.send(`${lines.join('\n')}\n`), services.logger, (n, reason) => dropped?.inc({ plugin: 'tcp-log', reason }, n));
+  const serialize = logSerializer({ redact: config.redact, sensitive: services.sensitiveQuery });
+  return {
+    log(ctx: PdkContext) {
+      queue.add(JSON.stringify(serialize(ctx)));
+    },
+    dispose() {
+      return queue.close().then(() => sender.close());
+    },
+  };
+}
+
+export default definePlugin({
+  name: 'tcp-log',
+  priority: 7,
+  description: "TCP log (Kong's tcp-log): sends each request's log record as a JSON line to a TCP or TLS server, through a bounded queue.",
+  schema: TcpLogSchema,
+  validate: checkLogConfig,
+  create,
+});
