@@ -105,6 +105,9 @@ class RequestView implements PdkRequest {
   readBody(limit: number): Promise<Buffer | null> {
     return (this.#ctx.bodyRead ??= readBody(this.#ctx, limit));
   }
+  bodyChunks(limit: number): AsyncIterable<Buffer> {
+    return bodyChunks(this.#ctx, limit);
+  }
   setBody(body: Buffer | string): void {
     this.#ctx.bodyBuffer = typeof body === 'string' ? Buffer.from(body) : body;
     this.#ctx.bodyPrefix = null;
@@ -120,24 +123,79 @@ export function hasBody(req: IncomingMessage): boolean {
   return cl !== undefined ? cl !== '0' : req.headers['transfer-encoding'] !== undefined;
 }
 
+/**
+ * The next chunk of the request body (kept in ctx.bodyPrefix: the proxy sends
+ * what was read, then the rest of the stream), or null at its end. The
+ * iterator does not destroy the stream when a reader stops early (a plain
+ * for-await would, and the client's connection with it).
+ */
+async function pullChunk(ctx: RequestContext): Promise<Buffer | null> {
+  if (ctx.bodyEnded) return null;
+  const it = (ctx.bodyIter ??= ctx.req.iterator({ destroyOnReturn: false }) as AsyncIterator<Buffer>);
+  const r = await it.next();
+  if (r.done === true) {
+    ctx.bodyEnded = true;
+    ctx.bodyIter = null;
+    return null;
+  }
+  (ctx.bodyPrefix ??= []).push(r.value);
+  return r.value;
+}
+
+/** A reader stopped before the end of the body: release the stream for the proxy (or the next reader). */
+async function stopReading(ctx: RequestContext): Promise<void> {
+  const it = ctx.bodyIter;
+  ctx.bodyIter = null;
+  await it?.return?.();
+}
+
 /** Buffers the body up to `limit`; above it, keeps what was read for the proxy to stream first. */
 async function readBody(ctx: RequestContext, limit: number): Promise<Buffer | null> {
+  if (ctx.bodyBuffer !== null) return ctx.bodyBuffer.length <= limit ? ctx.bodyBuffer : null;
   const req = ctx.req;
   if (!hasBody(req)) return (ctx.bodyBuffer = Buffer.alloc(0));
   const declared = req.headers['content-length'];
   if (declared !== undefined && Number(declared) > limit) return null;
-  const chunks: Buffer[] = [];
   let total = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    chunks.push(chunk);
+  if (ctx.bodyPrefix !== null) for (const chunk of ctx.bodyPrefix) total += chunk.length;
+  while (total <= limit) {
+    const chunk = await pullChunk(ctx);
+    if (chunk === null) {
+      const chunks = ctx.bodyPrefix;
+      ctx.bodyPrefix = null;
+      return (ctx.bodyBuffer = chunks === null ? Buffer.alloc(0) : Buffer.concat(chunks, total));
+    }
     total += chunk.length;
-    if (total > limit) {
-      // Stop reading; the proxy sends these chunks, then the rest of the stream.
-      ctx.bodyPrefix = chunks;
-      return null;
+  }
+  await stopReading(ctx);
+  return null;
+}
+
+/** The body as it arrives (see PdkRequest.bodyChunks): chunks an earlier reader took first, then the stream. */
+async function* bodyChunks(ctx: RequestContext, limit: number): AsyncGenerator<Buffer> {
+  if (ctx.bodyBuffer !== null) {
+    if (ctx.bodyBuffer.length > 0) yield ctx.bodyBuffer;
+    return;
+  }
+  if (!hasBody(ctx.req)) return;
+  let total = 0;
+  const taken = ctx.bodyPrefix;
+  if (taken !== null) {
+    for (let i = 0; i < taken.length && total <= limit; i++) {
+      total += taken[i]!.length;
+      yield taken[i]!;
     }
   }
-  return (ctx.bodyBuffer = Buffer.concat(chunks, total));
+  try {
+    while (total <= limit) {
+      const chunk = await pullChunk(ctx);
+      if (chunk === null) return;
+      total += chunk.length;
+      yield chunk;
+    }
+  } finally {
+    if (!ctx.bodyEnded) await stopReading(ctx);
+  }
 }
 
 const NO_DECISIONS: readonly PdkDecision[] = Object.freeze([]);
@@ -197,6 +255,10 @@ export class RequestContext implements PdkContext, PdkResponse {
   /** Chunks already read from a body that was too large to buffer; sent before the rest of the stream. */
   bodyPrefix: Buffer[] | null = null;
   bodyRead: Promise<Buffer | null> | null = null;
+  /** The body iterator of a reader in progress (readBody, bodyChunks); null between readers. */
+  bodyIter: AsyncIterator<Buffer> | null = null;
+  /** The whole body was read from the client (it is in bodyPrefix or bodyBuffer). */
+  bodyEnded = false;
   /** Query string sent upstream when a plugin replaced it. */
   upstreamQuery: string | null = null;
   /** Header overrides for the upstream request (null value = remove). */

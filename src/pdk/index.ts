@@ -11,6 +11,7 @@ import { Reply } from './reply.ts';
 
 export { Reply, problem } from './reply.ts';
 export { Enum } from './schema.ts';
+export { mediaTypeMatcher, MEDIA_TYPE_MASK } from './media-type.ts';
 
 /** What a phase handler may return: nothing (go on) or a Reply (stop the chain and answer). */
 export type HandlerResult = void | Reply | Promise<void | Reply>;
@@ -64,6 +65,17 @@ export interface PdkRequest {
    * that need the body declare it; everything else streams.
    */
   readBody(limit: number): Promise<Buffer | null>;
+  /**
+   * Read the request body as it arrives, for plugins that judge it on the fly
+   * and stop early (bounded memory, early answers). Yields the chunks in order
+   * and ends at the end of the body, or after the chunk that takes the total
+   * past `limit` (the caller counts, and checks a declared contentLength
+   * itself). Breaking out of the loop stops reading. Whatever was read still
+   * goes upstream unchanged, followed by the rest of the stream; a body
+   * already buffered (readBody, setBody) is yielded as one chunk. Combines
+   * with readBody in either order.
+   */
+  bodyChunks(limit: number): AsyncIterable<Buffer>;
   /** Replace the body sent upstream (Content-Length follows). */
   setBody(body: Buffer | string): void;
   /** Replace the query string sent upstream ('' = none). */
