@@ -50,9 +50,10 @@ function create(config: JsonThreatProtectionConfig, services: PluginServices) {
     return undefined;
   }
 
-  function judge(ctx: PdkContext, v: JsonViolation, read: number): Reply | undefined {
+  /** `bodyOver`: the whole body was read (else the connection is closed after the answer). */
+  function judge(ctx: PdkContext, v: JsonViolation, bodyOver: boolean): Reply | undefined {
     log.warn({ request_id: ctx.requestId, offset: v.offset }, `JSON validate failed: at byte ${v.offset}: ${v.message}`);
-    const headers = ctx.request.contentLength === read ? undefined : CLOSE;
+    const headers = bodyOver ? undefined : CLOSE;
     if (v.kind !== 'policy') return ctx.reject(400, v.message, headers);
     if (block) return ctx.reject(config.error_status_code, config.error_message, headers);
     ctx.decide('detect', v.message);
@@ -67,10 +68,10 @@ function create(config: JsonThreatProtectionConfig, services: PluginServices) {
       read += chunk.length;
       if (read > maxBody) return tooLarge(ctx, `more than ${maxBody} bytes (chunked)`);
       const v = scanner.write(chunk);
-      if (v !== null) return judge(ctx, v, read);
+      if (v !== null) return judge(ctx, v, ctx.request.contentLength === read);
     }
     const v = scanner.end();
-    return v === null ? undefined : judge(ctx, v, read);
+    return v === null ? undefined : judge(ctx, v, true);
   }
 
   return {
