@@ -1,8 +1,8 @@
 /**
  * What the mock answers for an operation: the response (status) chosen from
  * the document and the `Prefer` header, the media type from `Accept`, and a
- * body and headers made of the document's examples or, failing those, values
- * generated from the schemas — deterministic by default (openapi-sampler:
+ * body and headers (required ones, or with an example) made of the
+ * document's examples or, failing those, values generated from the schemas — deterministic by default (openapi-sampler:
  * `example`/`default`, formats, bounds, enums, minItems), random with
  * `Prefer: dynamic=true` (json-schema-faker).
  */
@@ -140,7 +140,8 @@ export function mockAnswer(doc: OpenApiDocument, op: Operation, prefs: Preferenc
     if (name.toLowerCase() === 'content-type') continue;
     const examples = isObject(h.examples) ? Object.values(h.examples) : [];
     let value = h.example ?? (examples.length ? exampleValue(doc, examples[0], h.pointer) : undefined);
-    if (value === undefined && h.schema !== undefined) value = generate(doc, h.schema, prefs.dynamic === true);
+    // Generated only for required headers: an invented CORS or rate-limit header would mislead more than help.
+    if (value === undefined && h.schema !== undefined && h.required === true) value = generate(doc, h.schema, prefs.dynamic === true);
     if (value !== undefined && value !== null) headers[name.toLowerCase()] = typeof value === 'object' ? JSON.stringify(value) : String(value);
   }
   const content = isObject(res.content) ? (res.content as Record<string, MediaTypeObject>) : {};

@@ -14,7 +14,7 @@ import { ANONYMOUS, planSecurity, type PluginEntry } from './security.ts';
 type Obj = Record<string, unknown>;
 
 export interface ToConfigOptions {
-  /** How the generated oas-validation plugin names the document (a path relative to where the config will live, or absolute). */
+  /** How the generated oas-validation plugin names the document: a URL, or a path (relative to the working directory of `palisade start`). */
   specRef: string;
   /** Replaces every server URL of the document (e.g. the mock's address), or picks `servers[N]` when a number. */
   server?: string;
@@ -216,7 +216,14 @@ function locateWarnings(warnings: Warning[], services: Obj[]): void {
   }
 }
 
-/** The oas-validation plugin's config naming the document. */
+/**
+ * The oas-validation plugin's config naming the document: api_spec_url for a
+ * URL, else api_spec_file (resolved by the plugin against the working
+ * directory of `palisade start`). Credential presence is not checked there:
+ * the generated authentication plugins verify credentials (and, with
+ * hide_credentials, remove them before oas-validation runs).
+ */
 export function validationConfig(specRef: string): Obj {
-  return { spec: specRef };
+  const spec = /^https?:\/\//.test(specRef) ? { api_spec_url: specRef } : { api_spec_file: specRef };
+  return { ...spec, validate_request_security: false };
 }

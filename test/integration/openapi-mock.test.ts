@@ -28,7 +28,8 @@ paths:
         "200":
           description: A page of pets.
           headers:
-            X-Total-Count: { schema: { type: integer, minimum: 7 } }
+            X-Total-Count: { required: true, schema: { type: integer, minimum: 7 } }
+            X-Debug: { schema: { type: string } }
             X-Request-Tag: { schema: { type: string }, example: demo }
           content:
             application/json:
@@ -139,6 +140,7 @@ test('generated from the schema: deterministic; formats, bounds, enums, required
   assert.equal(list.json().length, 2, 'minItems');
   assert.equal(list.headers['x-total-count'], '7', 'response headers from their schema');
   assert.equal(list.headers['x-request-tag'], 'demo', 'or their example');
+  assert.equal(list.headers['x-debug'], undefined, 'optional headers without an example are left out');
 });
 
 test('Accept: text/plain picks that media type; an unacceptable Accept → 406', async () => {
@@ -240,12 +242,12 @@ test('palisade mock SPEC --listen: banner, a line per request, Ctrl-C exits 0; t
       const r = await request(p, '/pets?limit=0');
       assert.equal(r.status, 400);
       assert.equal((await request(p, '/pets/mine')).status, 200);
-      assert.match(mock.stderr, new RegExp(`palisade mock: Mock test: 5 operations on http://127\\.0\\.0\\.1:${p}, requests validated`));
       const taken = await runPalisade(['mock', spec, '--listen', `127.0.0.1:${p}`]);
       assert.equal(taken.code, 1);
       assert.match(taken.stderr, /cannot listen on 127\.0\.0\.1:\d+: EADDRINUSE/);
       mock.signal('SIGINT');
       assert.deepEqual(await mock.waitForExit(), { code: 0, signal: null });
+      assert.match(mock.stderr, new RegExp(`palisade mock: Mock test: 5 operations on http://127\\.0\\.0\\.1:${p}, requests validated`));
       assert.match(mock.stderr, /GET \/pets\?limit=0 → 400 \(query limit: must be >= 1\)/);
       assert.match(mock.stderr, /GET \/pets\/mine → 200 \(GET \/pets\/mine, example\)/);
     } finally {
