@@ -5,6 +5,7 @@
  * plugins doing what the document says on a real gateway with a real upstream.
  */
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { after, before, test } from 'node:test';
 import { parse as parseYaml } from 'yaml';
 import { parseConfig } from '../../src/config/load.ts';
@@ -223,7 +224,7 @@ test('operation security differs → per route; security: [] → none; oauth2/op
 
 test('the rendered YAML (and JSON) passes the config loader', async () => {
   for (const doc of [SPEC, SECURED('[{ header: [] }, { bearer: [] }]', SCHEMES), SECURED('[{ oauth: [] }]', SCHEMES)]) {
-    const r = await convert(doc);
+    const r = await convert(doc, { validation: true });
     assert.doesNotThrow(() => parseConfig(render(r, 'palisade openapi2config spec.yaml', false), 'generated.yaml'));
     assert.doesNotThrow(() => parseConfig(render(r, 'palisade openapi2config spec.yaml', true), 'generated.json'));
   }
@@ -234,11 +235,12 @@ test('palisade openapi2config -o FILE; palisade config validate FILE', async () 
   try {
     const spec = dir.write('spec.yaml', SPEC);
     const out = dir.file('palisade.yaml');
-    const gen = await runPalisade(['openapi2config', spec, '-o', out, '--no-validation'], { cwd: dir.path });
+    const gen = await runPalisade(['openapi2config', 'spec.yaml', '-o', out], { cwd: dir.path });
     assert.equal(gen.code, 0, gen.stderr);
     assert.equal(gen.stdout, '');
     assert.match(gen.stderr, /wrote .*palisade\.yaml \(2 services, 8 routes\); check it with: palisade config validate/);
-    const check = await runPalisade(['config', 'validate', out]);
+    assert.match(readFileSync(out, 'utf8'), /- name: oas-validation\n {8}config:\n {10}api_spec_file: spec\.yaml\n/);
+    const check = await runPalisade(['config', 'validate', out], { cwd: dir.path }); // the plugin reads spec.yaml (relative to the working directory)
     assert.equal(check.code, 0, check.stdout + check.stderr);
     assert.match(check.stdout, /valid \(2 services, 8 routes, 0 consumers\)/);
 
