@@ -45,9 +45,9 @@ function get(obj: unknown, path: string[]): unknown {
 }
 
 /** The current value a placeholder stands for, or why there is none. */
-function keep(p: Placeholder, desired: Entity[], partner: Map<Entity, Entity>): string | { error: string } {
-  const at = '/' + p.pointer.join('/');
-  const owner = desired.filter((e) => at.startsWith(e.pointer + '/')).sort((a, b) => b.pointer.length - a.pointer.length)[0];
+function keep(p: Placeholder, byPointer: Map<string, Entity>, partner: Map<Entity, Entity>): string | { error: string } {
+  let owner: Entity | undefined; // the innermost entity holding the placeholder
+  for (let n = p.pointer.length - 1; n > 0 && !owner; n--) owner = byPointer.get('/' + p.pointer.slice(0, n).join('/'));
   const current = owner && partner.get(owner);
   if (!owner || !current) return { error: `'${MASK}' keeps the gateway's current value, but ${owner ? `${owner.label} is new` : 'there is none here'}: write the real value` };
   const value = get(current.obj, p.pointer.slice(owner.pointer.split('/').length - 1));
@@ -70,7 +70,14 @@ export function parseKeepingMasked(text: string, current: PalisadeConfig | null,
   if (doc.errors.length > 0) return { config: parseConfig(text, file), text }; // parseConfig reports them
   const found = placeholders(doc.contents as Node, [], []);
   if (found.length === 0) return { config: parseConfig(text, file), text };
-  const desired = flatten(doc.toJS({ maxAliasCount: 100 }));
+  let raw: unknown;
+  try {
+    raw = doc.toJS({ maxAliasCount: 100 });
+  } catch {
+    return { config: parseConfig(text, file), text }; // a broken alias: parseConfig reports it with its position
+  }
+  const desired = flatten(raw);
+  const byPointer = new Map(desired.map((e) => [e.pointer, e]));
   const partner = new Map<Entity, Entity>();
   if (current !== null) {
     const cur = flatten(current);
@@ -79,15 +86,20 @@ export function parseKeepingMasked(text: string, current: PalisadeConfig | null,
     }
   }
   const errors: ConfigError[] = [];
-  let out = text;
-  for (const p of [...found].sort((a, b) => b.start - a.start)) {
-    const v = keep(p, desired, partner);
-    if (typeof v === 'string') out = out.slice(0, p.start) + JSON.stringify(v) + out.slice(p.end);
-    else {
+  const pieces: string[] = [];
+  let from = 0;
+  for (const p of found.sort((a, b) => a.start - b.start)) {
+    const v = keep(p, byPointer, partner);
+    if (typeof v === 'string') {
+      pieces.push(text.slice(from, p.start), JSON.stringify(v));
+      from = p.end;
+    } else {
       const pos = lc.linePos(p.start);
       errors.push({ path: '/' + p.pointer.join('/'), line: pos.line, column: pos.col, message: v.error });
     }
   }
-  if (errors.length > 0) throw new ConfigInvalidError(file, errors.reverse());
+  pieces.push(text.slice(from));
+  const out = pieces.join('');
+  if (errors.length > 0) throw new ConfigInvalidError(file, errors);
   return { config: parseConfig(out, file), text: out };
 }

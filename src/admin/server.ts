@@ -29,6 +29,10 @@ export interface AdminBackend {
   commit(next: PalisadeConfig, persist: () => Promise<void>): Promise<{ ok: true; version: string } | { ok: false; error: Error }>;
   /** Told about a request that failed unexpectedly (answered 500). */
   error?(err: unknown): void;
+  /** Told about every request past the open endpoints, allowed (valid token) or refused, once answered: the audit trail. */
+  audit?(event: { ip: string; method: string; path: string; status: number; allowed: boolean; reason: string }): void;
+  /** Prometheus exposition of the whole gateway (all workers): GET /metrics, open like /status. */
+  metrics?(): Promise<{ contentType: string; text: string }>;
 }
 
 /** The request target: path as sent (no normalisation) and query. */
@@ -41,12 +45,31 @@ type Routes = Record<string, Record<string, Handler>>; // path → method → ha
 
 const digest = (s: string) => createHash('sha256').update(s).digest();
 
+/** One audit event per admin request, when its answer is sent (or its connection closes). */
+function auditOnClose(audit: NonNullable<AdminBackend['audit']>, req: IncomingMessage, res: ServerResponse, path: string): void {
+  res.once('close', () => {
+    const allowed = res.statusCode !== 401;
+    const reason = allowed ? `${req.method} ${path} answered ${res.statusCode}` : req.headers.authorization ? 'an invalid admin token' : 'no admin token';
+    audit({ ip: req.socket.remoteAddress ?? '', method: req.method ?? '', path, status: res.statusCode, allowed, reason });
+  });
+}
+
 export function createAdminServer(backend: AdminBackend, token: string | undefined, version: string): Server {
   const expected = token ? digest(token) : null;
   const open: Routes = {
     '/status': { GET: (_q, res) => send(res, 200, backend.status()) },
     '/status/ready': { GET: (_q, res) => send(res, 200, { message: 'ready' }) },
   };
+  if (backend.metrics) {
+    const metrics = backend.metrics.bind(backend);
+    open['/metrics'] = {
+      GET: async (_q, res) => {
+        const m = await metrics();
+        res.writeHead(200, { 'content-type': m.contentType, 'content-length': Buffer.byteLength(m.text), 'cache-control': 'no-store' });
+        res.end(m.text);
+      },
+    };
+  }
   const authenticated: Routes = {
     '/': { GET: (_q, res) => send(res, 200, { tagline: 'Welcome to palisade', version, node: process.version }) },
     '/config': {
@@ -81,6 +104,7 @@ export function createAdminServer(backend: AdminBackend, token: string | undefin
     const q = target.indexOf('?');
     const url = { pathname: q < 0 ? target : target.slice(0, q), searchParams: new URLSearchParams(q < 0 ? '' : target.slice(q + 1)) };
     if (Object.hasOwn(open, url.pathname)) return dispatch(open, req, res, url);
+    if (backend.audit) auditOnClose(backend.audit.bind(backend), req, res, url.pathname);
     if (expected === null) return problem(res, 401, 'Unauthorized', 'the admin API needs a token: set admin.token in the config or PALISADE_ADMIN_TOKEN');
     const m = /^Bearer +(\S+) *$/i.exec(req.headers.authorization ?? ''); // the scheme is case-insensitive (RFC 9110 §11.1)
     const given = m ? digest(m[1]!) : null;

@@ -220,7 +220,8 @@ function fieldChanges(a: unknown, b: unknown, path: string[] = []): FieldChange[
 
 /** Whether entities of this kind that both sides have keep their relative order. */
 function reorder(kind: EntityKind, pairs: [Entity, Entity][], current: Entity[]): EntityChange | null {
-  const at = (e: Entity) => current.indexOf(e);
+  const index = new Map(current.map((e, i) => [e, i]));
+  const at = (e: Entity) => index.get(e)!;
   if (pairs.every(([c], i) => i === 0 || at(pairs[i - 1]![0]) < at(c))) return null;
   const before = [...pairs].sort((x, y) => at(x[0]) - at(y[0])).map(([, d]) => d.label);
   return { action: 'reorder', kind, name: `${kind}s`, fields: [{ path: 'order', before, after: pairs.map(([, d]) => d.label) }] };

@@ -10,6 +10,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
+import { parse as parseYaml } from 'yaml';
 import { eventually, freePorts, request, sleep, runPalisade, spawnPalisade, TempDir, startUpstream, type PalisadeProcess, type RunResult, type Upstream } from '../helpers/process.ts';
 
 const TOKEN = 'gitops-admin-token-0123456789';
@@ -38,7 +39,7 @@ interface Shape {
   aliceKey?: string;
   bobPassword?: string;
   cors?: boolean;
-  workers?: number;
+  logLevel?: string;
 }
 
 /** The gateway's config as YAML; each option changes one entity. */
@@ -47,6 +48,7 @@ function yaml(o: Shape = {}): string {
 server:
   access_log: "off"
   watch: true
+  log_level: ${o.logLevel ?? 'info'}
 services:
   - name: echo
     url: ${upstream.url}
@@ -178,8 +180,8 @@ describe('a single-process gateway', () => {
     const bad = dir.write('bad.yaml', yaml({ routes: ['a', 'c'] }).replace('    read_timeout: 60000\n', '    read_timeout: soon\n    colour: blue\n'));
     const r = await cli(g, ['sync', bad]);
     assert.equal(r.code, 1, r.stdout + r.stderr);
-    assert.ok(r.stderr.includes(`${bad}:8:19: /services/0/read_timeout: must be integer`), r.stderr);
-    assert.ok(r.stderr.includes(`${bad}:9:5: /services/0/colour: unknown field 'colour'`), r.stderr);
+    assert.ok(r.stderr.includes(`${bad}:9:19: /services/0/read_timeout: must be integer`), r.stderr);
+    assert.ok(r.stderr.includes(`${bad}:10:5: /services/0/colour: unknown field 'colour'`), r.stderr);
     assert.match(r.stderr, /2 errors; the gateway refused it; nothing was changed/);
     assert.equal(readFileSync(file, 'utf8'), before, 'the file is untouched');
     assert.equal((await request(g.port, '/c', withKey(KEY2))).status, 404);
@@ -228,7 +230,7 @@ describe('a single-process gateway', () => {
     const masked = dir.write('masked.yaml', text);
     const r = await cli(g, ['diff', masked]);
     assert.equal(r.code, 1, r.stdout + r.stderr);
-    assert.ok(r.stderr.includes(`${masked}:27:14: /consumers/0/keyauth_credentials/0/key: '[REDACTED]' keeps the gateway's current value, but keyauth_credentials #1 (consumer carol) is new`), r.stderr);
+    assert.ok(r.stderr.includes(`${masked}:28:14: /consumers/0/keyauth_credentials/0/key: '[REDACTED]' keeps the gateway's current value, but keyauth_credentials #1 (consumer carol) is new`), r.stderr);
     assert.equal((await cli(g, ['sync', masked])).code, 1);
     assert.equal((await request(g.port, '/a', withKey('[REDACTED]'))).status, 401);
   });
@@ -283,7 +285,7 @@ describe('without a gateway', () => {
       '2 changes: 1 to add, 1 to change, 0 to remove',
     ]);
     noSecrets(r, 'two-file diff');
-    const same = await cli(null, ['diff', a, dir.write('a-json.json', JSON.stringify((await import('yaml')).parse(yaml())))]);
+    const same = await cli(null, ['diff', a, dir.write('a-json.json', JSON.stringify(parseYaml(yaml())))]);
     assert.equal(same.code, 0, 'YAML and JSON of the same config: no changes');
     const dump = await cli(null, ['dump', a, '--format', 'json']);
     assert.equal(dump.code, 0, dump.stderr);
@@ -354,17 +356,20 @@ describe('without a gateway', () => {
 });
 
 describe('a gateway with two workers', () => {
-  test('sync reaches every worker', async () => {
-    const file = dir.write('cluster.yaml', yaml());
+  test('sync reaches every worker; a JSON config file stays JSON', async () => {
+    const file = dir.write('cluster.json', JSON.stringify(parseYaml(yaml()), null, 2));
     const g = await start(file, 2);
     try {
-      const r = await cli(g, ['sync', dir.write('cluster-next.yaml', yaml({ routes: ['a', 'z'] }))]);
+      const r = await cli(g, ['sync', dir.write('cluster-next.yaml', yaml({ routes: ['a', 'z'], logLevel: 'warn' }))]);
       assert.equal(r.code, 0, r.stdout + r.stderr);
+      assert.match(r.stdout, /^~ server settings\n    log_level: "info" → "warn"$/m);
+      assert.match(r.stdout, /^note: server\.log_level changed: it takes effect at the next restart$/m);
       // The primary sends the config to each worker; then every new connection, whichever worker takes it, serves it.
       await eventually(async () => (await request(g.port, '/z', withKey(KEY1))).status === 200, 10000, 'the synced route');
       await sleep(300);
       for (let i = 0; i < 10; i++) assert.equal((await request(g.port, '/z', withKey(KEY1))).status, 200, `request ${i}${g.p.output}`);
-      assert.match(readFileSync(file, 'utf8'), /name: z/);
+      const written = JSON.parse(readFileSync(file, 'utf8'));
+      assert.deepEqual(written.services[0].routes.map((x: { name: string }) => x.name), ['a', 'z'], 'the YAML synced is written as JSON');
     } finally {
       await g.p.kill();
     }
