@@ -1,0 +1,220 @@
+/**
+ * opentelemetry — Kong's plugin (kong/plugins/opentelemetry): continues the
+ * caller's trace (W3C traceparent/tracestate, B3) or starts one, sends the
+ * trace context upstream with the id of the span that calls the upstream, and
+ * exports the request's spans over OTLP/HTTP JSON in batches:
+ *   "<METHOD> <route>"            server span, the whole request (security decisions as events)
+ *   ├─ kong.<phase>.plugin.<name> one per plugin handler run (rewrite, access, header_filter = response, body_filter = body)
+ *   └─ kong.balancer              client span, the upstream call (its last try)
+ * The trace id goes to the access log. Sampling: the caller's decision when it
+ * sent one, else sampling_rate on the trace id. Spans are encoded in the log
+ * phase and exported by a bounded queue: a slow or dead collector never holds
+ * a request (dropped spans are counted in palisade_otel_spans_dropped_total).
+ */
+import { readFileSync } from 'node:fs';
+import { definePlugin, type PdkContext, type PluginServices } from '../../pdk/index.ts';
+import { encodeSpan, OtlpExporter, SPAN_KIND, STATUS, type AttrValue, type Span, type SpanEvent } from './otlp.ts';
+import { extract, inject, newSpanId, newTraceId, sampledByRatio, type Format } from './propagation.ts';
+import { IMPLEMENTED, OpentelemetrySchema, type OpentelemetryConfig } from './schema.ts';
+
+const VERSION: string = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')).version;
+const PHASE_NAME = { rewrite: 'rewrite', access: 'access', response: 'header_filter', body: 'body_filter' } as const;
+
+interface Trace {
+  readonly traceId: string;
+  readonly rootId: string;
+  /** The span that calls the upstream: what the upstream sees as its parent. */
+  readonly clientId: string;
+  readonly parentId: string;
+  readonly sampled: boolean;
+  readonly tracestate: string | null;
+  readonly format: Format | null;
+  injected: boolean;
+}
+
+/** Propagation from Kong's settings: propagation.extract/inject, else the deprecated header_type. */
+function propagationOf(config: OpentelemetryConfig): { extract: Format[]; inject: ('preserve' | Format)[]; fallback: Format } {
+  const p = config.propagation;
+  const fallback = p.default_format as Format;
+  if (p.extract !== undefined || p.inject !== undefined) return { extract: (p.extract ?? []) as Format[], inject: (p.inject ?? []) as ('preserve' | Format)[], fallback };
+  const all: Format[] = ['w3c', 'b3', 'b3-single'];
+  if (config.header_type === 'preserve') return { extract: all, inject: ['preserve'], fallback };
+  if (config.header_type === 'ignore') return { extract: [], inject: [fallback], fallback };
+  return { extract: all, inject: [config.header_type as Format], fallback };
+}
+
+function validate(config: OpentelemetryConfig): string | null {
+  if (config.logs_endpoint !== undefined) return 'logs_endpoint: Palisade exports traces only over OTLP (use http-log for logs)';
+  if (config.traces_endpoint === undefined && config.endpoint === undefined) return 'traces_endpoint is required';
+  const p = propagationOf(config);
+  const used = [...p.extract, ...p.inject.filter((f) => f !== 'preserve'), ...(p.inject.includes('preserve') ? [p.fallback] : [])];
+  const missing = used.find((f) => !IMPLEMENTED.has(f));
+  return missing === undefined ? null : `propagation format '${missing}' is not implemented by Palisade (w3c, b3 and b3-single are)`;
+}
+
+function create(config: OpentelemetryConfig, services: PluginServices) {
+  const prop = propagationOf(config);
+  const clear = (config.propagation.clear ?? []).map((h) => h.toLowerCase());
+  const rate = config.sampling_rate ?? 1;
+  const responseHeader = config.http_response_header_for_traceid ?? null;
+  const dropped = services.metrics.counter('palisade_otel_spans_dropped_total', 'Spans not exported: the queue was full or the OTLP endpoint kept failing.', ['reason']);
+  const traces = new WeakMap<PdkContext, Trace>();
+  let exporter: OtlpExporter | null = null;
+  let disposed = false;
+  const open = () =>
+    new OtlpExporter(
+      {
+        url: (config.traces_endpoint ?? config.endpoint)!,
+        headers: config.headers ?? {},
+        resource: config.resource_attributes ?? {},
+        queue: {
+          ...config.queue,
+          max_batch_size: config.batch_span_count ?? config.queue.max_batch_size,
+          max_coalescing_delay: config.batch_flush_delay ?? config.queue.max_coalescing_delay,
+        },
+        connectTimeout: config.connect_timeout,
+        sendTimeout: config.send_timeout,
+        readTimeout: config.read_timeout,
+        version: VERSION,
+      },
+      services.logger,
+      (n, reason) => dropped.inc({ reason }, n),
+    );
+
+  /** The request's trace, made on first use (the caller's context or a new trace). */
+  function trace(ctx: PdkContext): Trace {
+    let t = traces.get(ctx);
+    if (t !== undefined) return t;
+    const parent = prop.extract.length === 0 ? null : extract(ctx, prop.extract);
+    const traceId = parent?.traceId ?? newTraceId();
+    t = {
+      traceId,
+      rootId: newSpanId(),
+      clientId: newSpanId(),
+      parentId: parent?.parentId ?? '',
+      sampled: parent?.sampled ?? sampledByRatio(traceId, rate),
+      tracestate: parent?.tracestate ?? null,
+      format: parent?.format ?? null,
+      injected: false,
+    };
+    traces.set(ctx, t);
+    ctx.traceId = traceId;
+    return t;
+  }
+
+  function propagate(ctx: PdkContext): void {
+    const t = trace(ctx);
+    if (t.injected) return;
+    t.injected = true;
+    for (const h of clear) ctx.request.removeHeader(h);
+    const out = { traceId: t.traceId, spanId: t.clientId, parentId: t.rootId, sampled: t.sampled, tracestate: t.format === 'w3c' ? t.tracestate : null };
+    for (const f of prop.inject) inject(ctx, f === 'preserve' ? (t.format ?? prop.fallback) : f, out);
+  }
+
+  function spans(ctx: PdkContext, t: Trace): Span[] {
+    const tm = ctx.timings;
+    const t0 = tm.startedAt;
+    const res = ctx.response;
+    const route = ctx.route === null ? null : (ctx.route.name ?? ctx.route.id);
+    const service = ctx.service === null ? null : (ctx.service.name ?? ctx.service.id);
+    const runs = ctx.phaseSpans;
+    const out: Span[] = [];
+    const child = (name: string, spanId: string, kind: number, start: number, end: number, attributes: Record<string, AttrValue>, status: Span['status']): Span => ({
+      traceId: t.traceId, spanId, parentSpanId: t.rootId, traceState: null, name, kind, start, end, attributes, status,
+    });
+    const events: SpanEvent[] = ctx.decisions.map((d) => {
+      const run = runs.find((r) => r.plugin === d.plugin);
+      return {
+        name: 'palisade.decision',
+        time: t0 + (run === undefined ? 0 : run.end >= 0 ? run.end : run.start),
+        attributes: { 'palisade.plugin': d.plugin, 'palisade.outcome': d.outcome, 'palisade.reason': d.reason, ...(d.status > 0 ? { 'http.response.status_code': d.status } : {}) },
+      };
+    });
+    const attrs: Record<string, AttrValue> = {
+      'http.request.method': ctx.request.method,
+      'url.scheme': ctx.request.scheme,
+      'url.path': ctx.request.path,
+      'server.address': ctx.request.host,
+      'server.port': ctx.request.port,
+      'client.address': ctx.request.clientIp,
+      'network.peer.address': ctx.request.remoteAddress,
+      'network.protocol.version': ctx.request.httpVersion,
+      'http.response.status_code': res.status,
+      'palisade.request_id': ctx.requestId,
+      'palisade.response.source': res.source,
+      'palisade.config_version': ctx.configVersion,
+    };
+    const ua = ctx.request.header('user-agent');
+    if (ua !== undefined) attrs['user_agent.original'] = ua;
+    if (route !== null) attrs['palisade.route'] = route;
+    if (service !== null) attrs['palisade.service'] = service;
+    if (ctx.consumer !== null) attrs['palisade.consumer'] = ctx.consumer.username ?? ctx.consumer.custom_id ?? ctx.consumer.id;
+    if (ctx.errorCode !== null) attrs['error.type'] = ctx.errorCode;
+    out.push({
+      traceId: t.traceId,
+      spanId: t.rootId,
+      parentSpanId: t.parentId,
+      traceState: t.tracestate,
+      name: route === null ? ctx.request.method : `${ctx.request.method} ${route}`,
+      kind: SPAN_KIND.server,
+      start: t0,
+      end: t0 + tm.total,
+      attributes: attrs,
+      status: res.status >= 500 ? { code: STATUS.error, message: ctx.errorCode ?? `HTTP ${res.status}` } : { code: STATUS.unset },
+      events,
+    });
+    for (const r of runs) {
+      out.push(child(`kong.${PHASE_NAME[r.phase]}.plugin.${r.plugin}`, newSpanId(), SPAN_KIND.internal, t0 + r.start, t0 + (r.end >= 0 ? r.end : r.start), { 'palisade.plugin': r.plugin, 'palisade.phase': r.phase }, { code: STATUS.unset }));
+    }
+    if (tm.upstreamStart >= 0) {
+      const target = ctx.upstreamTarget ?? '';
+      const colon = target.lastIndexOf(':');
+      const up: Record<string, AttrValue> = {
+        'server.address': colon > 0 ? target.slice(0, colon).replace(/^\[|\]$/g, '') : target,
+        'http.request.method': ctx.request.method,
+        'palisade.tries': ctx.tries,
+      };
+      if (colon > 0) up['server.port'] = Number(target.slice(colon + 1));
+      if (service !== null) up['peer.service'] = service;
+      const answered = res.source === 'upstream';
+      if (answered) up['http.response.status_code'] = res.status;
+      const failed = !answered || res.status >= 400;
+      const start = t0 + tm.upstreamStart;
+      out.push(child('kong.balancer', t.clientId, SPAN_KIND.client, start, start + tm.upstream, up, failed ? { code: STATUS.error, message: ctx.errorCode ?? `HTTP ${res.status}` } : { code: STATUS.unset }));
+    }
+    return out;
+  }
+
+  return {
+    tracePhases: true,
+    rewrite(ctx: PdkContext): void {
+      propagate(ctx); // global instances: before routing, so every request carries the trace
+    },
+    access(ctx: PdkContext): void {
+      propagate(ctx);
+    },
+    response(ctx: PdkContext): void {
+      if (responseHeader !== null) ctx.response.setHeader(responseHeader, trace(ctx).traceId);
+    },
+    log(ctx: PdkContext): void {
+      const t = trace(ctx);
+      if (!t.sampled || disposed) return;
+      const e = (exporter ??= open());
+      for (const s of spans(ctx, t)) e.add(encodeSpan(s));
+    },
+    dispose(): void {
+      disposed = true;
+      void exporter?.close();
+      exporter = null;
+    },
+  };
+}
+
+export default definePlugin({
+  name: 'opentelemetry',
+  priority: 14,
+  description: "OpenTelemetry tracing (Kong's opentelemetry): W3C/B3 propagation upstream, request, plugin and upstream spans exported over OTLP/HTTP.",
+  schema: OpentelemetrySchema,
+  validate,
+  create,
+});

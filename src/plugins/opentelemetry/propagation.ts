@@ -1,0 +1,123 @@
+/**
+ * Trace context propagation: extract the parent from W3C Trace Context
+ * (traceparent/tracestate), B3 multi-header and B3 single-header; inject the
+ * gateway's context upstream in the configured formats. Ids are lower-case
+ * hex: trace ids 32 digits, span ids 16.
+ */
+import { randomFillSync } from 'node:crypto';
+import type { PdkContext } from '../../pdk/index.ts';
+
+export type Format = 'w3c' | 'b3' | 'b3-single';
+
+/** What an incoming request carried. */
+export interface Extracted {
+  readonly format: Format;
+  readonly traceId: string;
+  /** The caller's span (our root span's parent), or null (B3 sampling-only header). */
+  readonly parentId: string | null;
+  /** The caller's sampling decision, or null when it made none. */
+  readonly sampled: boolean | null;
+  readonly tracestate: string | null;
+}
+
+const TRACEPARENT = /^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?$/;
+const HEX = /^[0-9a-f]+$/;
+const ZERO32 = '0'.repeat(32);
+const ZERO16 = '0'.repeat(16);
+
+/** W3C Trace Context §3.2: invalid or all-zero ids are ignored (a new trace starts). */
+function w3c(ctx: PdkContext): Extracted | null {
+  const tp = ctx.request.header('traceparent');
+  if (tp === undefined) return null;
+  const m = TRACEPARENT.exec(tp.trim());
+  if (m === null || m[1] === 'ff' || (m[1] === '00' && m[5] !== undefined)) return null;
+  if (m[2] === ZERO32 || m[3] === ZERO16) return null;
+  const ts = ctx.request.headers.tracestate;
+  const tracestate = ts === undefined ? null : Array.isArray(ts) ? ts.join(',') : ts;
+  return { format: 'w3c', traceId: m[2]!, parentId: m[3]!, sampled: (parseInt(m[4]!, 16) & 1) === 1, tracestate };
+}
+
+/** B3 trace ids may be 64-bit: left-padded to 128 bits. */
+const traceId128 = (id: string) => (id.length === 16 ? ZERO16 + id : id);
+const validTrace = (id: string | undefined): id is string => id !== undefined && (id.length === 16 || id.length === 32) && HEX.test(id) && /[1-9a-f]/.test(id);
+const validSpan = (id: string | undefined): id is string => id !== undefined && id.length === 16 && HEX.test(id) && id !== ZERO16;
+
+function b3Sampled(s: string | undefined, flags?: string): boolean | null {
+  if (flags === '1' || s === 'd') return true;
+  if (s === '1' || s === 'true') return true;
+  if (s === '0' || s === 'false') return false;
+  return null;
+}
+
+function b3(ctx: PdkContext): Extracted | null {
+  const h = (n: string) => ctx.request.header(n)?.trim().toLowerCase();
+  const trace = h('x-b3-traceid');
+  const span = h('x-b3-spanid');
+  if (!validTrace(trace) || !validSpan(span)) return null;
+  return { format: 'b3', traceId: traceId128(trace), parentId: span, sampled: b3Sampled(h('x-b3-sampled'), h('x-b3-flags')), tracestate: null };
+}
+
+function b3Single(ctx: PdkContext): Extracted | null {
+  const v = ctx.request.header('b3')?.trim().toLowerCase();
+  if (v === undefined) return null;
+  const [trace, span, sampling] = v.split('-');
+  if (!validTrace(trace) || !validSpan(span)) return null; // a sampling-only "b3: 0" starts a new trace
+  return { format: 'b3-single', traceId: traceId128(trace), parentId: span, sampled: b3Sampled(sampling), tracestate: null };
+}
+
+const EXTRACTORS: Record<Format, (ctx: PdkContext) => Extracted | null> = { w3c, b3, 'b3-single': b3Single };
+
+/** The first format found, in the configured order. */
+export function extract(ctx: PdkContext, formats: readonly Format[]): Extracted | null {
+  for (const f of formats) {
+    const e = EXTRACTORS[f](ctx);
+    if (e !== null) return e;
+  }
+  return null;
+}
+
+/** The context sent upstream: our trace, the span that calls the upstream, the decision. */
+export interface Outgoing {
+  readonly traceId: string;
+  readonly spanId: string;
+  readonly parentId: string;
+  readonly sampled: boolean;
+  readonly tracestate: string | null;
+}
+
+export function inject(ctx: PdkContext, format: Format, o: Outgoing): void {
+  const req = ctx.request;
+  if (format === 'w3c') {
+    req.setHeader('traceparent', `00-${o.traceId}-${o.spanId}-${o.sampled ? '01' : '00'}`);
+    if (o.tracestate !== null) req.setHeader('tracestate', o.tracestate);
+  } else if (format === 'b3') {
+    req.setHeader('x-b3-traceid', o.traceId);
+    req.setHeader('x-b3-spanid', o.spanId);
+    req.setHeader('x-b3-parentspanid', o.parentId);
+    req.setHeader('x-b3-sampled', o.sampled ? '1' : '0');
+  } else {
+    req.setHeader('b3', `${o.traceId}-${o.spanId}-${o.sampled ? '1' : '0'}-${o.parentId}`);
+  }
+}
+
+/** Random ids from a pooled buffer (one randomFillSync per 256 ids). */
+const pool = Buffer.alloc(2048);
+let offset = pool.length;
+function hex(bytes: number): string {
+  if (offset + bytes > pool.length) {
+    randomFillSync(pool);
+    offset = 0;
+  }
+  const s = pool.toString('hex', offset, offset + bytes);
+  offset += bytes;
+  return s === '0'.repeat(bytes * 2) ? hex(bytes) : s;
+}
+export const newTraceId = () => hex(16);
+export const newSpanId = () => hex(8);
+
+/** TraceIdRatioBased: sampled when the trace id's last 52 bits fall below rate × 2^52 (the same decision on every node). */
+export function sampledByRatio(traceId: string, rate: number): boolean {
+  if (rate >= 1) return true;
+  if (rate <= 0) return false;
+  return parseInt(traceId.slice(19), 16) < rate * 2 ** 52;
+}
