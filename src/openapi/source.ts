@@ -174,7 +174,9 @@ export async function bundleExternal(parsed: ParsedSource, opts: LoadOptions = {
   const base = /^https?:\/\//.test(parsed.base) ? parsed.base : pathToFileURL(parsed.base).href;
   try {
     const raw = await $RefParser.bundle(base, parsed.raw, {
-      resolve: { external: true, http: { timeout: opts.timeoutMs ?? 10_000, redirects: 5 } },
+      // The document is configuration the operator chose: its references may name internal hosts
+      // (the library refuses loopback and private addresses by default).
+      resolve: { external: true, http: { timeout: opts.timeoutMs ?? 10_000, redirects: 5, safeUrlResolver: false } },
     } as never);
     return { ...parsed, raw: raw as unknown as Record<string, unknown> };
   } catch (err) {

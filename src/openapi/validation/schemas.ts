@@ -31,6 +31,55 @@ const SUBSCHEMA_LISTS = ['allOf', 'anyOf', 'oneOf', 'prefixItems', 'items'];
 const SUBSCHEMA_MAPS = ['properties', 'patternProperties', 'dependentSchemas', '$defs', 'definitions'];
 /** Keys of non-schema objects whose values are data, never schemas. */
 const DATA = new Set(['example', 'examples', 'default', 'enum', 'const', 'value']);
+/** Parts of the document (outside schemas) no validator reads: left out of the copy given to Ajv. */
+const DOC_NOISE = new Set(['description', 'summary', 'example', 'examples', 'externalDocs', 'info', 'tags', 'webhooks', 'links', 'callbacks', 'servers']);
+/** Spec members that are maps of user-chosen names. */
+const MAPS = new Set(['paths', 'headers', 'content', 'responses', 'encoding', 'parameters', 'requestBodies', 'securitySchemes', 'pathItems']);
+/** Annotations of Schema Objects that validate nothing. */
+const SCHEMA_NOISE = new Set(['description', 'example', 'examples', 'externalDocs', 'xml', 'title', 'deprecated']);
+
+/**
+ * A copy of the document for Ajv: structure and schemas kept (every JSON
+ * pointer of a schema stays valid), descriptions, examples and extensions
+ * left out — for a large document that is most of its size.
+ */
+function project(doc: Json): Json {
+  const schema = (s: unknown): unknown => {
+    if (!isObject(s)) return s;
+    const out: Json = {};
+    for (const [k, v] of Object.entries(s)) {
+      if (SCHEMA_NOISE.has(k) || k.startsWith('x-')) continue;
+      if (SUBSCHEMA_MAPS.includes(k) && isObject(v)) {
+        const map: Json = {};
+        for (const [name, sub] of Object.entries(v)) map[name] = schema(sub);
+        out[k] = map;
+      } else if ((SUBSCHEMA_LISTS.includes(k) && Array.isArray(v)) || (SUBSCHEMA.includes(k) && isObject(v))) {
+        out[k] = Array.isArray(v) ? v.map(schema) : schema(v);
+      } else out[k] = v;
+    }
+    return out;
+  };
+  // `inMap`: the node is an entry of a map of user-chosen names (paths, headers, media types,
+  // components …): its key means nothing. Spec objects lose their annotations and extensions.
+  const other = (node: unknown, key: string, inMap: boolean): unknown => {
+    if (Array.isArray(node)) return node.map((x) => other(x, '', false));
+    if (!isObject(node)) return node;
+    if (!inMap && key === 'schema') return schema(node);
+    if (!inMap && key === 'schemas') {
+      const map: Json = {};
+      for (const [name, s] of Object.entries(node)) map[name] = schema(s);
+      return map;
+    }
+    const isMap = !inMap && MAPS.has(key);
+    const out: Json = {};
+    for (const [k, v] of Object.entries(node)) {
+      if (!isMap && (DOC_NOISE.has(k) || k.startsWith('x-'))) continue;
+      out[k] = typeof v === 'object' && v !== null && (isMap || !DATA.has(k)) ? other(v, k, isMap) : v;
+    }
+    return out;
+  };
+  return other(doc, '', false) as Json;
+}
 
 /** Apply `visit` to every Schema Object of the document (components.schemas and every `schema` member), depth-first. */
 function eachSchema(doc: Json, visit: (schema: Json) => void): void {
@@ -84,7 +133,7 @@ const KNOWN_DIALECTS = /json-schema\.org\/(draft-07|draft\/2020-12|draft\/2019-0
 
 /** The normalised copy of a document for one side. */
 export function normalise(doc: OpenApiDocument, side: Side): Json {
-  const copy = structuredClone(doc.raw) as Json;
+  const copy = project(doc.raw as Json);
   const hidden = side === 'request' ? 'readOnly' : 'writeOnly';
   const is30 = doc.version === '3.0';
   const target = (s: unknown): unknown => {
@@ -128,7 +177,7 @@ export class SchemaSet {
   readonly #cache = new Map<string, ValidateFunction>();
 
   constructor(doc: OpenApiDocument, normalised: Json, coerce: boolean) {
-    const opts: Options = { allErrors: true, strict: false, logger: false, validateSchema: false, coerceTypes: coerce ? 'array' : false, discriminator: false };
+    const opts: Options = { allErrors: true, strict: false, logger: false, validateSchema: false, inlineRefs: false, coerceTypes: coerce ? 'array' : false, discriminator: false };
     this.#ajv = doc.version === '3.1' ? (new Ajv2020(opts) as unknown as Ajv) : new Ajv(opts);
     addFormats(this.#ajv);
     addOpenApiFormats(this.#ajv);
