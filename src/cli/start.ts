@@ -20,6 +20,7 @@ import { serveCounters } from '../shared-state/cluster.ts';
 import { MemoryCounterStore } from '../shared-state/memory.ts';
 import { parseListen } from '../core/server.ts';
 import { createLogger } from '../telemetry/logger.ts';
+import { clusterMetrics, GatewayMetrics, registerConfigMetrics, serveClusterWorker } from '../telemetry/metrics.ts';
 import { dryCompile } from './validate.ts';
 import { VERSION } from './version.ts';
 
@@ -156,6 +157,7 @@ async function runSingle(cfg: PalisadeConfig, r: Resolved, log: Logger): Promise
     });
   const backend: AdminBackend = {
     status: () => statusOf(gw.runtime.version, gw.stats, 1),
+    metrics: async () => ({ contentType: gw.metrics.contentType, text: await gw.metrics.text() }),
     config: () => gw.runtime.config,
     reload,
     configFile: r.file,
@@ -230,6 +232,7 @@ async function runWorker(opts: StartOptions, cfg: PalisadeConfig): Promise<void>
   const r = resolveSettings(opts, cfg); // same flags and environment as the primary, which checked them
   const log = createLogger(cfg.server.log_level);
   const gw = new Gateway(cfg, log, r.file);
+  serveClusterWorker(gw.metrics); // the primary's /metrics sums every worker's
   process.on('message', (msg: { type?: string; config?: PalisadeConfig }) => {
     if (msg?.type !== 'config' || !msg.config) return;
     const res = gw.apply(msg.config);
@@ -265,6 +268,14 @@ async function runPrimary(cfg: PalisadeConfig, r: Resolved, log: Logger): Promis
   let unwatch = () => {};
   let admin: Awaited<ReturnType<typeof listenAdmin>> = null;
   const counters = new MemoryCounterStore();
+  // /metrics: every worker's registry aggregated, then the primary's own (config reloads, worker restarts).
+  const metrics = new GatewayMetrics({ processMetrics: false });
+  registerConfigMetrics(metrics, () => ({ version, ...stats }));
+  metrics.counter('palisade_worker_restarts_total', 'Workers that died and were started again.', [], (c) => {
+    c.reset();
+    c.inc(stats.restarts);
+  });
+  const gatewayMetrics = clusterMetrics(metrics);
   const fork = () => {
     const w = cluster.fork();
     const pid = w.process.pid;
@@ -333,6 +344,7 @@ async function runPrimary(cfg: PalisadeConfig, r: Resolved, log: Logger): Promis
   });
   const backend: AdminBackend = {
     status: () => statusOf(version, stats, workers.size),
+    metrics: async () => ({ contentType: metrics.contentType, text: await gatewayMetrics() }),
     config: () => current,
     reload,
     configFile: r.file,

@@ -6,7 +6,7 @@
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
-import { problem, Reply, type PdkConsumer, type PdkContext, type PdkCredential, type PdkDecision, type PdkEntityRef, type PdkRequest, type PdkResponse, type PdkTimings, type PdkTls } from '../pdk/index.ts';
+import { problem, Reply, type PdkConsumer, type PdkContext, type PdkCredential, type PdkDecision, type PdkEntityRef, type PdkPhaseSpan, type PdkRequest, type PdkResponse, type PdkTimings, type PdkTls } from '../pdk/index.ts';
 import type { Chain } from './pipeline.ts';
 import type { RouteRuntime, RuntimeConfig } from './runtime.ts';
 
@@ -199,6 +199,7 @@ async function* bodyChunks(ctx: RequestContext, limit: number): AsyncGenerator<B
 }
 
 const NO_DECISIONS: readonly PdkDecision[] = Object.freeze([]);
+const NO_SPANS: readonly PdkPhaseSpan[] = Object.freeze([]);
 const ms = (ns: bigint) => Number(ns) / 1e6;
 
 /** Timings read off the context when asked (the log phase has the final ones). */
@@ -208,6 +209,7 @@ class Timings implements PdkTimings {
   readonly upstream: number;
   readonly upstreamHeaders: number;
   readonly gateway: number;
+  readonly upstreamStart: number;
   constructor(ctx: RequestContext) {
     const end = ctx.endNs || process.hrtime.bigint();
     this.startedAt = ctx.startedAt;
@@ -216,6 +218,7 @@ class Timings implements PdkTimings {
     this.upstream = up === 0n ? 0 : ms((ctx.upstreamEndNs || end) - up);
     this.upstreamHeaders = up === 0n || ctx.upstreamHeadersNs === 0n ? 0 : ms(ctx.upstreamHeadersNs - up);
     this.gateway = this.total - this.upstream;
+    this.upstreamStart = up === 0n ? -1 : ms(up - ctx.startNs);
   }
 }
 
@@ -275,6 +278,9 @@ export class RequestContext implements PdkContext, PdkResponse {
   tries = 0;
   bytesOut = 0;
   errorCode: string | null = null;
+  traceId: string | null = null;
+  /** Plugin handler runs, when a plugin of this version asked for them (PluginHandlers.tracePhases). */
+  readonly phaseRuns: { plugin: string; phase: PdkPhaseSpan['phase']; start: number; end: number }[] | null;
   /** The plugin whose handler runs now. */
   plugin: string | null = null;
   /** Upstream response body cap (-1 = none). */
@@ -296,6 +302,7 @@ export class RequestContext implements PdkContext, PdkResponse {
     this.req = req;
     this.res = res;
     this.runtime = runtime;
+    this.phaseRuns = runtime.tracePhases ? [] : null;
     this.startNs = process.hrtime.bigint();
     this.startedAt = Date.now();
     this.socket = req.socket;
@@ -340,6 +347,9 @@ export class RequestContext implements PdkContext, PdkResponse {
   }
   decide(outcome: PdkDecision['outcome'], reason: string, status = 0): void {
     (this.#decisions ??= []).push({ plugin: this.plugin ?? 'core', outcome, reason, status });
+  }
+  get phaseSpans(): readonly PdkPhaseSpan[] {
+    return this.phaseRuns ?? NO_SPANS;
   }
   get timings(): PdkTimings {
     return new Timings(this);

@@ -310,11 +310,26 @@ function chainOf(ctx: RequestContext): Chain {
 
 type StopPhase = NonNullable<Chain['access']>;
 
+const sinceStart = (ctx: RequestContext) => Number(process.hrtime.bigint() - ctx.startNs) / 1e6;
+
+/** Tracing (PluginHandlers.tracePhases): record a handler run; an async one ends when its promise settles. */
+function ran(ctx: RequestContext, phase: 'rewrite' | 'access' | 'response' | 'body', plugin: string, start: number, r: unknown): void {
+  const run = { plugin, phase, start, end: -1 };
+  ctx.phaseRuns!.push(run);
+  if (!isPromise(r)) run.end = sinceStart(ctx);
+  else {
+    const end = () => void (run.end = sinceStart(ctx));
+    r.then(end, end);
+  }
+}
+
 /** Runs a stop-phase from index i; sync as long as handlers are sync. */
 function runPhase(phase: StopPhase, ctx: RequestContext, i: number): Reply | undefined | Promise<Reply | undefined> {
   for (; i < phase.fns.length; i++) {
     ctx.plugin = phase.names[i]!;
+    const t0 = ctx.phaseRuns === null ? -1 : sinceStart(ctx);
     const r = phase.fns[i]!(ctx);
+    if (t0 >= 0) ran(ctx, 'rewrite', phase.names[i]!, t0, r);
     if (r === undefined) continue;
     if (r instanceof Reply) return r;
     const next = i + 1;
@@ -332,7 +347,9 @@ function runAccess(ctx: RequestContext, chain: Chain, i: number): [Chain, Reply 
   let phase = chain.access!;
   for (; i < phase.fns.length; i++) {
     ctx.plugin = phase.names[i]!;
+    const t0 = ctx.phaseRuns === null ? -1 : sinceStart(ctx);
     const r = phase.fns[i]!(ctx);
+    if (t0 >= 0) ran(ctx, 'access', phase.names[i]!, t0, r);
     if (r instanceof Reply) return [chain, r];
     if (isPromise(r)) {
       const next = i + 1;
@@ -372,7 +389,9 @@ function switchToConsumer(ctx: RequestContext, chain: Chain, priority: number): 
 function runVoid(phase: NonNullable<Chain['response']>, ctx: RequestContext, i: number): void | Promise<void> {
   for (; i < phase.fns.length; i++) {
     ctx.plugin = phase.names[i]!;
+    const t0 = ctx.phaseRuns === null ? -1 : sinceStart(ctx);
     const r = phase.fns[i]!(ctx);
+    if (t0 >= 0) ran(ctx, 'response', phase.names[i]!, t0, r);
     if (isPromise(r)) {
       const next = i + 1;
       return r.then(() => runVoid(phase, ctx, next));
@@ -383,7 +402,9 @@ function runVoid(phase: NonNullable<Chain['response']>, ctx: RequestContext, i: 
 function runBody(phase: NonNullable<Chain['body']>, ctx: RequestContext, body: Buffer | null, i: number): Reply | undefined | Promise<Reply | undefined> {
   for (; i < phase.fns.length; i++) {
     ctx.plugin = phase.names[i]!;
+    const t0 = ctx.phaseRuns === null ? -1 : sinceStart(ctx);
     const r = phase.fns[i]!(ctx, body);
+    if (t0 >= 0) ran(ctx, 'body', phase.names[i]!, t0, r);
     if (r === undefined) continue;
     if (r instanceof Reply) return r;
     const next = i + 1;

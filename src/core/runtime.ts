@@ -19,6 +19,7 @@ import type { PoolRegistry, UpstreamPool } from './pools.ts';
 import { Router } from './router.ts';
 import { TrustedIps } from './trusted.ts';
 import { RedisHandle } from '../shared-state/redis.ts';
+import { GatewayMetrics, upstreamTargetHealth } from '../telemetry/metrics.ts';
 
 /** Stable UUID-shaped id from an entity kind and name (ids stay equal across nodes and reloads). */
 function stableId(kind: string, name: string): string {
@@ -77,11 +78,15 @@ export class RuntimeConfig {
   readonly #handlers: PluginHandlers[] = [];
   /** Query parameter names (lower-case) that plugins of this version read secrets from: redacted in the access log. */
   readonly sensitiveQuery = new Set<string>();
+  /** Some plugin of this version wants per-plugin phase timings on the context (tracing). */
+  readonly tracePhases: boolean;
+  /** The metrics view of this version's plugins (their scrape-time gauge fills end with it). */
+  readonly #metrics: ReturnType<GatewayMetrics['scope']>;
   readonly #pools: PoolRegistry;
   /** Redis stores plugins of this version use (released when it is retired). */
   readonly #redis: RedisHandle[] = [];
 
-  constructor(config: PalisadeConfig, pools: PoolRegistry, log: Logger, previous: RuntimeConfig | null, counters: CounterStore) {
+  constructor(config: PalisadeConfig, pools: PoolRegistry, log: Logger, previous: RuntimeConfig | null, counters: CounterStore, metrics?: GatewayMetrics) {
     this.config = config;
     this.#pools = pools;
     this.version = createHash('sha256').update(JSON.stringify(config)).digest('hex').slice(0, 12);
@@ -150,6 +155,8 @@ export class RuntimeConfig {
       if (r.id) routeByName.set(r.id, id);
     }
     const instances: PluginInstance[] = [];
+    this.#metrics = (metrics ?? GatewayMetrics.detached()).scope(() => upstreamTargetHealth(this.balancers));
+    let tracePhases = false;
     const ownerOf = new Map<object, { service?: string; route?: string; consumer?: string }>();
     for (const [sc, rt] of serviceList) {
       for (const p of sc.plugins) ownerOf.set(p, { service: rt.ref.id });
@@ -176,6 +183,7 @@ export class RuntimeConfig {
         },
         counters,
         scope: { service: owner.service ?? null, route: owner.route ?? null, consumer: owner.consumer ?? null },
+        metrics: this.#metrics,
         redis: (settings) => {
           const h = new RedisHandle(settings, log.child({ plugin: def.name }));
           this.#redis.push(h);
@@ -191,8 +199,10 @@ export class RuntimeConfig {
       }
       this.#handlers.push(handlers);
       for (const name of handlers.sensitiveQueryParams ?? []) this.sensitiveQuery.add(name.toLowerCase());
+      if (handlers.tracePhases === true) tracePhases = true;
       instances.push({ def, entity, handlers, service: owner.service ?? null, route: owner.route ?? null, consumer: owner.consumer ?? null });
     }
+    this.tracePhases = tracePhases;
     const globals = instances.filter((p) => p.service === null && p.route === null && p.consumer === null);
     this.globalChains = { http: new Chain(globals.filter((p) => p.entity.protocols.includes('http'))), https: new Chain(globals.filter((p) => p.entity.protocols.includes('https'))) };
     const consumersWithPlugins = [...new Set(instances.filter((p) => p.consumer !== null).map((p) => p.consumer!))];
@@ -300,6 +310,7 @@ export class RuntimeConfig {
   /** Stop timers and release pools; in-flight requests finish on their pools. */
   dispose(): void {
     for (const h of this.#redis) h.release();
+    this.#metrics.release();
     for (const c of this.#checkers) c.stop();
     for (const h of this.#handlers) {
       try {

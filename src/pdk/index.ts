@@ -7,6 +7,7 @@ import type { Static, TSchema } from '@sinclair/typebox';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { PeerCertificate } from 'node:tls';
 import type { Logger } from 'pino';
+import type { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { Reply } from './reply.ts';
 
 export { Reply, problem } from './reply.ts';
@@ -118,6 +119,8 @@ export interface PdkTimings {
   readonly upstreamHeaders: number;
   /** total − upstream: the gateway's own time (Kong's latencies.kong). */
   readonly gateway: number;
+  /** From arrival to sending the request upstream (its last try, when it was retried); -1 without an upstream call. */
+  readonly upstreamStart: number;
 }
 
 /**
@@ -305,6 +308,14 @@ export interface PdkContext {
   readonly errorCode: string | null;
   /** Version (hash) of the config the request runs on. */
   readonly configVersion: string;
+  /** W3C trace id (32 hex digits) when a tracing plugin traces this request (written in the access log), else null. */
+  traceId: string | null;
+  /**
+   * Plugin handler runs of the rewrite, access, response and body phases, in
+   * order — recorded only when a plugin of the config version asks for them
+   * (PluginHandlers.tracePhases), else empty.
+   */
+  readonly phaseSpans: readonly PdkPhaseSpan[];
   /** Answer the client now with this status, body and headers. */
   respond(status: number, body?: string | Buffer | object | null, headers?: Record<string, string>): Reply;
   /** Answer with an RFC 9457 problem document that also carries Kong's `message`. */
@@ -329,6 +340,46 @@ export interface PluginHandlers {
   dispose?(): void;
   /** Query parameters that carry secrets for this instance (e.g. key-auth's key_names): redacted in the access log. */
   readonly sensitiveQueryParams?: readonly string[];
+  /** Ask the core to record per-plugin phase timings (ctx.phaseSpans) on every request of this config version (tracing plugins). */
+  readonly tracePhases?: boolean;
+}
+
+/** One plugin handler run (ms since the request arrived; end is -1 while it runs). */
+export interface PdkPhaseSpan {
+  readonly plugin: string;
+  readonly phase: 'rewrite' | 'access' | 'response' | 'body';
+  readonly start: number;
+  readonly end: number;
+}
+
+/** How cluster workers' values of a gauge combine on /metrics (prom-client's aggregators). */
+export type MetricAggregator = 'sum' | 'first' | 'min' | 'max' | 'average' | 'omit';
+
+/** Health of one upstream target (Kong's kong_upstream_target_health states). */
+export interface UpstreamTargetHealth {
+  readonly upstream: string;
+  readonly target: string;
+  readonly address: string;
+  readonly state: 'healthy' | 'unhealthy' | 'healthchecks_off' | 'dns_error';
+}
+
+/**
+ * The gateway's prom-client metrics. Metrics outlive config versions (a reload
+ * keeps their values): get them here by name — the same name and labels give
+ * the same metric, a different definition throws (a config error in create()).
+ * Across cluster workers /metrics sums counters and histograms.
+ */
+export interface MetricsService {
+  readonly registry: Registry;
+  counter(name: string, help: string, labelNames: readonly string[]): Counter<string>;
+  histogram(name: string, help: string, labelNames: readonly string[], buckets: readonly number[]): Histogram<string>;
+  /**
+   * A gauge. With `fill`, it is cleared and filled by it at each scrape while
+   * this config version runs (gauges that read state, e.g. upstream health).
+   */
+  gauge(name: string, help: string, labelNames: readonly string[], options?: { aggregator?: MetricAggregator; fill?: (gauge: Gauge<string>) => void }): Gauge<string>;
+  /** The upstream targets of this config version and their health (read-only). */
+  upstreamTargets(): readonly UpstreamTargetHealth[];
 }
 
 export interface PluginServices {
@@ -348,6 +399,8 @@ export interface PluginServices {
    * running config version uses them any more.
    */
   redis(settings: RedisSettings): RedisStore;
+  /** The gateway's metrics registry (served on /metrics of the status listener). */
+  readonly metrics: MetricsService;
 }
 
 export interface CredentialDefinition<S extends TSchema = TSchema> {

@@ -96,6 +96,7 @@ export class AccessLog {
           `"tries":${ctx.tries},"error":${str(ctx.errorCode)},"latency":{"total_ms":${totalMs},"upstream_ms":${upstreamMs},"gateway_ms":${gatewayMs}},` +
           `"bytes":{"request":${requestBytes},"received":${received},"response":${ctx.bytesOut}},` +
           (ctx.decisions.length === 0 ? '' : `"decisions":${str(ctx.decisions)},`) +
+          (ctx.traceId === null ? '' : `"trace_id":"${ctx.traceId}",`) +
           `"config_version":"${ctx.runtime.version}"}\n`,
       );
     }
@@ -119,6 +120,7 @@ export class AccessLog {
       latency: { total_ms: totalMs, upstream_ms: upstreamMs, gateway_ms: gatewayMs },
       bytes: { request: requestBytes, received, response: ctx.bytesOut },
       ...(ctx.decisions.length === 0 ? {} : { decisions: ctx.decisions }),
+      ...(ctx.traceId === null ? {} : { trace_id: ctx.traceId }),
       config_version: ctx.runtime.version,
     });
   }
