@@ -30,8 +30,8 @@ export const BUNDLED_RULESETS: Record<string, RulesetDefinition> = {
   'spectral:oas': oas as RulesetDefinition,
   'spectral:asyncapi': asyncapi as RulesetDefinition,
   'spectral:arazzo': arazzo as RulesetDefinition,
-  '@stoplight/spectral-owasp-ruleset': owasp as RulesetDefinition,
-  owasp: owasp as RulesetDefinition,
+  '@stoplight/spectral-owasp-ruleset': owasp as unknown as RulesetDefinition,
+  owasp: owasp as unknown as RulesetDefinition,
 };
 
 /** What every run extends before the project's own file: the OpenAPI rules and the OWASP API Security Top 10 (2023). */

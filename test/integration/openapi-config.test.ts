@@ -267,7 +267,7 @@ let gw: TestGateway;
 before(async () => {
   upstream = await startUpstream();
   const { config } = await convert(SECURED('[{ header: [] }, { query: [] }]', SCHEMES, 'security: []'), { server: `${upstream.url}/v1` });
-  config.consumers = [...(config.consumers ?? []), { username: 'alice', keyauth_credentials: [{ key: 'alice-key' }] }];
+  config.consumers = [...((config.consumers as Obj[] | undefined) ?? []), { username: 'alice', keyauth_credentials: [{ key: 'alice-key' }] }];
   gw = await startGateway(config);
 });
 after(async () => {

@@ -5,6 +5,7 @@
  * --fail-severity, usage errors.
  */
 import assert from 'node:assert/strict';
+import { mkdirSync } from 'node:fs';
 import { after, test } from 'node:test';
 import { runPalisade, TempDir } from '../helpers/process.ts';
 
@@ -179,6 +180,20 @@ test('--ruleset FILE: extends another ruleset file; rule messages use the rulese
   const r = await runPalisade(['lint', clean, '--ruleset', rules]);
   assert.equal(r.code, 0, r.stdout + r.stderr);
   assert.match(r.stdout, /warn  operation-summary-short  Summary too long: Get an item {2}\(paths\.\/items\/\{itemId\}\.get\.summary\)/);
+});
+
+test('custom functions: `functions` names JavaScript modules in functions/ beside the ruleset', async () => {
+  const sub = new TempDir();
+  try {
+    mkdirSync(sub.file('functions'));
+    sub.write('functions/noWord.js', 'export default function noWord(input, options) {\n  if (String(input).includes(options.word)) return [{ message: `mentions ${options.word}` }];\n}\n');
+    const rules = sub.write('rules.yaml', 'functions: [noWord]\nrules:\n  no-draft:\n    severity: error\n    given: $.info.description\n    then: { function: noWord, functionOptions: { word: nothing } }\n');
+    const r = await runPalisade(['lint', clean, '--ruleset', rules]);
+    assert.equal(r.code, 1, r.stdout + r.stderr);
+    assert.match(r.stdout, /:5:16 {2}error {2}no-draft {2}mentions nothing {2}\(info\.description\)$/m);
+  } finally {
+    sub.remove();
+  }
 });
 
 test('usage errors exit 2: unreadable document, unreadable or invalid ruleset, unknown format', async () => {
