@@ -73,13 +73,14 @@ export class Inspector {
     return null;
   }
 
-  /** Each cookie's name and value, from every Cookie header. */
+  /** Each cookie's name and value (URL-decoded once: the usual way to put text in a cookie), from every Cookie header. */
   cookies(raw: readonly string[]): string | null {
     for (let i = 0; i + 1 < raw.length; i += 2) {
       if (raw[i]!.toLowerCase() !== 'cookie') continue;
       for (const pair of raw[i + 1]!.split(';')) {
         const eq = pair.indexOf('=');
-        const found = this.#value(eq < 0 ? pair.trim() : pair.slice(eq + 1).trim()) ?? (eq < 0 ? null : this.#value(pair.slice(0, eq).trim(), true));
+        const value = urlDecode((eq < 0 ? pair : pair.slice(eq + 1)).trim(), false);
+        const found = this.#value(value) ?? (eq < 0 ? null : this.#value(urlDecode(pair.slice(0, eq).trim(), false), true));
         if (found !== null) return found;
       }
     }
