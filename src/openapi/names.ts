@@ -16,10 +16,8 @@ function captureName(param: string, taken: Set<string>): string {
 }
 
 export interface RoutePath {
-  /** `~/pets/(?<petId>[^/]+)$`: anchored at both ends (the router anchors the start). */
+  /** `~/pets/(?<petId>[^/]+)$`: anchored at both ends (the router anchors the start); a parameter name that is not a valid group name is made one (`pet-id` → `pet_id`). */
   path: string;
-  /** Template parameter → capture name (they differ when the parameter name is not a valid group name). */
-  captures: Record<string, string>;
   /** Segments without a parameter: more of them = more specific (used as regex_priority). */
   literalSegments: number;
 }
@@ -27,19 +25,16 @@ export interface RoutePath {
 /** `/pets/{petId}` → `~/pets/(?<petId>[^/]+)$`; literal parts regex-escaped. */
 export function templateToRegex(template: string): RoutePath {
   const taken = new Set<string>();
-  const captures: Record<string, string> = {};
   let out = '';
   let last = 0;
   for (const m of template.matchAll(/\{([^{}]+)\}/g)) {
     out += template.slice(last, m.index).replace(REGEX_SPECIAL, '\\$&');
-    const name = captureName(m[1]!, taken);
-    captures[m[1]!] = name;
-    out += `(?<${name}>[^/]+)`;
+    out += `(?<${captureName(m[1]!, taken)}>[^/]+)`;
     last = m.index + m[0].length;
   }
   out += template.slice(last).replace(REGEX_SPECIAL, '\\$&');
   const literalSegments = template.split('/').filter((s) => s !== '' && !s.includes('{')).length;
-  return { path: `~${out}$`, captures, literalSegments };
+  return { path: `~${out}$`, literalSegments };
 }
 
 /** A name made of letters, digits and . _ ~ - (Kong's entity name characters). */
