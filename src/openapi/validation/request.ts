@@ -149,7 +149,9 @@ export class RequestValidator {
   match(method: string, path: string): MatchResult {
     const m = this.#matcher.match(path);
     if (!m) return { violation: { in: 'operation', pointer: '', message: 'path not found in api specification' } };
-    const operation = m.value.get(method.toLowerCase() as HttpMethod);
+    const lower = method.toLowerCase() as HttpMethod;
+    // HEAD is GET without the body (RFC 9110): an undocumented HEAD is checked as the GET.
+    const operation = m.value.get(lower) ?? (lower === 'head' ? m.value.get('get') : undefined);
     if (!operation) return { violation: { in: 'operation', pointer: '', message: `method ${method.toUpperCase()} not allowed for this path (allowed: ${[...m.value.keys()].map((k) => k.toUpperCase()).join(', ')})` } };
     return { operation, pathParams: m.params };
   }

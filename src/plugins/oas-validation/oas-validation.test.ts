@@ -234,6 +234,10 @@ describe('oas-validation: requests', () => {
     assert.equal(p.message, "request doesn't conform to schema");
     has(p, 'operation', undefined, '', /path not found in api specification/);
     has(await refused('/pets', { method: 'PUT' }), 'operation', undefined, '', /method PUT not allowed.*GET, POST/);
+    assert.equal((await call('/pets?limit=5', { method: 'HEAD' })).status, 200, 'an undocumented HEAD is checked as the GET');
+    const head = await call('/pets?limit=500', { method: 'HEAD' });
+    assert.equal(head.status, 400);
+    assert.equal(head.reached, false);
   });
 
   test('query_parameter_check and header_parameter_check refuse undeclared names; verbose_response details the message; base path', async () => {
