@@ -89,6 +89,9 @@ function create(config: InjectionProtectionConfig, services: PluginServices) {
         if (reply) return reply;
       }
       if (!inBody || !hasBody(ctx)) return;
+      // A compressed body is not decoded (documented): inspecting its bytes as text would only produce noise.
+      const encoding = ctx.request.header('content-encoding');
+      if (encoding !== undefined && encoding.trim().toLowerCase() !== 'identity') return;
       const kind = bodyKind(ctx.request.header('content-type'));
       return kind === null ? undefined : inspectBody(ctx, kind);
     },
