@@ -2,10 +2,11 @@
  * Masked secrets in a file given to `config diff` / `config sync`: where a
  * masked dump put `[REDACTED]` (a value under a secret field name, or the
  * password of a URL), the value means "keep what the gateway has now". The
- * entity is found the way the diff matches entities (src/config/diff.ts), and
- * the current value is written into the text in place of the placeholder, on
- * the same line (a JSON string is a YAML scalar), so errors keep their
- * line:column. A placeholder with nothing to keep (a new entity, a field the
+ * entity is found by id or name as the diff matches entities
+ * (src/config/diff.ts) — a credential whose name is its masked key, by position
+ * while that is certain — and the current value is written into the text in
+ * place of the placeholder, on the same line (a JSON string is a YAML scalar),
+ * so errors keep their line:column. A placeholder with nothing to keep (a new entity, a field the
  * gateway does not have) is an error at its line:column: a mask is never
  * taken literally, so a dump can never turn "[REDACTED]" into a password.
  */
@@ -44,13 +45,61 @@ function get(obj: unknown, path: string[]): unknown {
   return v;
 }
 
+/** Credentials of one consumer and kind, in file order (from their positional slot `consumer|field#index`). */
+function groups(entities: Entity[]): Map<string, Entity[]> {
+  const out = new Map<string, Entity[]>();
+  for (const e of entities) {
+    if (e.kind !== 'credential') continue;
+    const g = e.slot!.slice(0, e.slot!.lastIndexOf('#'));
+    out.set(g, [...(out.get(g) ?? []), e]);
+  }
+  return out;
+}
+
+/**
+ * Which current entity a desired one certainly is: the same id, or the same
+ * name. A credential without either (its key is masked) is taken by position
+ * only while nothing before it was removed, reordered or changed: after a
+ * removal, the key at its position would be another credential's — the one
+ * being revoked, say.
+ */
+class Partners {
+  readonly #paired = new Map<Entity, Entity>();
+  readonly #desired: Map<string, Entity[]>;
+  readonly #current: Map<string, Entity[]>;
+
+  constructor(current: Entity[], desired: Entity[]) {
+    for (const kind of new Set(desired.map((e) => e.kind))) {
+      for (const [c, d] of match(current.filter((e) => e.kind === kind), desired.filter((e) => e.kind === kind)).pairs) {
+        if ((d.id !== undefined && d.id === c.id) || (d.key !== null && d.key === c.key)) this.#paired.set(d, c);
+      }
+    }
+    this.#desired = groups(desired);
+    this.#current = groups(current);
+  }
+
+  of(d: Entity): Entity | string {
+    const c = this.#paired.get(d);
+    if (c) return c;
+    if (d.kind !== 'credential' || d.id !== undefined) return d.key === null && d.id === undefined ? `${d.label} has no name or id to find it by` : `${d.label} is new`;
+    const g = d.slot!.slice(0, d.slot!.lastIndexOf('#'));
+    const want = this.#desired.get(g)!;
+    const have = this.#current.get(g) ?? [];
+    const at = want.indexOf(d);
+    if (at >= have.length) return `${d.label} is new`;
+    const moved = want.length < have.length || have.some((c, i) => want[i]!.key !== null && want[i]!.key !== c.key);
+    if (moved) return `${d.label} cannot be told apart: entries of that list were removed, moved or changed, so its position names no current one (give the credentials ids, or dump with --include-secrets)`;
+    return have[at]!;
+  }
+}
+
 /** The current value a placeholder stands for, or why there is none. */
-function keep(p: Placeholder, byPointer: Map<string, Entity>, partner: Map<Entity, Entity>): string | { error: string } {
+function keep(p: Placeholder, byPointer: Map<string, Entity>, partners: Partners | null): string | { error: string } {
   let owner: Entity | undefined; // the innermost entity holding the placeholder
   for (let n = p.pointer.length - 1; n > 0 && !owner; n--) owner = byPointer.get('/' + p.pointer.slice(0, n).join('/'));
-  const current = owner && partner.get(owner);
-  if (!owner || !current) return { error: `'${MASK}' keeps the gateway's current value, but ${owner ? `${owner.label} is new` : 'there is none here'}: write the real value` };
-  const value = get(current.obj, p.pointer.slice(owner.pointer.split('/').length - 1));
+  const current = owner && partners ? partners.of(owner) : `${owner?.label ?? 'this place'} is new`;
+  if (typeof current === 'string') return { error: `'${MASK}' keeps the gateway's current value, but ${current}: write the real value` };
+  const value = get(current.obj, p.pointer.slice(owner!.pointer.split('/').length - 1));
   if (typeof value !== 'string') return { error: `'${MASK}' keeps the gateway's current value, but ${current.label} has none here: write the real value` };
   if (p.value === MASK) return value;
   const password = urlPassword(value);
@@ -78,18 +127,12 @@ export function parseKeepingMasked(text: string, current: PalisadeConfig | null,
   }
   const desired = flatten(raw);
   const byPointer = new Map(desired.map((e) => [e.pointer, e]));
-  const partner = new Map<Entity, Entity>();
-  if (current !== null) {
-    const cur = flatten(current);
-    for (const kind of new Set(desired.map((e) => e.kind))) {
-      for (const [c, d] of match(cur.filter((e) => e.kind === kind), desired.filter((e) => e.kind === kind)).pairs) partner.set(d, c);
-    }
-  }
+  const partners = current === null ? null : new Partners(flatten(current), desired);
   const errors: ConfigError[] = [];
   const pieces: string[] = [];
   let from = 0;
   for (const p of found.sort((a, b) => a.start - b.start)) {
-    const v = keep(p, byPointer, partner);
+    const v = keep(p, byPointer, partners);
     if (typeof v === 'string') {
       pieces.push(text.slice(from, p.start), JSON.stringify(v));
       from = p.end;

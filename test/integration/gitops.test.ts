@@ -293,6 +293,27 @@ describe('without a gateway', () => {
     noSecrets(dump, 'dump of a file');
   });
 
+  test('masked keys are kept by position only while that is certain: appending works, removing one is refused', async () => {
+    const a = dir.write('keys-a.yaml', yaml().replace(`      - key: "${KEY1}"\n`, `      - key: "${KEY1}"\n      - key: "${KEY2}"\n`));
+    const dump = await cli(null, ['dump', a]);
+    assert.equal(dump.code, 0, dump.stderr);
+    noSecrets(dump, 'dump of a file');
+    const edit = (name: string, change: (creds: object[]) => void) => {
+      const cfg = parseYaml(dump.stdout);
+      change(cfg.consumers[0].keyauth_credentials);
+      return dir.write(name, JSON.stringify(cfg, null, 2));
+    };
+    const appended = await cli(null, ['diff', a, edit('keys-append.json', (c) => c.push({ key: `carol-${S}` }))]);
+    assert.equal(appended.code, 2, appended.stdout + appended.stderr);
+    assert.deepEqual(appended.stdout.trim().split('\n'), ['+ keyauth_credentials #3 (consumer alice)', '1 change: 1 to add, 0 to change, 0 to remove']);
+    // Removing the first: the mask now at position 1 must not become KEY1, the key being revoked.
+    const removed = edit('keys-remove.json', (c) => c.shift());
+    const r = await cli(null, ['diff', a, removed]);
+    assert.equal(r.code, 1, r.stdout + r.stderr);
+    assert.match(r.stderr, /keys-remove\.json:\d+:\d+: \/consumers\/0\/keyauth_credentials\/0\/key: '\[REDACTED\]' keeps the gateway's current value, but keyauth_credentials #1 \(consumer alice\) cannot be told apart/);
+    noSecrets(r, 'refused diff');
+  });
+
   test('every entity kind: matched by name, scope + instance_name, certificate, position; order changes reported', async () => {
     const tls = (f: string) => readFileSync(new URL(`../fixtures/tls/${f}`, import.meta.url), 'utf8');
     const cert = (name: string, snis: string[]) => ({ cert: tls(`${name}.crt`), key: tls(`${name}.key`), snis });
