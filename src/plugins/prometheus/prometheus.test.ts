@@ -6,6 +6,7 @@
  * reload counters, and the sum over two cluster workers.
  */
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { startGateway, startUpstream, type TestGateway, type TestUpstream } from '../../../test/helpers/gateway.ts';
 import { eventually, freePorts, request, spawnPalisade, TempDir, type PalisadeProcess } from '../../../test/helpers/process.ts';
@@ -61,6 +62,15 @@ describe('prometheus: values after known traffic', () => {
         },
         { name: 'pooled', host: 'pool', port: 80, protocol: 'http', routes: [{ name: 'pooled', paths: ['/pooled'] }] },
         { name: 'quiet', url: upstream.url, routes: [{ paths: ['/quiet'] }], plugins: [{ name: 'prometheus', config: { status_code_metrics: false, decision_metrics: false } }] },
+        {
+          name: 'exporters', // their own metrics are registered when they are compiled
+          url: upstream.url,
+          routes: [{ paths: ['/exporters'] }],
+          plugins: [
+            { name: 'statsd', config: { host: '127.0.0.1', port: 9 } },
+            { name: 'opentelemetry', config: { traces_endpoint: 'http://127.0.0.1:9/v1/traces', sampling_rate: 0 } },
+          ],
+        },
       ],
       plugins: [
         {
@@ -154,6 +164,16 @@ describe('prometheus: values after known traffic', () => {
     assert.ok(value(s, 'process_resident_memory_bytes')! > 0);
     assert.ok(value(s, 'nodejs_eventloop_lag_seconds') !== undefined);
     assert.equal(value(s, 'palisade_config_info', { version: gw.gateway.runtime.version }), 1);
+  });
+
+  test('every metric the Grafana dashboard queries is exported', async () => {
+    const text = await gw.gateway.metrics.text();
+    const exported = new Set([...text.matchAll(/^# TYPE (\S+) /gm)].map((m) => m[1]!));
+    exported.add('palisade_worker_restarts_total'); // cluster primary only (checked in the --workers 2 test)
+    const dashboard = readFileSync(new URL('../../../examples/observability/grafana-dashboard.json', import.meta.url), 'utf8');
+    const queried = new Set([...dashboard.matchAll(/\b((?:kong|palisade|process|nodejs)_[a-z0-9_]+)/g)].map((m) => m[1]!.replace(/_(bucket|sum|count)$/, '')));
+    assert.ok(queried.size >= 15, [...queried].join());
+    assert.deepEqual([...queried].filter((m) => !exported.has(m)), []);
   });
 
   test('a reload keeps the values; a config without the plugin stops upstream health', async () => {
