@@ -254,6 +254,13 @@ export interface RedisSettings {
 export interface RedisStore {
   /** As CounterStore.hit; rejects when Redis is unreachable or too slow (the caller decides: fail open or closed). */
   hit(key: string, windows: RateWindows, sliding: boolean, now: number): Promise<RateVerdict>;
+  /**
+   * Plain counters of one client (`key`, e.g. response-ratelimiting's quotas):
+   * add `by[i]` to counter `fields[i]` (0 = only read) and return the totals,
+   * atomically in one round trip; a counter that was added to expires at
+   * `expireAt[i]` (ms since the epoch). Rejects like `hit`.
+   */
+  add(key: string, fields: readonly string[], by: readonly number[], expireAt: readonly number[]): Promise<number[]>;
 }
 
 /** The entity a plugin instance is attached to (stable ids; null = not scoped to that kind). */

@@ -4,8 +4,9 @@
  * request: a Lua script (EVALSHA, with EVAL when the server lost its script
  * cache) reads every window, decides, and counts the request in all of them
  * atomically — so any number of gateway processes on one Redis together admit
- * exactly the limit. Keys carry a hash tag (all windows of one client land in
- * one Cluster slot) and expire on their own.
+ * exactly the limit. Plain counters (`add`: increment-by-N and read, for
+ * response-ratelimiting) take one round trip too. Keys carry a hash tag (all
+ * counters of one client land in one Cluster slot) and expire on their own.
  *
  * Connections: one client per distinct settings, shared by every plugin
  * instance and config version that uses them, created on first use (a dry
@@ -62,7 +63,28 @@ end
 return out
 `;
 
-type Client = (Redis | Cluster) & { palisadeRateHit(numKeys: number, ...args: (string | number)[]): Promise<number[]> };
+/**
+ * KEYS: the counters. ARGV: per counter, what to add (0 = only read) and its expire-at (ms).
+ * Returns the totals (after the additions).
+ */
+const ADD_SCRIPT = `
+local out = {}
+for i = 1, #KEYS do
+  local by = tonumber(ARGV[2 * i - 1])
+  if by > 0 then
+    out[i] = redis.call('INCRBY', KEYS[i], by)
+    redis.call('PEXPIREAT', KEYS[i], ARGV[2 * i])
+  else
+    out[i] = tonumber(redis.call('GET', KEYS[i]) or '0')
+  end
+end
+return out
+`;
+
+type Client = (Redis | Cluster) & {
+  palisadeRateHit(numKeys: number, ...args: (string | number)[]): Promise<number[]>;
+  palisadeAdd(numKeys: number, ...args: (string | number)[]): Promise<number[]>;
+};
 
 export class RedisUnavailableError extends Error {
   constructor(message: string) {
@@ -156,6 +178,7 @@ function createClient(s: RedisSettings, io: IoRedis): Client {
     client = new Redis({ ...common, host: s.host, port: s.port, ...(s.ssl ? { tls: tlsOptions(s, s.host) } : {}) });
   }
   client.defineCommand('palisadeRateHit', { lua: RATE_SCRIPT });
+  client.defineCommand('palisadeAdd', { lua: ADD_SCRIPT });
   return client as Client;
 }
 
@@ -307,6 +330,20 @@ export class RedisHandle implements RedisStore {
       if (!admitted && usage[i]! >= w.limits[i]!) retryAt = Math.max(retryAt, retryAtOf(win.start, win.end, w.limits[i]!, cur, prev, sliding, now));
     }
     return { admitted, usage, retryAt: admitted ? 0 : Math.max(retryAt, now + 1) };
+  }
+
+  async add(key: string, fields: readonly string[], by: readonly number[], expireAt: readonly number[]): Promise<number[]> {
+    const client = await this.#client();
+    const n = fields.length;
+    const tag = `palisade:ct:{${key}}:`;
+    const args: (string | number)[] = new Array(3 * n);
+    for (let i = 0; i < n; i++) {
+      args[i] = tag + fields[i]!;
+      args[n + 2 * i] = by[i]!;
+      args[n + 2 * i + 1] = expireAt[i]!;
+    }
+    const r = await client.palisadeAdd(n, ...args);
+    return r.map(Number);
   }
 
   /** The config version that held this is retired. */

@@ -8,14 +8,7 @@
  *   RateLimit: "second";r=9;t=1, "minute";r=42;t=18
  */
 import type { RateVerdict, RateWindows } from '../../pdk/index.ts';
-import { WINDOW_SECONDS } from './windows.ts';
-import type { Period } from './schema.ts';
-
-/** Requests still admitted after this one (the same rule as the stores: usage < limit). */
-export function remaining(limit: number, usage: number): number {
-  const r = limit - usage;
-  return r > 0 ? Math.ceil(r) : 0;
-}
+import { remaining, WINDOW_SECONDS, type Period } from '../../pdk/ratelimit.ts';
 
 export interface HeaderTarget {
   setHeader(name: string, value: string): void;
