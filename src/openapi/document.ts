@@ -143,6 +143,8 @@ export class OpenApiDocument {
   readonly securitySchemes: Readonly<Record<string, Located<SecuritySchemeObject>>>;
   /** Not fatal findings (duplicate operationId …). */
   readonly warnings: readonly string[];
+  /** True when the document's own text determines it (no external $ref was bundled in). */
+  readonly selfContained: boolean;
   readonly #text: string | null;
   #dereferenced: Record<string, unknown> | null = null;
 
@@ -150,6 +152,7 @@ export class OpenApiDocument {
     this.source = parsed.label;
     this.#text = parsed.text;
     this.raw = parsed.raw;
+    this.selfContained = parsed.bundled !== true;
     const doc = parsed.raw;
     if (typeof doc.swagger === 'string') throw this.error('/swagger', `Swagger ${doc.swagger} is not supported`, SWAGGER_HINT);
     if (typeof doc.openapi !== 'string') throw this.error('', "missing the 'openapi' version field", "Start the document with `openapi: 3.1.0` (or 3.0.x).");

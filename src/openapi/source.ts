@@ -62,6 +62,8 @@ export interface ParsedSource {
   readonly raw: Record<string, unknown>;
   /** The text it was parsed from (for line numbers in errors), or null. */
   readonly text: string | null;
+  /** True when external $refs (other files, URLs) were bundled in: the text alone does not determine the document. */
+  readonly bundled?: boolean;
 }
 
 const FIX_SYNTAX = 'Fix the syntax (YAML 1.2 or JSON) of the document.';
@@ -178,7 +180,7 @@ export async function bundleExternal(parsed: ParsedSource, opts: LoadOptions = {
       // (the library refuses loopback and private addresses by default).
       resolve: { external: true, http: { timeout: opts.timeoutMs ?? 10_000, redirects: 5, safeUrlResolver: false } },
     } as never);
-    return { ...parsed, raw: raw as unknown as Record<string, unknown> };
+    return { ...parsed, raw: raw as unknown as Record<string, unknown>, bundled: true };
   } catch (err) {
     const e = err as Error & { source?: string; path?: string; message: string };
     const where = e.source ? e.source.replace(/^file:\/\//, '') : parsed.label;

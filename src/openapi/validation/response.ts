@@ -21,9 +21,11 @@ export interface CompiledResponse {
 }
 
 export class ResponseValidator {
+  readonly document: OpenApiDocument;
   readonly #byOperation = new Map<Operation, Map<string, CompiledResponse>>();
 
   constructor(doc: OpenApiDocument) {
+    this.document = doc;
     const normalised = normalise(doc, 'response');
     const strict = new SchemaSet(doc, normalised, false);
     const coercing = new SchemaSet(doc, normalised, true);

@@ -165,6 +165,22 @@ describe('oas-validation: documents and config', () => {
     await refused({ api_spec: noScheme, api_spec_encoded: false }, /security scheme 'nope' is not defined/);
   });
 
+  test('a reload that keeps the document text reuses its compiled validators; a changed text is compiled again', async () => {
+    const doc = (title: string) =>
+      `openapi: 3.1.0\ninfo: { title: ${title}, version: '1' }\npaths:\n  /a:\n    get: { operationId: dup, responses: { '200': { description: ok } } }\n  /b:\n    get: { operationId: dup, responses: { '200': { description: ok } } }\n`;
+    const file = tmp.write('reload.yaml', doc('first'));
+    const gw = await gateway({ api_spec_file: file });
+    const compiled = () => gw.logs.filter((l) => String(l.msg).includes("operationId 'dup'")).length;
+    assert.equal(compiled(), 1, 'compiling logs the duplicate operationId once');
+    await gw.reload({ services: [{ name: 's', url: upstream.url, routes: [{ name: 'r', paths: ['/'], plugins: [{ name: 'oas-validation', config: { api_spec_file: file } }] }, { name: 'other', paths: ['/other'] }] }] });
+    assert.equal(compiled(), 1, 'same text: not compiled again');
+    assert.equal((await request(gw.port, '/a')).status, 200);
+    assert.equal((await request(gw.port, '/c')).status, 400);
+    tmp.replace('reload.yaml', doc('second'));
+    await gw.reload(config({ api_spec_file: file }));
+    assert.equal(compiled(), 2, 'changed text: compiled again');
+  });
+
   test('exactly one of api_spec, api_spec_file, api_spec_url', async () => {
     await refused({}, /exactly one of api_spec, api_spec_file, api_spec_url/);
     await refused({ api_spec: SPEC_31, api_spec_url: 'http://x/y' }, /exactly one of/);

@@ -5,6 +5,8 @@
  * share one compiled validator per config version.
  */
 import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { loadOpenApiSync, RequestValidator, ResponseValidator, type OpenApiDocument, type OpenApiSource, type RequestValidatorOptions } from '../../pdk/openapi.ts';
 import type { PluginServices } from '../../pdk/index.ts';
 import type { OasValidationConfig } from './schema.ts';
@@ -48,17 +50,62 @@ export interface Compiled {
   readonly responses: ResponseValidator | null;
 }
 
-/** Load and compile (once per config version for equal documents and options). */
+/**
+ * Compiled documents kept across config versions, by the hash of their text
+ * (Kong caches the same way): a reload that does not change a document does
+ * not compile it again (a large one takes seconds, with the event loop
+ * blocked). Only self-contained documents from api_spec or api_spec_file
+ * (their text is all there is to them); a few entries, least recently used
+ * first out.
+ */
+const reused = new Map<string, unknown>();
+const REUSED_MAX = 8;
+
+function remember<T>(key: string | null, build: () => T, keep: (value: T) => boolean): T {
+  if (key === null) return build();
+  const hit = reused.get(key);
+  if (hit !== undefined) {
+    reused.delete(key);
+    reused.set(key, hit);
+    return hit as T;
+  }
+  const value = build();
+  if (keep(value)) {
+    reused.set(key, value);
+    if (reused.size > REUSED_MAX) reused.delete(reused.keys().next().value!);
+  }
+  return value;
+}
+
+/** The hash of a document's text (null for URLs: they are fetched on every load). */
+function textHash(src: OpenApiSource): string | null {
+  let text: string;
+  if ('text' in src) text = `text\0${src.text}`;
+  else if ('file' in src) {
+    try {
+      text = `file\0${resolve(src.file)}\0${readFileSync(src.file, 'utf8')}`;
+    } catch {
+      return null; // the loader reports it
+    }
+  } else return null;
+  return createHash('sha256').update(text).digest('base64url');
+}
+
+/** Load and compile (once per config version for equal documents and options, and across versions while the text is the same). */
 export function compile(config: OasValidationConfig, services: PluginServices): Compiled {
   const src = source(config);
   const id = createHash('sha256').update(JSON.stringify(src)).digest('base64url');
-  const document = services.memo(`doc:${id}`, () => {
-    const doc = loadOpenApiSync(src, { timeoutMs: config.api_spec_url_timeout });
-    for (const w of doc.warnings) services.logger.warn({ spec: doc.source }, `oas-validation: ${w}`);
-    return doc;
-  });
+  const hash = textHash(src);
+  const document = services.memo(`doc:${id}`, () =>
+    remember(hash && `doc:${hash}`, () => {
+      const doc = loadOpenApiSync(src, { timeoutMs: config.api_spec_url_timeout });
+      for (const w of doc.warnings) services.logger.warn({ spec: doc.source }, `oas-validation: ${w}`);
+      return doc;
+    }, (doc) => doc.selfContained),
+  );
   const opts = requestOptions(config);
-  const requests = services.memo(`req:${id}:${JSON.stringify(opts)}`, () => new RequestValidator(document, opts));
-  const responses = config.validate_response_body ? services.memo(`res:${id}`, () => new ResponseValidator(document)) : null;
+  const optsKey = JSON.stringify(opts);
+  const requests = services.memo(`req:${id}:${optsKey}`, () => remember(hash && `req:${hash}:${optsKey}`, () => new RequestValidator(document, opts), (v) => v.document.selfContained));
+  const responses = config.validate_response_body ? services.memo(`res:${id}`, () => remember(hash && `res:${hash}`, () => new ResponseValidator(document), (v) => v.document.selfContained)) : null;
   return { document, requests, responses };
 }
