@@ -57,7 +57,7 @@ export const ResponseRateLimitingSchema = Type.Object(
     limits: Type.Record(Type.String({ minLength: 1 }), Quota, {
       minProperties: 1,
       description:
-        'A map that defines rate limits for the plugin: quota name (it becomes part of header names: letters, digits and !#$%&\'*+.^_`|~-) → its limits per second, minute, hour, day, month, year.',
+        'A map that defines rate limits for the plugin: quota name (it becomes part of header names: letters, digits, - _ . ~ and the other token characters of RFC 9110) → its limits per second, minute, hour, day, month, year.',
     }),
   },
   {
