@@ -9,7 +9,7 @@
  */
 import type { EncodingObject, MediaTypeObject, OpenApiDocument } from '../document.ts';
 import { isObject, join } from '../pointer.ts';
-import { BadValue, decodeQuery, parseQuery, propertiesOf, queryValue, shapeOf, type ParamSpec } from './params.ts';
+import { BadValue, decodeQuery, dict, parseQuery, propertiesOf, queryValue, shapeOf, type ParamSpec } from './params.ts';
 
 export type BodyKind = 'json' | 'form' | 'multipart' | 'text' | 'other';
 
@@ -124,7 +124,7 @@ export async function parseBody(entry: MediaEntry, body: Buffer, contentType: st
 function parseForm(entry: MediaEntry, body: Buffer): unknown {
   const pairs = parseQuery(body.toString('utf8'));
   if (pairs instanceof BadValue) return new BadValue('is not valid application/x-www-form-urlencoded');
-  const obj: Record<string, unknown> = {};
+  const obj = dict();
   const claimed = new Set<string>();
   for (const spec of entry.fields) {
     const v = queryValue(spec, pairs, claimed);
@@ -149,7 +149,7 @@ async function parseMultipart(entry: MediaEntry, body: Buffer, contentType: stri
     return new BadValue('is not valid multipart/form-data');
   }
   const shapes = new Map(entry.fields.map((f) => [f.name, f]));
-  const obj: Record<string, unknown> = {};
+  const obj = dict();
   for (const name of new Set(form.keys())) {
     const parts: unknown[] = [];
     for (const part of form.getAll(name)) {

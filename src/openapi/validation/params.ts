@@ -15,6 +15,15 @@ import { isObject, join } from '../pointer.ts';
 
 export type Shape = 'primitive' | 'array' | 'object';
 
+/**
+ * An object built from names the client chose: no prototype, so "__proto__"
+ * or "constructor" are plain keys (no prototype pollution, nothing inherited
+ * that a `required` check could see).
+ */
+export function dict<T = unknown>(): Record<string, T> {
+  return Object.create(null) as Record<string, T>;
+}
+
 /** What the schema at `pointer` is: an array, an object or a primitive (following $refs and allOf/anyOf/oneOf). */
 export function shapeOf(doc: OpenApiDocument, schema: SchemaObject | undefined, pointer: string, depth = 0): Shape {
   if (schema === undefined || typeof schema === 'boolean' || depth > 16) return 'primitive';
@@ -146,7 +155,7 @@ type Decode = (s: string) => string;
 function fromParts(parts: readonly string[], spec: ParamSpec, keyValue: boolean, dec: Decode): unknown {
   if (spec.shape === 'array') return parts.map(dec);
   if (spec.shape === 'object') {
-    const obj: Record<string, string> = {};
+    const obj = dict<string>();
     if (keyValue) {
       for (const part of parts) {
         const eq = part.indexOf('=');
@@ -241,9 +250,9 @@ export function queryValue(spec: ParamSpec, query: Map<string, string[]>, claime
         if (!name.startsWith(prefix) || !name.endsWith(']')) continue;
         claimed.add(name);
         const keys = name.slice(prefix.length, -1).split('][');
-        obj ??= {};
+        obj ??= dict();
         let node = obj;
-        for (const k of keys.slice(0, -1)) node = (isObject(node[k]) ? node[k] : (node[k] = {})) as Record<string, unknown>;
+        for (const k of keys.slice(0, -1)) node = (isObject(node[k]) ? node[k] : (node[k] = dict())) as Record<string, unknown>;
         const decoded = values.map(decodeQuery);
         node[keys.at(-1)!] = decoded.length === 1 ? decoded[0] : decoded;
       }
@@ -255,7 +264,7 @@ export function queryValue(spec: ParamSpec, query: Map<string, string[]>, claime
         const values = query.get(prop);
         if (!values) continue;
         claimed.add(prop);
-        (obj ??= {})[prop] = values.length === 1 ? decodeQuery(values[0]!) : values.map(decodeQuery);
+        (obj ??= dict())[prop] = values.length === 1 ? decodeQuery(values[0]!) : values.map(decodeQuery);
       }
       return obj;
     }

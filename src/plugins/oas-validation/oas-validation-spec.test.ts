@@ -4,6 +4,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
+import { Agent, request as undiciRequest } from 'undici';
 import { fileURLToPath } from 'node:url';
 import { startGateway, startUpstream, type TestGateway, type TestUpstream } from '../../../test/helpers/gateway.ts';
 import { request } from '../../../test/helpers/http.ts';
@@ -179,6 +180,30 @@ describe('oas-validation: documents and config', () => {
     tmp.replace('reload.yaml', doc('second'));
     await gw.reload(config({ api_spec_file: file }));
     assert.equal(compiled(), 2, 'changed text: compiled again');
+  });
+
+  test('a mutualTLS security scheme needs a client certificate on the connection', async () => {
+    const pem = (name: string) => readFileSync(new URL(`../../../test/fixtures/tls/${name}`, import.meta.url), 'utf8');
+    const spec = 'openapi: 3.1.0\ninfo: { title: t, version: "1" }\nsecurity: [{ mtls: [] }]\npaths:\n  /m: { get: { responses: { "200": { description: ok } } } }\ncomponents:\n  securitySchemes:\n    mtls: { type: mutualTLS }\n';
+    const gw = await startGateway({
+      ...config({ api_spec: spec, api_spec_encoded: false }),
+      certificates: [{ cert: pem('localhost.crt'), key: pem('localhost.key'), snis: ['localhost'], client_ca: pem('client-ca.crt'), client_verify: 'optional' }],
+    });
+    gateways.push(gw);
+    const withCert = new Agent({ connect: { ca: pem('ca.crt'), cert: pem('client.crt'), key: pem('client.key') } });
+    const without = new Agent({ connect: { ca: pem('ca.crt') } });
+    try {
+      const ok = await undiciRequest(`${gw.tlsUrl}/m`, { dispatcher: withCert });
+      await ok.body.text();
+      assert.equal(ok.statusCode, 200);
+      const no = await undiciRequest(`${gw.tlsUrl}/m`, { dispatcher: without });
+      const p = (await no.body.json()) as { errors: { in: string; message: string }[] };
+      assert.equal(no.statusCode, 400);
+      assert.match(p.errors[0]!.message, /mtls \(a client certificate\)/);
+    } finally {
+      await withCert.close();
+      await without.close();
+    }
   });
 
   test('exactly one of api_spec, api_spec_file, api_spec_url', async () => {

@@ -144,6 +144,15 @@ describe('oas-validation: requests', () => {
     has(await refused('/search?q=notjson'), 'query', 'q', '', /not valid JSON/);
   });
 
+  test('names from the client cannot pollute prototypes (deepObject, form bodies)', async () => {
+    const q = await refused('/search?filter[__proto__][polluted]=yes&filter[constructor][prototype][polluted]=yes');
+    has(q, 'query', 'filter', '/__proto__', /additionalProperties/);
+    has(q, 'query', 'filter', '/constructor', /additionalProperties/);
+    const f = await refused('/forms', { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: '__proto__=a&__proto__=b&name=Rex' });
+    has(f, 'body', undefined, '/__proto__', /additionalProperties/);
+    assert.equal(({} as Record<string, unknown>).polluted, undefined);
+  });
+
   test('header arrays and cookie parameters', async () => {
     assert.equal((await call('/search', { headers: { 'x-ids': '1, 2', cookie: 'theme=dark; other=1' } })).status, 200);
     const p = await refused('/search', { headers: { 'x-ids': '1,b', cookie: 'theme=pink' } });
