@@ -20,6 +20,9 @@ import { IMPLEMENTED, OpentelemetrySchema, type OpentelemetryConfig } from './sc
 const VERSION: string = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')).version;
 const PHASE_NAME = { rewrite: 'rewrite', access: 'access', response: 'header_filter', body: 'body_filter' } as const;
 
+/** The request's trace (one opentelemetry instance applies to a request, like any plugin). */
+const traces = new WeakMap<PdkContext, Trace>();
+
 interface Trace {
   readonly traceId: string;
   readonly rootId: string;
@@ -58,7 +61,6 @@ function create(config: OpentelemetryConfig, services: PluginServices) {
   const rate = config.sampling_rate ?? 1;
   const responseHeader = config.http_response_header_for_traceid ?? null;
   const dropped = services.metrics.counter('palisade_otel_spans_dropped_total', 'Spans not exported: the queue was full or the OTLP endpoint kept failing.', ['reason']);
-  const traces = new WeakMap<PdkContext, Trace>();
   let exporter: OtlpExporter | null = null;
   let disposed = false;
   const open = () =>
@@ -187,9 +189,6 @@ function create(config: OpentelemetryConfig, services: PluginServices) {
 
   return {
     tracePhases: true,
-    rewrite(ctx: PdkContext): void {
-      propagate(ctx); // global instances: before routing, so every request carries the trace
-    },
     access(ctx: PdkContext): void {
       propagate(ctx);
     },
@@ -202,10 +201,11 @@ function create(config: OpentelemetryConfig, services: PluginServices) {
       const e = (exporter ??= open());
       for (const s of spans(ctx, t)) e.add(encodeSpan(s));
     },
-    dispose(): void {
+    dispose(): Promise<void> | void {
       disposed = true;
-      void exporter?.close();
+      const e = exporter;
       exporter = null;
+      return e?.close(); // awaited (briefly) at shutdown: what waits is sent
     },
   };
 }

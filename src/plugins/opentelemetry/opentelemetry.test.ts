@@ -138,7 +138,7 @@ describe('opentelemetry', () => {
     assert.equal(attr(client, 'palisade.tries'), 1);
 
     const phases = tree.filter((s) => s.kind === 1);
-    assert.ok(phases.some((s) => s.name === 'kong.rewrite.plugin.opentelemetry'), phases.map((s) => s.name).join());
+    assert.ok(phases.some((s) => s.name === 'kong.access.plugin.opentelemetry'), phases.map((s) => s.name).join());
     assert.ok(phases.some((s) => s.name === 'kong.header_filter.plugin.opentelemetry'));
     for (const s of [...phases, client]) {
       assert.equal(s.parentSpanId, root.spanId);
@@ -244,6 +244,20 @@ describe('opentelemetry', () => {
     const r2 = await request(gw.port, '/single', { headers: { traceparent: `00-${'d'.repeat(32)}-${'2'.repeat(16)}-01` } });
     const b3 = String(seenBy(String(r2.headers['x-request-id'])).headers.b3);
     assert.match(b3, new RegExp(`^${'d'.repeat(32)}-[0-9a-f]{16}-1-[0-9a-f]{16}$`), 'header_type b3-single: inject b3 single, extract any format');
+  });
+
+  test('a global and a route instance: the route instance alone traces the request (one instance per plugin, as in Kong)', async () => {
+    const r = await request(gw.port, '/b3');
+    const h = seenBy(String(r.headers['x-request-id'])).headers;
+    const traceId = String(h['x-b3-traceid']);
+    assert.match(traceId, TRACE);
+    assert.equal(String(h.traceparent).split('-')[1], traceId, 'the route instance injects b3 and w3c for one trace');
+    const tree = await traceOf(traceId, 3);
+    assert.equal(tree.filter((s) => s.kind === 2).length, 1, 'exported once');
+    const root = tree.find((s) => s.kind === 2)!;
+    const payload = payloads.find((p) => JSON.stringify(p.body).includes(root.spanId))!;
+    assert.equal(payload.headers.authorization, undefined, "the route instance's exporter (the global one sends an authorization header)");
+    assert.equal(gw.accessLog.find((l) => l.request_id === r.headers['x-request-id'])!.trace_id, traceId);
   });
 
   test('a dead collector never holds a request; the spans it cannot take are dropped and counted', async () => {

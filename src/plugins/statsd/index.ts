@@ -90,10 +90,11 @@ function create(config: StatsdConfig, services: PluginServices) {
         log.error({ err, request_id: ctx.requestId }, 'statsd: building metrics failed');
       }
     },
-    dispose(): void {
+    dispose(): Promise<void> | void {
       closed = true;
-      client?.close(() => {});
+      const c = client;
       client = null;
+      if (c !== null) return new Promise<void>((ok) => c.close(() => ok())); // flushes combined packets
     },
   };
 }
