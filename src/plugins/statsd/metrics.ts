@@ -133,9 +133,12 @@ export function compileMetrics(conf: StatsdConfig, prefix: string): CompiledMetr
       if (ctx.service !== null) tags.push(`service:${tagValue(serviceIdOf(conf.service_identifier_default, ctx) ?? 'unnamed')}`);
       if (ctx.route !== null) tags.push(`route:${tagValue(ctx.route.name ?? ctx.route.id)}`);
     }
+    // The scope of each service identifier in use, computed once per request.
+    let lastKind = '';
+    let scope = 'global.unmatched';
     for (const { emit, service } of list) {
-      let scope = 'global.unmatched';
-      if (ctx.service !== null) {
+      if (ctx.service !== null && service !== lastKind) {
+        lastKind = service;
         const id = serviceIdOf(service, ctx);
         scope = id === null ? 'service.unnamed' : `service.${id.replace(/\./g, '_')}`;
       }
