@@ -104,7 +104,7 @@ export async function profileMain(args: string[]): Promise<void> {
   const ready = await waitForHttp(running.port, child, 15_000, REQUEST_HEADERS);
   if (!ready.ok) throw new Error(`${key} is not ready: ${ready.reason}\n${logTail(child)}`);
 
-  const m = await measure(running.port, duration, warmup, connections, key, child.pid);
+  const m = await measure(running.port, duration, warmup, connections, key, child.pid, contender.request);
   log(`${key} under the profiler: ${Math.round(m.wrk.rps).toLocaleString('en-US')} req/s, p50 ${m.wrk.p50.toFixed(2)} ms, p99 ${m.wrk.p99.toFixed(2)} ms (profiling costs some throughput)`);
   log(`stopping ${key} so that it writes its profile`);
   await stop(child, 15_000);

@@ -192,7 +192,7 @@ async function runOne(c: Contender, ctx: Ctx, opts: Options, label: string): Pro
       log(`${label}: SKIPPED — ${reason}`);
       return { status: 'skipped', reason };
     }
-    const m = await measure(running.port, opts.duration, opts.warmup, opts.connections, label, child ? child.pid : null);
+    const m = await measure(running.port, opts.duration, opts.warmup, opts.connections, label, child ? child.pid : null, c.request);
     if (child && child.exitInfo !== null) {
       const reason = `exited (${child.exitInfo}) during the run\n${logTail(child)}`;
       log(`${label}: FAILED — ${reason}`);

@@ -6,7 +6,7 @@ import { freePort } from './net.ts';
 import { pinned, CONTENDER_CPU, LOAD_CPU } from './pin.ts';
 import { proxyConf, startNginx } from './nginx.ts';
 import { peerEntry, type NodeRuntime } from './node-runtime.ts';
-import { SCENARIO_DESCRIPTIONS, writePalisadeConfig, type PalisadeScenario } from './palisade.ts';
+import { SCENARIO_DESCRIPTIONS, SCENARIO_REQUESTS, writePalisadeConfig, type PalisadeScenario, type ScenarioRequest } from './palisade.ts';
 import { CREDENTIALS } from './session.ts';
 import { PALISADE_BIN, ROOT_DIR } from './paths.ts';
 
@@ -38,6 +38,8 @@ export interface Contender {
   usesNode: boolean;
   /** Not a proxy: a reference row, left out of the ratios. */
   reference?: boolean;
+  /** The request to load it with when it is not the shared GET / (e.g. the oas-validation scenario's JSON POST). */
+  request?: ScenarioRequest;
   description: string;
   start(ctx: Ctx): Promise<Running>;
 }
@@ -99,6 +101,7 @@ function palisade(scenario: PalisadeScenario, workers: number): Contender {
     scenario: label,
     cpus: workers === 1 ? CONTENDER_CPU : null,
     usesNode: true,
+    request: SCENARIO_REQUESTS[scenario],
     description:
       workers === 1
         ? `Palisade, --workers 1, ${SCENARIO_DESCRIPTIONS[scenario]}`
@@ -171,6 +174,8 @@ export const CONTENDERS: Contender[] = [
   palisade('jwt-es256-nocache', 1),
   palisade('key-auth+rl-local', 1),
   palisade('key-auth+rl-redis', 1),
+  palisade('oas-validation', 1),
+  palisade('observability', 1),
   palisade('plain', 2),
 ];
 

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 
 import type { BenchCredentials } from './credentials.ts';
 
-export type PalisadeScenario = 'plain' | 'plugins' | 'key-auth' | 'jwt-hs256' | 'jwt-rs256' | 'jwt-es256' | 'jwt-es256-nocache' | 'key-auth+rl-local' | 'key-auth+rl-redis';
+export type PalisadeScenario = 'plain' | 'plugins' | 'key-auth' | 'jwt-hs256' | 'jwt-rs256' | 'jwt-es256' | 'jwt-es256-nocache' | 'key-auth+rl-local' | 'key-auth+rl-redis' | 'oas-validation' | 'observability';
 
 export const SCENARIO_DESCRIPTIONS: Record<PalisadeScenario, string> = {
   plain: 'no plugins',
@@ -16,10 +16,81 @@ export const SCENARIO_DESCRIPTIONS: Record<PalisadeScenario, string> = {
   'jwt-es256-nocache': 'jwt ES256, token_cache_size 0: every request verifies the signature',
   'key-auth+rl-local': 'key-auth + rate-limiting (policy local, limit never reached)',
   'key-auth+rl-redis': 'key-auth + rate-limiting (policy redis on 127.0.0.1:6379, limit never reached)',
+  'oas-validation': 'oas-validation: a ~1 KB JSON POST validated against a small OpenAPI 3.1 document (GET / validated too)',
+  observability: 'global prometheus (status, latency, bandwidth) + opentelemetry (100 % sampled, OTLP JSON to the upstream as a discarding sink) + http-log (batched to the same sink)',
 };
 
+/** The request of a scenario when it is not the shared GET / (wrk sends it with a script). */
+export interface ScenarioRequest {
+  method: 'POST';
+  headers: Record<string, string>;
+  body: string;
+}
+
+/** A ~1 KB order, valid against OAS_BENCH_SPEC. */
+export const OAS_BENCH_BODY = JSON.stringify({
+  orderId: 'ord-2024-000123',
+  customer: { id: 42, email: 'jane.doe@example.com', name: 'Jane Doe', tier: 'gold' },
+  items: Array.from({ length: 9 }, (_, i) => ({ sku: `SKU-${1000 + i}`, quantity: i + 1, unitPrice: 9.99 + i, tags: ['fast', 'gift'] })),
+  shipping: { street: '1 Main Street', city: 'Springfield', postcode: '12345', country: 'US', express: false },
+  note: 'Leave at the front door, please. Thank you!',
+  createdAt: '2024-05-01T12:34:56Z',
+});
+
+export const SCENARIO_REQUESTS: Partial<Record<PalisadeScenario, ScenarioRequest>> = {
+  'oas-validation': { method: 'POST', headers: { 'content-type': 'application/json' }, body: OAS_BENCH_BODY },
+};
+
+/** The document of the oas-validation scenario. */
+export const OAS_BENCH_SPEC = JSON.stringify({
+  openapi: '3.1.0',
+  info: { title: 'bench orders', version: '1' },
+  paths: {
+    '/': {
+      get: { parameters: [{ name: 'Origin', in: 'header', schema: { type: 'string', format: 'uri' } }], responses: { '200': { description: 'ok' } } },
+      post: {
+        requestBody: { required: true, content: { 'application/json': { schema: { $ref: '#/components/schemas/Order' } } } },
+        responses: { '200': { description: 'ok' } },
+      },
+    },
+  },
+  components: {
+    schemas: {
+      Order: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['orderId', 'customer', 'items', 'shipping', 'createdAt'],
+        properties: {
+          orderId: { type: 'string', pattern: '^ord-[0-9]{4}-[0-9]{6}$' },
+          customer: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['id', 'email'],
+            properties: { id: { type: 'integer', minimum: 1 }, email: { type: 'string', format: 'email' }, name: { type: 'string', maxLength: 100 }, tier: { enum: ['basic', 'silver', 'gold'] } },
+          },
+          items: { type: 'array', minItems: 1, maxItems: 50, items: { $ref: '#/components/schemas/Item' } },
+          shipping: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['street', 'city', 'postcode', 'country'],
+            properties: { street: { type: 'string' }, city: { type: 'string' }, postcode: { type: 'string', pattern: '^[0-9A-Z -]{3,10}$' }, country: { type: 'string', minLength: 2, maxLength: 2 }, express: { type: 'boolean' } },
+          },
+          note: { type: ['string', 'null'], maxLength: 500 },
+          createdAt: { type: 'string', format: 'date-time' },
+        },
+      },
+      Item: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['sku', 'quantity', 'unitPrice'],
+        properties: { sku: { type: 'string', pattern: '^SKU-[0-9]+$' }, quantity: { type: 'integer', minimum: 1, maximum: 1000 }, unitPrice: { type: 'number', exclusiveMinimum: 0 }, tags: { type: 'array', items: { type: 'string' }, uniqueItems: true } },
+      },
+    },
+  },
+});
+
 /** Route plugins and consumers of each scenario (YAML lines under the route / top level). */
-function scenarioYaml(scenario: PalisadeScenario, c: BenchCredentials): { route: string[]; top: string[] } {
+function scenarioYaml(scenario: PalisadeScenario, c: BenchCredentials, upstreamPort: number): { route: string[]; top: string[] } {
   const q = (s: string): string => JSON.stringify(s);
   const jwtPlugin = (alg: string, cache = true) => [
     '        plugins:',
@@ -58,6 +129,24 @@ function scenarioYaml(scenario: PalisadeScenario, c: BenchCredentials): { route:
       return { route: [...keyAuth, ...rl('local')], top: consumers };
     case 'key-auth+rl-redis':
       return { route: [...keyAuth, ...rl('redis')], top: consumers };
+    case 'observability': {
+      // The nginx upstream answers every request 200 and discards the body: it is also the OTLP and log sink.
+      const sink = `http://127.0.0.1:${upstreamPort}`;
+      return {
+        route: [],
+        top: [
+          'plugins:',
+          '  - name: prometheus',
+          '    config: {status_code_metrics: true, latency_metrics: true, bandwidth_metrics: true}',
+          '  - name: opentelemetry',
+          `    config: {traces_endpoint: ${q(`${sink}/v1/traces`)}, sampling_rate: 1}`,
+          '  - name: http-log',
+          `    config: {http_endpoint: ${q(`${sink}/log`)}, queue: {max_batch_size: 1000, max_coalescing_delay: 1}}`,
+        ],
+      };
+    }
+    case 'oas-validation':
+      return { route: ['        plugins:', '          - name: oas-validation', `            config: {api_spec: ${q(OAS_BENCH_SPEC)}, api_spec_encoded: false}`], top: [] };
   }
 }
 
@@ -69,7 +158,7 @@ export const SCENARIO_PLUGINS = [
 ];
 
 export function palisadeConfig(dir: string, upstreamPort: number, scenario: PalisadeScenario, creds: BenchCredentials): string {
-  const extra = scenarioYaml(scenario, creds);
+  const extra = scenarioYaml(scenario, creds, upstreamPort);
   const q = (s: string): string => JSON.stringify(s); // a JSON string is a valid YAML scalar
   const lines = [
     '# Generated by bench/run.ts — do not edit.',

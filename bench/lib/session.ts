@@ -6,7 +6,7 @@ import { onCleanup, stop, logTail, type Child, installCleanup } from './procs.ts
 import { freePort, waitForHttp } from './net.ts';
 import { startNginx, upstreamConf } from './nginx.ts';
 import { LOAD_CPU } from './pin.ts';
-import { runWrk, type WrkResult } from './wrk.ts';
+import { runWrk, type WrkRequest, type WrkResult } from './wrk.ts';
 import { makeCredentials } from './credentials.ts';
 import { readCpuTimes, busyPercent, groupCpuSeconds } from './cpu.ts';
 
@@ -56,17 +56,17 @@ export interface Measurement {
   windowUs: [number, number];
 }
 
-export async function measure(port: number, seconds: number, warmupSeconds: number, connections: number, label: string, pgid: number | null): Promise<Measurement> {
+export async function measure(port: number, seconds: number, warmupSeconds: number, connections: number, label: string, pgid: number | null, request?: WrkRequest): Promise<Measurement> {
   if (warmupSeconds > 0) {
     log(`${label}: warm-up ${warmupSeconds}s`);
-    await runWrk({ port, seconds: warmupSeconds, connections, headers: REQUEST_HEADERS });
+    await runWrk({ port, seconds: warmupSeconds, connections, headers: REQUEST_HEADERS, request });
   }
   log(`${label}: measuring ${seconds}s with ${connections} connections`);
   const before = readCpuTimes();
   const procBefore = pgid === null ? 0 : groupCpuSeconds(pgid);
   const t0 = performance.now();
   const w0 = Number(process.hrtime.bigint() / 1000n);
-  const wrk = await runWrk({ port, seconds, connections, headers: REQUEST_HEADERS });
+  const wrk = await runWrk({ port, seconds, connections, headers: REQUEST_HEADERS, request });
   const w1 = Number(process.hrtime.bigint() / 1000n);
   const procAfter = pgid === null ? 0 : groupCpuSeconds(pgid);
   const wall = (performance.now() - t0) / 1000;

@@ -1,4 +1,7 @@
 /** Running wrk and reading its --latency report. */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { start } from './procs.ts';
 import { pinned, LOAD_CPU } from './pin.ts';
 
@@ -26,6 +29,22 @@ export interface WrkOptions {
   threads?: number;
   headers?: Record<string, string>;
   path?: string;
+  /** A request other than GET (sent by a wrk Lua script). */
+  request?: WrkRequest;
+}
+
+export interface WrkRequest {
+  method: string;
+  headers: Record<string, string>;
+  body: string;
+}
+
+/** A wrk script that sends `r` on every request (long-bracket strings: no escaping needed). */
+function luaScript(r: WrkRequest): string {
+  const str = (v: string) => `[==[${v}]==]`;
+  const lines = [`wrk.method = ${str(r.method)}`, `wrk.body = ${str(r.body)}`];
+  for (const [k, v] of Object.entries(r.headers)) lines.push(`wrk.headers[${str(k)}] = ${str(v)}`);
+  return lines.join('\n') + '\n';
 }
 
 /** wrk prints durations as 1.23us / 4.56ms / 7.89s / 1.00m. */
@@ -89,6 +108,11 @@ export function socketErrorCount(r: WrkResult): number {
 export async function runWrk(o: WrkOptions): Promise<WrkResult> {
   const args = [`-t${o.threads ?? 1}`, `-c${o.connections}`, `-d${o.seconds}s`, '--latency', '--timeout', '5s'];
   for (const [k, v] of Object.entries(o.headers ?? {})) args.push('-H', `${k}: ${v}`);
+  if (o.request) {
+    const file = join(mkdtempSync(join(tmpdir(), 'palisade-wrk-')), 'request.lua');
+    writeFileSync(file, luaScript(o.request));
+    args.push('-s', file);
+  }
   args.push(`http://127.0.0.1:${o.port}${o.path ?? '/'}`);
   const [cmd, argv] = pinned(LOAD_CPU, 'wrk', args);
   const child = start('wrk', cmd, argv, { captureStdout: true });
