@@ -137,6 +137,7 @@ export class AuditWriter implements AuditTrail {
     }
     this.#fd = openSync(this.path, 'a', 0o600);
     this.#assigned = fstatSync(this.#fd).size;
+    if (cfg.fsync !== 'never' && this.#assigned === 0) syncDir(dirname(this.path));
     this.record({
       type: 'start',
       time: new Date().toISOString(),

@@ -8,6 +8,7 @@
  */
 import { Type } from '@sinclair/typebox';
 import type { Logger } from 'pino';
+import type { PluginServices } from './index.ts';
 import { Enum } from './schema.ts';
 
 /** Kong's `queue` record (kong/tools/queue_schema.lua): same names, defaults and ranges (times in seconds). */
@@ -42,6 +43,18 @@ export type BatchSender = (batch: string[]) => Promise<void>;
 
 /** Told about dropped entries (e.g. to count them in a metric). */
 export type DropListener = (entries: number, reason: 'queue_full' | 'delivery_failed') => void;
+
+/**
+ * The queue of log plugins without Kong's `queue` parameters (file-log, tcp-log, syslog): up to 1000 entries
+ * a batch, sent as soon as the event loop is free, 10 000 waiting at most, retried for 60 s (10 ms doubling to 5 s).
+ */
+export const LOG_STREAM_QUEUE: QueueParameters = { max_batch_size: 1000, max_coalescing_delay: 0, max_entries: 10000, max_retry_time: 60, initial_retry_delay: 0.01, max_retry_delay: 5, concurrency_limit: 1 };
+
+/** Counts a log plugin's dropped entries in palisade_log_dropped_total{plugin, reason} (the gateway's /metrics). */
+export function countDrops(services: PluginServices, plugin: string): DropListener {
+  const counter = services.metrics.counter('palisade_log_dropped_total', 'Log entries dropped by log plugins (queue full or delivery failed).', ['plugin', 'reason']);
+  return (n, reason) => counter.inc({ plugin, reason }, n);
+}
 
 /** How often a queue repeats its "dropped entries" warning at most (ms). */
 const WARN_EVERY = 10_000;

@@ -23,13 +23,18 @@ const SECRET_PARAMS = /^(api[-_]?key|apikey|key|token|access_token|id_token|refr
 /** Headers that carry credentials or session state. */
 const SECRET_HEADERS = new Set(['authorization', 'proxy-authorization', 'cookie', 'set-cookie', 'x-api-key', 'api-key', 'x-auth-token', 'x-access-token', 'x-amz-security-token']);
 
+/** A set of (lower-case) names; only membership is asked. */
+export interface NameSet {
+  has(name: string): boolean;
+}
+
 /** Whether a query parameter (or header) of this name is redacted: the usual secret names, or one in `extra` (lower-case). */
-export function isSecretName(name: string, extra?: ReadonlySet<string>): boolean {
+export function isSecretName(name: string, extra?: NameSet): boolean {
   return SECRET_PARAMS.test(name) || (extra !== undefined && extra.has(name.toLowerCase()));
 }
 
 /** A raw query string with the values of secret parameters replaced by REDACTED (names and order kept). */
-export function redactQuery(rawQuery: string, extra?: ReadonlySet<string>): string {
+export function redactQuery(rawQuery: string, extra?: NameSet): string {
   if (rawQuery === '') return '';
   return rawQuery
     .split('&')
@@ -148,7 +153,7 @@ export function logSerializer(options: LogSerializerOptions = {}): (ctx: PdkCont
     }
   }
   const sensitive = options.sensitive;
-  const extra: ReadonlySet<string> = sensitive === undefined ? names : { has: (n: string) => names.has(n) || sensitive.has(n) } as ReadonlySet<string>;
+  const extra: NameSet = sensitive === undefined ? names : { has: (n) => names.has(n) || sensitive.has(n) };
   const secretHeader = (name: string) => SECRET_HEADERS.has(name) || isSecretName(name, extra);
 
   return (ctx) => {
@@ -214,7 +219,7 @@ function copyHeaders(src: IncomingHttpHeaders | Record<string, string | string[]
 }
 
 /** Kong's kong.request.get_query(): repeated names → arrays, a name without '=' → true. */
-function parseQuery(raw: string, extra: ReadonlySet<string>): Record<string, string | true | (string | true)[]> {
+function parseQuery(raw: string, extra: NameSet): Record<string, string | true | (string | true)[]> {
   const out: Record<string, string | true | (string | true)[]> = {};
   if (raw === '') return out;
   for (const pair of raw.split('&')) {

@@ -20,8 +20,6 @@ export interface StreamTarget {
   readonly servername?: string;
   /** Verify the server certificate (TLS). */
   readonly verify?: boolean;
-  /** Extra CA certificates (PEM) for TLS. */
-  readonly ca?: string | string[];
 }
 
 export class StreamSender {
@@ -39,7 +37,7 @@ export class StreamSender {
     return (this.#connecting ??= new Promise<Socket>((resolve, reject) => {
       const t = this.#t;
       const sock: Socket = t.tls
-        ? tlsConnect({ host: t.host, port: t.port, servername: t.servername ?? (isIp(t.host) ? undefined : t.host), rejectUnauthorized: t.verify ?? true, ca: t.ca })
+        ? tlsConnect({ host: t.host, port: t.port, servername: t.servername ?? (isIp(t.host) ? undefined : t.host), rejectUnauthorized: t.verify ?? true })
         : netConnect({ host: t.host, port: t.port });
       const ready = t.tls ? 'secureConnect' : 'connect';
       const timer = setTimeout(() => sock.destroy(new Error(`connect to ${t.host}:${t.port} timed out after ${t.timeout} ms`)), t.timeout);

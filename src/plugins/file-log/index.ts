@@ -8,12 +8,9 @@
  */
 import { statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { checkLogConfig, definePlugin, LogQueue, logSerializer, type PdkContext, type PluginServices } from '../../pdk/index.ts';
+import { checkLogConfig, countDrops, LOG_STREAM_QUEUE, definePlugin, LogQueue, logSerializer, type PdkContext, type PluginServices } from '../../pdk/index.ts';
 import { FileAppender } from './appender.ts';
 import { FileLogSchema, type FileLogConfig } from './schema.ts';
-
-/** Batching of the writes: up to 1000 lines a write, as soon as the event loop is free; 10 000 lines may wait. */
-const QUEUE = { max_batch_size: 1000, max_coalescing_delay: 0, max_entries: 10000, max_retry_time: 60, initial_retry_delay: 0.01, max_retry_delay: 5, concurrency_limit: 1 };
 
 function create(config: FileLogConfig, services: PluginServices) {
   const path = resolve(config.path);
@@ -23,8 +20,7 @@ function create(config: FileLogConfig, services: PluginServices) {
   } catch {}
   if (!dir?.isDirectory()) throw new Error(`path: cannot create a file in ${dirname(path)}: the directory does not exist`);
   const appender = new FileAppender(path, config.reopen);
-  const dropped = services.metrics?.counter('palisade_log_dropped_total', 'Log entries dropped by log plugins (queue full or delivery failed)', ['plugin', 'reason']);
-  const queue = new LogQueue(`file-log ${path}`, QUEUE, (lines) => appender.append(`${lines.join('\n')}\n`), services.logger, (n, reason) => dropped?.inc({ plugin: 'file-log', reason }, n));
+  const queue = new LogQueue(`file-log ${path}`, LOG_STREAM_QUEUE, (lines) => appender.append(`${lines.join('\n')}\n`), services.logger, countDrops(services, 'file-log'));
   const serialize = logSerializer({ redact: config.redact, sensitive: services.sensitiveQuery });
   return {
     log(ctx: PdkContext) {

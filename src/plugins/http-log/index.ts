@@ -7,7 +7,7 @@
  * entries are dropped and counted (log warning, palisade_log_dropped_total),
  * and requests never wait for it.
  */
-import { checkLogConfig, definePlugin, LogQueue, logSerializer, type PdkContext, type PluginServices } from '../../pdk/index.ts';
+import { checkLogConfig, countDrops, definePlugin, LogQueue, logSerializer, type PdkContext, type PluginServices } from '../../pdk/index.ts';
 import { HttpLogSchema, type HttpLogConfig } from './schema.ts';
 import { HttpSender, parseEndpoint } from './sender.ts';
 
@@ -50,14 +50,8 @@ function create(config: HttpLogConfig, services: PluginServices) {
     connections: params.concurrency_limit < 0 ? 16 : params.concurrency_limit,
   });
   const single = params.max_batch_size === 1;
-  const dropped = services.metrics?.counter('palisade_log_dropped_total', 'Log entries dropped by log plugins (queue full or delivery failed)', ['plugin', 'reason']);
-  const queue = new LogQueue(
-    `http-log ${endpoint.display}`,
-    params,
-    (batch) => sender.send(single ? batch[0]! : `[${batch.join(',')}]`),
-    services.logger,
-    (n, reason) => dropped?.inc({ plugin: 'http-log', reason }, n),
-  );
+  const send = (batch: string[]) => sender.send(single ? batch[0]! : `[${batch.join(',')}]`);
+  const queue = new LogQueue(`http-log ${endpoint.display}`, params, send, services.logger, countDrops(services, 'http-log'));
   const serialize = logSerializer({ redact: config.redact, sensitive: services.sensitiveQuery });
 
   return {

@@ -6,11 +6,9 @@
  * Palisade sends RFC 5424 messages to host:port over UDP or TCP, through a
  * bounded queue (requests never wait for the syslog server).
  */
-import { checkLogConfig, DatagramSender, definePlugin, LogQueue, logSerializer, StreamSender, type PdkContext, type PluginServices } from '../../pdk/index.ts';
+import { checkLogConfig, countDrops, LOG_STREAM_QUEUE, DatagramSender, definePlugin, LogQueue, logSerializer, StreamSender, type PdkContext, type PluginServices } from '../../pdk/index.ts';
 import { formatMessage, SEVERITY_CODE, type Severity } from './rfc5424.ts';
 import { SyslogSchema, type SyslogConfig } from './schema.ts';
-
-const QUEUE = { max_batch_size: 1000, max_coalescing_delay: 0, max_entries: 10000, initial_retry_delay: 0.01, max_retry_delay: 5, concurrency_limit: 1 };
 
 function create(config: SyslogConfig, services: PluginServices) {
   const threshold = SEVERITY_CODE[config.log_level];
@@ -31,10 +29,9 @@ function create(config: SyslogConfig, services: PluginServices) {
     send = (messages) => tcp.send(`${messages.join('\n')}\n`);
     close = () => tcp.close();
   }
-  const dropped = services.metrics?.counter('palisade_log_dropped_total', 'Log entries dropped by log plugins (queue full or delivery failed)', ['plugin', 'reason']);
   // UDP has nothing to retry (a datagram is sent or it is not); TCP retries like tcp-log.
-  const params = { ...QUEUE, max_retry_time: config.protocol === 'udp' ? -1 : 60 };
-  const queue = new LogQueue(`syslog ${config.protocol}://${config.host}:${config.port}`, params, send, services.logger, (n, reason) => dropped?.inc({ plugin: 'syslog', reason }, n));
+  const params = config.protocol === 'udp' ? { ...LOG_STREAM_QUEUE, max_retry_time: -1 } : LOG_STREAM_QUEUE;
+  const queue = new LogQueue(`syslog ${config.protocol}://${config.host}:${config.port}`, params, send, services.logger, countDrops(services, 'syslog'));
   const serialize = logSerializer({ redact: config.redact, sensitive: services.sensitiveQuery });
   return {
     log(ctx: PdkContext) {

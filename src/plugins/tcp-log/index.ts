@@ -6,10 +6,8 @@
  * backoff; a full queue drops its oldest records and counts them), so a slow
  * or dead log server never delays a request.
  */
-import { checkLogConfig, definePlugin, LogQueue, logSerializer, StreamSender, type PdkContext, type PluginServices } from '../../pdk/index.ts';
+import { checkLogConfig, countDrops, LOG_STREAM_QUEUE, definePlugin, LogQueue, logSerializer, StreamSender, type PdkContext, type PluginServices } from '../../pdk/index.ts';
 import { TcpLogSchema, type TcpLogConfig } from './schema.ts';
-
-const QUEUE = { max_batch_size: 1000, max_coalescing_delay: 0, max_entries: 10000, max_retry_time: 60, initial_retry_delay: 0.01, max_retry_delay: 5, concurrency_limit: 1 };
 
 function create(config: TcpLogConfig, services: PluginServices) {
   const sender = new StreamSender({
@@ -21,8 +19,7 @@ function create(config: TcpLogConfig, services: PluginServices) {
     servername: config.tls_sni,
     verify: config.ssl_verify,
   });
-  const dropped = services.metrics?.counter('palisade_log_dropped_total', 'Log entries dropped by log plugins (queue full or delivery failed)', ['plugin', 'reason']);
-  const queue = new LogQueue(`tcp-log ${config.host}:${config.port}`, QUEUE, (lines) => sender.send(`${lines.join('\n')}\n`), services.logger, (n, reason) => dropped?.inc({ plugin: 'tcp-log', reason }, n));
+  const queue = new LogQueue(`tcp-log ${config.host}:${config.port}`, LOG_STREAM_QUEUE, (lines) => sender.send(`${lines.join('\n')}\n`), services.logger, countDrops(services, 'tcp-log'));
   const serialize = logSerializer({ redact: config.redact, sensitive: services.sensitiveQuery });
   return {
     log(ctx: PdkContext) {

@@ -62,7 +62,7 @@ describe('tcp-log', () => {
   });
 
   test('tls: the server certificate is verified (ssl_verify), tls_sni is sent', async () => {
-    const sni: (string | false)[] = [];
+    const sni: (string | false | null)[] = [];
     const lines: string[] = [];
     const srv = createTlsServer({ cert: readFileSync(new URL('api.crt', TLS_DIR)), key: readFileSync(new URL('api.key', TLS_DIR)) }, (s: TLSSocket) => {
       sni.push(s.servername);
