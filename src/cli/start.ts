@@ -17,6 +17,8 @@ import { ConfigInvalidError, formatError, loadConfigFile } from '../config/load.
 import type { PalisadeConfig } from '../config/schema.ts';
 import { Gateway } from '../core/gateway.ts';
 import { serveCounters } from '../shared-state/cluster.ts';
+import { adminEntry, configChange } from '../audit/entries.ts';
+import { openAuditTrail, serveAudit } from '../audit/trail.ts';
 import { MemoryCounterStore } from '../shared-state/memory.ts';
 import { parseListen } from '../core/server.ts';
 import { createLogger } from '../telemetry/logger.ts';
@@ -147,13 +149,17 @@ async function runSingle(cfg: PalisadeConfig, r: Resolved, log: Logger): Promise
   const gw = new Gateway(cfg, log, r.file);
   const bound = await listenOrExit(gw, r);
   const exclusive = serial();
-  const reload = () =>
+  // `actor`: who asked (audit trail): the admin API, a signal, the file watcher.
+  const reload = (actor = 'admin') =>
     exclusive(async () => {
+      const before = gw.runtime.version;
       const res = await gw.reload();
       if (res.ok) {
         if (res.changed) log.info({ version: res.version }, 'config reloaded');
       } else logReloadError(log, res.error);
-      return res.ok ? { ok: true, version: res.version } : { ok: false, errors: errorLines(res.error) };
+      const out = res.ok ? { ok: true as const, version: res.version } : { ok: false as const, errors: errorLines(res.error) };
+      gw.audit?.record(configChange(actor, 'reload', r.file, before, out));
+      return out;
     });
   const backend: AdminBackend = {
     status: () => statusOf(gw.runtime.version, gw.stats, 1),
@@ -163,28 +169,35 @@ async function runSingle(cfg: PalisadeConfig, r: Resolved, log: Logger): Promise
     configFile: r.file,
     exclusive,
     async commit(next, persist) {
+      const before = gw.runtime.version;
+      const rejected = (err: Error) => {
+        gw.audit?.record(configChange('admin', 'sync', r.file, before, { ok: false, errors: errorLines(err) }));
+        return { ok: false as const, error: err };
+      };
       let compiled: ReturnType<Gateway['compile']>;
       try {
         compiled = gw.compile(next);
       } catch (err) {
         gw.stats.reloadFailures++;
-        return { ok: false, error: err as Error };
+        return rejected(err as Error);
       }
       try {
         await persist();
       } catch (err) {
         compiled.dispose();
-        return { ok: false, error: err as Error };
+        return rejected(err as Error);
       }
       const res = gw.swap(compiled);
       log.info({ version: res.version, changed: res.changed }, 'config synced');
+      gw.audit?.record(configChange('admin', 'sync', r.file, before, { ok: true, version: res.version }));
       return { ok: true, version: res.version };
     },
     error: (err) => log.error({ err }, 'admin API request failed'),
+    audit: (e) => gw.audit?.record(adminEntry(e)),
   };
   const admin = await listenAdmin(r, backend, log).catch((e: Error) => fail(`admin listener: ${e.message}`));
-  const unwatch = cfg.server.watch ? watchFile(r.file, () => void reload()) : () => {};
-  process.on('SIGHUP', () => void reload());
+  const unwatch = cfg.server.watch ? watchFile(r.file, () => void reload('file-watch')) : () => {};
+  process.on('SIGHUP', () => void reload('signal'));
   log.info({ version: VERSION, config: r.file, config_version: gw.runtime.version, http: addr(bound.http), https: addr(bound.https), admin: admin ? r.adminListen : null }, 'palisade started');
   let stopping = false;
   const stop = async (signal: string) => {
@@ -268,6 +281,13 @@ async function runPrimary(cfg: PalisadeConfig, r: Resolved, log: Logger): Promis
   let unwatch = () => {};
   let admin: Awaited<ReturnType<typeof listenAdmin>> = null;
   const counters = new MemoryCounterStore();
+  // One audit chain for the whole gateway: the primary writes it, workers forward their records (src/audit/trail.ts).
+  let trail: ReturnType<typeof openAuditTrail> = null;
+  try {
+    trail = openAuditTrail(cfg.audit, log);
+  } catch (err) {
+    fail((err as Error).message);
+  }
   // /metrics: every worker's registry aggregated, then the primary's own (config reloads, worker restarts).
   const metrics = new GatewayMetrics({ processMetrics: false });
   registerConfigMetrics(metrics, () => ({ version, ...stats }));
@@ -281,6 +301,7 @@ async function runPrimary(cfg: PalisadeConfig, r: Resolved, log: Logger): Promis
     const pid = w.process.pid;
     workers.add(w);
     serveCounters(counters, () => workers, w);
+    if (trail) serveAudit(trail, w);
     const ready = new Promise<void>((ok) =>
       w.on('message', (msg: { type?: string }) => {
         if (msg?.type === 'config-request') w.send({ type: 'config', config: current });
@@ -315,6 +336,7 @@ async function runPrimary(cfg: PalisadeConfig, r: Resolved, log: Logger): Promis
     const deadline = new Promise<void>((ok) => setTimeout(ok, current.server.shutdown_timeout + 2000).unref());
     await Promise.race([Promise.all(exits), deadline]);
     for (const w of workers) if (!w.isDead()) w.process.kill('SIGKILL');
+    await trail?.close(); // after the workers: their last records are in
     log.info('stopped');
     log.flush();
     process.exit(exitCode);
@@ -326,20 +348,24 @@ async function runPrimary(cfg: PalisadeConfig, r: Resolved, log: Logger): Promis
     stats.reloads++;
     for (const w of workers) if (w.isConnected()) w.send({ type: 'config', config: current });
   };
-  const reload = () => exclusive(async () => {
+  const reload = (actor = 'admin') => exclusive(async () => {
+    const before = version;
     let next: PalisadeConfig;
     try {
       next = await loadConfigFile(r.file);
     } catch (err) {
       stats.reloadFailures++;
       logReloadError(log, err as Error);
-      return { ok: false, errors: errorLines(err as Error) };
+      const out = { ok: false as const, errors: errorLines(err as Error) };
+      trail?.record(configChange(actor, 'reload', r.file, before, out));
+      return out;
     }
     const nextVersion = hash(next);
     if (nextVersion !== version) {
       publish(next, nextVersion);
       log.info({ version, workers: workers.size }, 'config reloaded');
     }
+    trail?.record(configChange(actor, 'reload', r.file, before, { ok: true, version }));
     return { ok: true, version };
   });
   const backend: AdminBackend = {
@@ -350,27 +376,31 @@ async function runPrimary(cfg: PalisadeConfig, r: Resolved, log: Logger): Promis
     configFile: r.file,
     exclusive,
     async commit(next, persist) {
+      const before = version;
       try {
         await dryCompile(next); // the workers compile it again; a config that fails here never reaches them
         await persist();
       } catch (err) {
+        trail?.record(configChange('admin', 'sync', r.file, before, { ok: false, errors: errorLines(err as Error) }));
         return { ok: false, error: err as Error };
       }
       const nextVersion = hash(next);
       if (nextVersion !== version) publish(next, nextVersion);
       log.info({ version, workers: workers.size }, 'config synced');
+      trail?.record(configChange('admin', 'sync', r.file, before, { ok: true, version }));
       return { ok: true, version };
     },
     error: (err) => log.error({ err }, 'admin API request failed'),
+    audit: (e) => trail?.record(adminEntry(e)),
   };
   process.on('SIGTERM', () => void stop('SIGTERM', 0));
   process.on('SIGINT', () => void stop('SIGINT', 0));
-  process.on('SIGHUP', () => void reload());
+  process.on('SIGHUP', () => void reload('signal'));
   const failed = new Promise<'failed'>((ok) => (onStartupFailure = () => ok('failed')));
   const outcome = await Promise.race([Promise.all(Array.from({ length: r.workers }, fork)), failed]);
   if (outcome === 'failed') return stop('startup failure', 1);
   started = true;
   admin = await listenAdmin(r, backend, log).catch((e: Error) => fail(`admin listener: ${e.message}`));
-  unwatch = cfg.server.watch ? watchFile(r.file, () => void reload()) : () => {};
+  unwatch = cfg.server.watch ? watchFile(r.file, () => void reload('file-watch')) : () => {};
   log.info({ version: VERSION, config: r.file, config_version: version, workers: r.workers, http: r.listen, https: r.tlsListen, admin: admin ? r.adminListen : null }, 'palisade started');
 }

@@ -340,6 +340,34 @@ export const AdminSection = Obj(
   'Palisade: admin API settings.', true,
 );
 
+export const AUDIT_OUTCOMES = ['authenticated', 'anonymous', 'deny', 'detect', 'allow'] as const;
+
+export const AuditSection = Obj(
+  {
+    enabled: Type.Boolean({ default: false, description: 'Write the tamper-evident audit trail (docs/audit.md): security decisions, config changes and admin API requests.' }),
+    path: Type.String({ minLength: 1, default: 'palisade-audit.log', description: 'The audit log file (JSON lines); rotated files are PATH.000001, PATH.000002, …' }),
+    fsync: Enum(['always', 'interval', 'never'], {
+      default: 'interval',
+      description: 'always: fsync after every batch of records, before the next is written; interval: fsync every fsync_interval ms (a crash loses at most that much); never: leave it to the OS.',
+    }),
+    fsync_interval: Type.Integer({ minimum: 1, default: 1000, description: 'Milliseconds between fsyncs with fsync: interval.' }),
+    checkpoint_records: Type.Integer({ minimum: 1, default: 1000, description: 'Write a signed checkpoint after this many records …' }),
+    checkpoint_interval: Type.Integer({ minimum: 1, default: 60, description: '… or this many seconds after the first record not yet covered by one, whichever comes first.' }),
+    signing_key: Type.Optional(
+      Type.String({
+        minLength: 1,
+        description: 'Ed25519 private key that signs the checkpoints (required when enabled): PEM text, a file path, or {vault://env/NAME} (the PEM in environment variable NAME). palisade audit keygen makes one.',
+      }),
+    ),
+    rotate_size: Type.Integer({ minimum: 0, default: 104857600, description: 'Start a new file when the current one would grow past this many bytes (0: never). The chain continues across files.' }),
+    decisions: Type.Array(Enum([...AUDIT_OUTCOMES]), {
+      default: [...AUDIT_OUTCOMES],
+      description: 'Which security decisions of requests are recorded (default: all): authenticated, anonymous, deny, detect, allow.',
+    }),
+  },
+  'Palisade: the tamper-evident audit trail (hash-chained JSON lines, signed checkpoints). Read at start: changing it needs a restart.', true,
+);
+
 export const ConfigSchema = Obj(
   {
     _format_version: Enum(['3.0', '2.1', '1.1'], { description: "decK format version; '3.0' recommended." }),
@@ -348,6 +376,7 @@ export const ConfigSchema = Obj(
     _workspace: Type.Optional(Type.String({ description: 'decK workspace: accepted and ignored.' })),
     server: ServerSection,
     admin: AdminSection,
+    audit: AuditSection,
     services: Type.Array(ServiceEntity, { default: [], description: 'Services with their routes and plugins.' }),
     routes: Type.Array(RouteEntity, { default: [], description: 'Routes declared at top level (each names its service).' }),
     upstreams: Type.Array(UpstreamEntity, { default: [], description: 'Load-balanced upstreams.' }),
@@ -367,3 +396,4 @@ export type UpstreamConfig = Static<typeof UpstreamEntity>;
 export type ConsumerConfig = Static<typeof ConsumerEntity> & Record<string, unknown>;
 export type CertificateConfig = Static<typeof CertificateEntity>;
 export type ServerConfig = Static<typeof ServerSection>;
+export type AuditConfig = Static<typeof AuditSection>;

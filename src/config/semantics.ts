@@ -194,6 +194,10 @@ export function checkSemantics(cfg: PalisadeConfig): SemanticError[] {
     errors.push({ path: '/server/headers_timeout', message: `headers_timeout (${cfg.server.headers_timeout}) must not exceed request_timeout (${cfg.server.request_timeout})` });
   }
 
+  if (cfg.audit.enabled && cfg.audit.signing_key === undefined) {
+    errors.push({ path: '/audit', key: 'enabled', message: 'the audit trail needs signing_key (an Ed25519 private key: PEM, a file path or {vault://env/NAME}; palisade audit keygen makes one)' });
+  }
+
   const snis = new Map<string, string>();
   for (const [i, cert] of cfg.certificates.entries()) {
     const ptr = `/certificates/${i}`;

@@ -199,6 +199,8 @@ async function* bodyChunks(ctx: RequestContext, limit: number): AsyncGenerator<B
 }
 
 const NO_DECISIONS: readonly PdkDecision[] = Object.freeze([]);
+const kReadMark = Symbol('palisade.readMark');
+type MarkedSocket = Socket & { [kReadMark]?: number };
 const NO_SPANS: readonly PdkPhaseSpan[] = Object.freeze([]);
 const ms = (ns: bigint) => Number(ns) / 1e6;
 
@@ -275,6 +277,8 @@ export class RequestContext implements PdkContext, PdkResponse {
   upstreamHeadersNs = 0n;
   upstreamEndNs = 0n;
   upstreamTarget: string | null = null;
+  /** Path sent upstream (set when the upstream call is built). */
+  upstreamPath: string | null = null;
   tries = 0;
   bytesOut = 0;
   errorCode: string | null = null;
@@ -306,7 +310,8 @@ export class RequestContext implements PdkContext, PdkResponse {
     this.startNs = process.hrtime.bigint();
     this.startedAt = Date.now();
     this.socket = req.socket;
-    this.bytesReadAtStart = req.socket.bytesRead;
+    // node:http has read this request's head already: count from where the previous request on this connection ended.
+    this.bytesReadAtStart = (req.socket as MarkedSocket)[kReadMark] ?? 0;
     this.method = req.method ?? 'GET';
     this.requestId = init.requestId;
     this.scheme = init.scheme;
@@ -357,11 +362,20 @@ export class RequestContext implements PdkContext, PdkResponse {
   get bytesReceived(): number {
     return this.socket.bytesRead - this.bytesReadAtStart;
   }
+  /** The exchange is over (after the log phase): the next request on this connection counts its bytes from here. */
+  markRead(): void {
+    (this.socket as MarkedSocket)[kReadMark] = this.socket.bytesRead;
+  }
   get bytesSent(): number {
     return this.bytesOut;
   }
   get configVersion(): string {
     return this.runtime.version;
+  }
+  get upstreamUri(): string | null {
+    if (this.upstreamPath === null) return null;
+    const q = this.upstreamQuery ?? this.rawQuery;
+    return q === '' ? this.upstreamPath : `${this.upstreamPath}?${q}`;
   }
 
   respond(status: number, body?: string | Buffer | object | null, headers?: Record<string, string>): Reply {
@@ -390,6 +404,9 @@ export class RequestContext implements PdkContext, PdkResponse {
   }
   removeHeader(name: string): void {
     delete this.headers[name.toLowerCase()];
+  }
+  getHeaders(): Readonly<ResponseHeaders> {
+    return this.headers;
   }
   setBodyLimit(bytes: number): void {
     this.responseBodyLimit = this.responseBodyLimit < 0 ? bytes : Math.min(this.responseBodyLimit, bytes);

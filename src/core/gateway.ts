@@ -13,6 +13,7 @@ import { MemoryCounterStore } from '../shared-state/memory.ts';
 import { loadConfigFile, ConfigInvalidError } from '../config/load.ts';
 import type { PalisadeConfig } from '../config/schema.ts';
 import { AccessLog } from '../telemetry/access-log.ts';
+import { openAuditTrail, type AuditTrail } from '../audit/trail.ts';
 import { GatewayMetrics, registerConfigMetrics } from '../telemetry/metrics.ts';
 import { RequestHandler } from './handler.ts';
 import { PoolRegistry } from './pools.ts';
@@ -30,6 +31,8 @@ export class Gateway {
   runtime: RuntimeConfig;
   readonly log: Logger;
   readonly accessLog: AccessLog;
+  /** The audit trail (config `audit`; read at start): written here, or forwarded to the cluster primary by a worker. */
+  readonly audit: AuditTrail | null;
   readonly configFile: string | null;
   readonly #pools = new PoolRegistry();
   readonly #handler: RequestHandler;
@@ -54,6 +57,7 @@ export class Gateway {
     this.runtime = new RuntimeConfig(config, this.#pools, log, null, this.counters, this.metrics);
     this.runtime.activate(log);
     this.accessLog = new AccessLog(config.server.access_log);
+    this.audit = openAuditTrail(config.audit, log);
     this.#handler = new RequestHandler(this);
   }
 
@@ -109,7 +113,7 @@ export class Gateway {
     next.activate(this.log);
     this.runtime = next;
     this.#listeners?.update(next);
-    prev.dispose();
+    void prev.dispose();
     this.stats.reloads++;
     return { ok: true, version: next.version, changed };
   }
@@ -159,8 +163,10 @@ export class Gateway {
     }
     for (const s of this.#servers) s.closeAllConnections();
     await closed;
-    this.runtime.dispose();
+    // Log plugins deliver what they still hold (bounded: a dead collector does not hold the exit).
+    await Promise.race([this.runtime.dispose(), new Promise((r) => setTimeout(r, 5000).unref())]);
     await this.#pools.closeAll();
     this.accessLog.flush();
+    await this.audit?.close();
   }
 }

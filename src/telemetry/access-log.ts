@@ -6,6 +6,7 @@
 import cluster from 'node:cluster';
 import { pino } from 'pino';
 import type { RequestContext } from '../core/context.ts';
+import { redactQuery } from '../pdk/log-record.ts';
 
 type Destination = ReturnType<typeof pino.destination>;
 
@@ -19,24 +20,6 @@ function isoNow(): string {
     lastIso = new Date(now).toISOString();
   }
   return lastIso;
-}
-
-const SECRET_PARAMS = /^(api[-_]?key|apikey|key|token|access_token|id_token|refresh_token|client_secret|password|passwd|secret|signature|sig|code|jwt|session)$/i;
-
-function redactQuery(rawQuery: string, extra?: ReadonlySet<string>): string {
-  if (rawQuery === '') return '';
-  return rawQuery
-    .split('&')
-    .map((pair) => {
-      const eq = pair.indexOf('=');
-      const name = eq < 0 ? pair : pair.slice(0, eq);
-      let decoded = name;
-      try {
-        decoded = decodeURIComponent(name);
-      } catch {}
-      return eq >= 0 && (SECRET_PARAMS.test(decoded) || extra?.has(decoded.toLowerCase())) ? `${name}=REDACTED` : pair;
-    })
-    .join('&');
 }
 
 const ms = (ns: bigint) => Number(ns / 1000n) / 1000;
