@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { Agent, request } from 'undici';
 import { startGateway, startUpstream, type TestGateway, type TestUpstream } from '../../../test/helpers/gateway.ts';
 import { startHttpCollector, type HttpCollector } from '../../../test/helpers/collectors.ts';
-import { eventually } from '../../../test/helpers/process.ts';
+import { eventually, freePort } from '../../../test/helpers/process.ts';
 
 const SECRET = 'secretvalue-9f3a';
 
@@ -214,6 +214,20 @@ describe('http-log', () => {
     } finally {
       await gw.close();
       await dead.close();
+    }
+    // Nothing listening at all: connection refused, same outcome.
+    const port = await freePort();
+    const refused = await startGateway({
+      ...config(upstream, dead, {}),
+      plugins: [{ name: 'http-log', config: { http_endpoint: `http://127.0.0.1:${port}/`, queue: { max_retry_time: 0.3, initial_retry_delay: 0.05 } } }],
+    });
+    try {
+      assert.ok(p99(await measure(refused, 20)) < 1000);
+      await eventually(() => refused.logs.some((l) => l.msg === 'log batch could not be delivered: dropped' && /ECONNREFUSED/.test(String(l.err))), 15000, 'ECONNREFUSED');
+      const metrics = await refused.gateway.metrics.text();
+      assert.match(metrics, /palisade_log_dropped_total\{plugin="http-log",reason="delivery_failed"\} [1-9]/);
+    } finally {
+      await refused.close();
     }
   });
 
