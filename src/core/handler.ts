@@ -15,6 +15,7 @@ import { normalizePath, upstreamPath } from './router.ts';
 import type { RuntimeConfig } from './runtime.ts';
 import { normalizeIp, realClientIp } from './trusted.ts';
 import type { AccessLog } from '../telemetry/access-log.ts';
+import type { AuditTrail } from '../audit/trail.ts';
 
 const kCall = Symbol('palisade.call');
 const kHost = Symbol('palisade.host');
@@ -27,6 +28,8 @@ export interface HandlerHost {
   readonly runtime: RuntimeConfig;
   readonly log: Logger;
   readonly accessLog: AccessLog;
+  /** Security decisions of finished requests go to the audit trail, when one is configured. */
+  readonly audit: AuditTrail | null;
   /** The response is over (finished or its connection closed). */
   released(res: ServerResponse): void;
 }
@@ -143,7 +146,8 @@ export class RequestHandler implements ProxyCallbacks {
     const target = svc.balancer.pick(this.#hashKey(ctx), null);
     if (target === null) return this.#gatewayError(ctx, ERR.NO_HEALTHY_TARGET, chainOf(ctx));
     const c = route.config;
-    const call = new UpstreamCall(ctx, target, this, upstreamPath(svc.path, ctx.path, ctx.matchedLength, c.strip_path, c.path_handling));
+    ctx.upstreamPath = upstreamPath(svc.path, ctx.path, ctx.matchedLength, c.strip_path, c.path_handling);
+    const call = new UpstreamCall(ctx, target, this, ctx.upstreamPath);
     (ctx.res as Res)[kCall] = call;
     call.start();
   }
@@ -178,13 +182,18 @@ export class RequestHandler implements ProxyCallbacks {
     const s = ctx.status;
     ctx.holdResponse = chain.body !== null && ctx.method !== 'HEAD' && s !== 204 && s !== 304;
     const response = chain.response;
-    if (response === null) return this.#afterResponsePhase(ctx);
-    const r = runVoid(response, ctx, 0);
-    if (isPromise(r)) return r.then(() => this.#afterResponsePhase(ctx));
-    this.#afterResponsePhase(ctx);
+    if (response === null) return this.#afterResponsePhase(ctx, undefined);
+    const r = runResponse(response, ctx, 0);
+    if (isPromise(r)) return r.then((v) => this.#afterResponsePhase(ctx, v));
+    this.#afterResponsePhase(ctx, r);
   }
 
-  #afterResponsePhase(ctx: RequestContext): void {
+  #afterResponsePhase(ctx: RequestContext, reply: Reply | undefined): void {
+    if (reply !== undefined) {
+      // A response-phase plugin replaced the upstream response (Kong: kong.response.exit in header_filter).
+      denied(ctx, reply);
+      return (ctx.res as Res)[kCall]!.replace(reply);
+    }
     ctx.plugin = null;
     const limit = ctx.responseBodyLimit;
     if (limit >= 0 && Number(ctx.headers['content-length']) > limit) return (ctx.res as Res)[kCall]!.refuse(ERR.RESPONSE_TOO_LARGE);
@@ -242,6 +251,14 @@ export class RequestHandler implements ProxyCallbacks {
       // Never let logging break the exchange (this runs inside undici's callbacks).
       this.#host.log.error({ err, request_id: ctx.requestId }, 'access log failed');
     }
+    if (ctx.decisions.length > 0 && this.#host.audit !== null) {
+      try {
+        this.#host.audit.request(ctx);
+      } catch (err) {
+        this.#host.log.error({ err, request_id: ctx.requestId }, 'audit trail failed');
+      }
+    }
+    ctx.markRead();
   }
 
   writeHead(ctx: RequestContext): void {
@@ -279,7 +296,7 @@ export class RequestHandler implements ProxyCallbacks {
     const response = chain?.response ?? null;
     if (response === null) return finish();
     try {
-      const r = runVoid(response, ctx, 0);
+      const r = runResponse(response, ctx, 0);
       if (isPromise(r)) r.then(finish, (err) => this.#crash(ctx, err));
       else finish();
     } catch (err) {
@@ -386,17 +403,19 @@ function switchToConsumer(ctx: RequestContext, chain: Chain, priority: number): 
   return [next, idx];
 }
 
-function runVoid(phase: NonNullable<Chain['response']>, ctx: RequestContext, i: number): void | Promise<void> {
+/** The response phase: a handler may return a Reply to replace the upstream response. */
+function runResponse(phase: NonNullable<Chain['response']>, ctx: RequestContext, i: number): Reply | undefined | Promise<Reply | undefined> {
   for (; i < phase.fns.length; i++) {
     ctx.plugin = phase.names[i]!;
     const t0 = ctx.phaseRuns === null ? -1 : sinceStart(ctx);
     const r = phase.fns[i]!(ctx);
     if (t0 >= 0) ran(ctx, 'response', phase.names[i]!, t0, r);
-    if (isPromise(r)) {
-      const next = i + 1;
-      return r.then(() => runVoid(phase, ctx, next));
-    }
+    if (r === undefined) continue;
+    if (r instanceof Reply) return r;
+    const next = i + 1;
+    return (r as Promise<void | Reply>).then((v) => (v instanceof Reply ? v : runResponse(phase, ctx, next)));
   }
+  return undefined;
 }
 
 function runBody(phase: NonNullable<Chain['body']>, ctx: RequestContext, body: Buffer | null, i: number): Reply | undefined | Promise<Reply | undefined> {

@@ -22,12 +22,13 @@ export interface PluginInstance {
 type Phase<F> = { fns: F[]; priorities: number[]; names: string[] } | null;
 type StopFn = (ctx: PdkContext) => HandlerResult;
 type VoidFn = (ctx: PdkContext) => void | Promise<void>;
+type ResponseFn = (ctx: PdkContext) => HandlerResult;
 type BodyFn = (ctx: PdkContext, body: Buffer | null) => HandlerResult;
 
 export class Chain {
   readonly rewrite: Phase<StopFn>;
   readonly access: Phase<StopFn>;
-  readonly response: Phase<VoidFn>;
+  readonly response: Phase<ResponseFn>;
   readonly body: Phase<BodyFn>;
   readonly log: Phase<VoidFn>;
   readonly instances: readonly PluginInstance[];

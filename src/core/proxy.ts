@@ -289,6 +289,12 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
     this.cb.onError(this.ctx, error);
   }
 
+  /** Answer with a reply instead of the upstream response (a response-phase plugin decided so). */
+  replace(reply: Reply): void {
+    this.#end();
+    this.cb.onReply(this.ctx, reply);
+  }
+
   /** Stop the upstream exchange on the gateway's decision. */
   #end(): void {
     this.#over = true;

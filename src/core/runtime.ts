@@ -167,10 +167,12 @@ export class RuntimeConfig {
     for (const [entity, pointer] of pluginEntities(config)) {
       if (!entity.enabled) continue;
       const def = getPlugin(entity.name)!;
-      const owner = ownerOf.get(entity) ?? {
-        service: entity.service !== undefined ? services.get(refName(entity.service)!)?.ref.id : undefined,
-        route: entity.route !== undefined ? routeByName.get(refName(entity.route)!) : undefined,
-        consumer: entity.consumer !== undefined ? consumerId(refName(entity.consumer)!) : undefined,
+      // Where it is nested, completed by its own references (decK: a plugin nested under a route may name a consumer).
+      const nested = ownerOf.get(entity);
+      const owner = {
+        service: nested?.service ?? (entity.service !== undefined ? services.get(refName(entity.service)!)?.ref.id : undefined),
+        route: nested?.route ?? (entity.route !== undefined ? routeByName.get(refName(entity.route)!) : undefined),
+        consumer: nested?.consumer ?? (entity.consumer !== undefined ? consumerId(refName(entity.consumer)!) : undefined),
       };
       const pluginServices: PluginServices = {
         logger: log.child({ plugin: def.name }),
@@ -182,6 +184,7 @@ export class RuntimeConfig {
           return memo.get(k) as T;
         },
         counters,
+        sensitiveQuery: this.sensitiveQuery,
         scope: { service: owner.service ?? null, route: owner.route ?? null, consumer: owner.consumer ?? null },
         metrics: this.#metrics,
         redis: (settings) => {
@@ -307,18 +310,21 @@ export class RuntimeConfig {
     }
   }
 
-  /** Stop timers and release pools; in-flight requests finish on their pools. */
-  dispose(): void {
+  /** Stop timers and release pools; in-flight requests finish on their pools. Resolves when plugins finished cleaning up. */
+  dispose(): Promise<void> {
+    const pending: Promise<void>[] = [];
     for (const h of this.#redis) h.release();
     this.#metrics.release();
     for (const c of this.#checkers) c.stop();
     for (const h of this.#handlers) {
       try {
-        h.dispose?.();
+        const r = h.dispose?.();
+        if (r) pending.push(r.catch(() => {}));
       } catch {
         // a plugin failing to clean up must not stop the swap
       }
     }
     for (const s of this.services) for (const p of s.pools.values()) this.#pools.release(p);
+    return Promise.all(pending).then(() => {});
   }
 }

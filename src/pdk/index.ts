@@ -12,6 +12,9 @@ import { Reply } from './reply.ts';
 
 export { Reply, problem } from './reply.ts';
 export { Enum } from './schema.ts';
+export { logSerializer, redactQuery, isSecretName, checkLogConfig, RedactField, CustomFieldsByLuaField, REDACTED, type LogRecord, type LogSerializerOptions, type NameSet } from './log-record.ts';
+export { LogQueue, QueueSchema, LOG_STREAM_QUEUE, countDrops, type QueueParameters, type BatchSender, type DropListener } from './log-queue.ts';
+export { StreamSender, DatagramSender, type StreamTarget } from './log-transport.ts';
 export { mediaTypeMatcher, MEDIA_TYPE_MASK } from './media-type.ts';
 
 /** What a phase handler may return: nothing (go on) or a Reply (stop the chain and answer). */
@@ -105,6 +108,8 @@ export interface PdkResponse {
   setBodyLimit(bytes: number): void;
   /** In the body phase: replace the response body sent to the client (Content-Length follows). */
   setBody(body: Buffer | string): void;
+  /** All response headers (lower-case names) as sent (or to be sent) to the client. */
+  getHeaders(): Readonly<Record<string, string | string[] | number | undefined>>;
 }
 
 /** Where the time of a request went (milliseconds; complete in the log phase). */
@@ -323,6 +328,8 @@ export interface PdkContext {
    * (PluginHandlers.tracePhases), else empty.
    */
   readonly phaseSpans: readonly PdkPhaseSpan[];
+  /** Path and query sent upstream (after strip_path and query changes), or null when the gateway answered itself. */
+  readonly upstreamUri: string | null;
   /** Answer the client now with this status, body and headers. */
   respond(status: number, body?: string | Buffer | object | null, headers?: Record<string, string>): Reply;
   /** Answer with an RFC 9457 problem document that also carries Kong's `message`. */
@@ -332,7 +339,13 @@ export interface PdkContext {
 export interface PluginHandlers {
   rewrite?(ctx: PdkContext): HandlerResult;
   access?(ctx: PdkContext): HandlerResult;
-  response?(ctx: PdkContext): void | Promise<void>;
+  /**
+   * Upstream status and headers arrived (or the gateway answered itself).
+   * Returning a Reply replaces the upstream response before anything is sent
+   * (Kong's kong.response.exit in header_filter); for the gateway's own
+   * replies a returned Reply is ignored.
+   */
+  response?(ctx: PdkContext): HandlerResult;
   /**
    * Needs the whole upstream response body: the core buffers it (up to
    * server.response_buffer_limit) after the response phase and before anything
@@ -343,8 +356,12 @@ export interface PluginHandlers {
    */
   body?(ctx: PdkContext, body: Buffer | null): HandlerResult;
   log?(ctx: PdkContext): void | Promise<void>;
-  /** Release what create() opened (connections, timers) when this config version is retired. */
-  dispose?(): void;
+  /**
+   * Release what create() opened (connections, timers) when this config version
+   * is retired. A promise (e.g. log entries still being delivered) is awaited
+   * at shutdown, for a few seconds at most; a reload does not wait for it.
+   */
+  dispose?(): void | Promise<void>;
   /** Query parameters that carry secrets for this instance (e.g. key-auth's key_names): redacted in the access log. */
   readonly sensitiveQueryParams?: readonly string[];
   /** Ask the core to record per-plugin phase timings (ctx.phaseSpans) on every request of this config version (tracing plugins). */
@@ -408,6 +425,12 @@ export interface PluginServices {
   redis(settings: RedisSettings): RedisStore;
   /** The gateway's metrics registry (served on /metrics of the status listener). */
   readonly metrics: MetricsService;
+  /**
+   * Query parameter / header names (lower-case) that plugins of this config
+   * version read secrets from (their sensitiveQueryParams): log plugins redact
+   * them. Complete once the config version is compiled (read it per request).
+   */
+  readonly sensitiveQuery: ReadonlySet<string>;
 }
 
 export interface CredentialDefinition<S extends TSchema = TSchema> {

@@ -6,32 +6,60 @@
 import type { PluginDefinition } from '../pdk/index.ts';
 import acl from './acl/index.ts';
 import basicAuth from './basic-auth/index.ts';
+import botDetection from './bot-detection/index.ts';
 import correlationId from './correlation-id/index.ts';
 import cors from './cors/index.ts';
+import fileLog from './file-log/index.ts';
 import hmacAuth from './hmac-auth/index.ts';
+import httpLog from './http-log/index.ts';
+import injectionProtection from './injection-protection/index.ts';
+import ipRestriction from './ip-restriction/index.ts';
+import jsonThreatProtection from './json-threat-protection/index.ts';
 import jwt from './jwt/index.ts';
 import keyAuth from './key-auth/index.ts';
 import ldapAuth from './ldap-auth/index.ts';
 import mtlsAuth from './mtls-auth/index.ts';
+import oasValidation from './oas-validation/index.ts';
+import opentelemetry from './opentelemetry/index.ts';
+import prometheus from './prometheus/index.ts';
 import rateLimiting from './rate-limiting/index.ts';
 import requestSizeLimiting from './request-size-limiting/index.ts';
 import requestTermination from './request-termination/index.ts';
+import responseRateLimiting from './response-ratelimiting/index.ts';
 import responseSizeLimiting from './response-size-limiting/index.ts';
+import statsd from './statsd/index.ts';
+import syslog from './syslog/index.ts';
+import tcpLog from './tcp-log/index.ts';
+import xmlThreatProtection from './xml-threat-protection/index.ts';
 
 const definitions: PluginDefinition[] = [
   acl,
   basicAuth,
+  botDetection,
   correlationId,
   cors,
+  fileLog,
   hmacAuth,
+  httpLog,
+  injectionProtection,
+  ipRestriction,
+  jsonThreatProtection,
   jwt,
   keyAuth,
   ldapAuth,
   mtlsAuth,
+  oasValidation,
+  opentelemetry,
+  prometheus,
   rateLimiting,
   requestSizeLimiting,
   requestTermination,
+  responseRateLimiting,
   responseSizeLimiting,
+  statsd,
+  syslog,
+  tcpLog,
+  xmlThreatProtection,
 ];
 
 const byName = new Map<string, PluginDefinition>();

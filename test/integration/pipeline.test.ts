@@ -113,3 +113,39 @@ test('identity headers a client sends are never forwarded (only the gateway sets
     assert.equal(seen.headers[h], undefined, `${h} stripped`);
   }
 });
+
+test('a plugin nested under a route that names a consumer applies to that consumer on that route only (decK)', async () => {
+  const up = await startUpstream();
+  const g = await startGateway({
+    services: [
+      {
+        name: 'svc',
+        url: up.url,
+        routes: [
+          {
+            name: 'r',
+            paths: ['/r'],
+            plugins: [
+              { name: 'key-auth', config: { anonymous: 'anon' } },
+              { name: 'request-termination', consumer: 'anon', config: { status_code: 401, message: 'log in first' } },
+            ],
+          },
+          { name: 'other', paths: ['/other'], plugins: [{ name: 'key-auth', config: { anonymous: 'anon' } }] },
+        ],
+      },
+    ],
+    consumers: [{ username: 'anon' }, { username: 'alice', keyauth_credentials: [{ key: 'alice-key-1' }] }],
+  });
+  try {
+    const alice = await fetch(g.url + '/r', { headers: { apikey: 'alice-key-1' } });
+    assert.equal(alice.status, 200, 'another consumer is not terminated');
+    const anon = await fetch(g.url + '/r');
+    assert.equal(anon.status, 401);
+    assert.equal(((await anon.json()) as { message: string }).message, 'log in first');
+    const elsewhere = await fetch(g.url + '/other');
+    assert.equal(elsewhere.status, 200, 'the anonymous consumer on another route is not terminated');
+  } finally {
+    await g.close();
+    await up.close();
+  }
+});
