@@ -6,26 +6,21 @@
  * counted per consumer, credential or IP, in this gateway (policy local) or
  * in Redis (policy redis).
  *
- * access: read the client's counters; refuse with Kong's 429 "API rate limit
- * exceeded for '<name>'" when a quota is used up (block_on_first_violation:
- * any quota; otherwise: a quota this route's responses consume, see below);
- * else tell the upstream what is left (X-RateLimit-Remaining-<name>).
- * response: remove the usage header, send the client Kong's
- * X-RateLimit-Limit-<name>-<period> / X-RateLimit-Remaining-<name>-<period>,
- * and count the reported usage (sent before the response head is written,
- * not awaited: the next request of the client sees it).
- *
- * Palisade difference: Kong lets such a request reach the upstream and then
- * replaces the upstream's answer with an empty 429 (header_filter). The PDK
- * cannot change the status of an upstream response, so Palisade refuses it
- * before the upstream is called, knowing from earlier responses which quotas
- * a route consumes (its footprint, learnt per plugin instance and config
- * version): the upstream does no work that is thrown away.
+ * access: read the client's counters; with block_on_first_violation, refuse
+ * with Kong's 429 "API rate limit exceeded for '<name>'" when any quota is
+ * used up; else tell the upstream what is left (X-RateLimit-Remaining-<name>).
+ * response (Kong's header_filter): remove the usage header, send the client
+ * Kong's X-RateLimit-Limit-<name>-<period> / X-RateLimit-Remaining-<name>-<period>;
+ * when the response consumes a quota that was already used up, replace it
+ * with the 429 (the upstream was called, as in Kong, and its answer is
+ * dropped) and count nothing; else count the reported usage. Kong counts in
+ * its log phase; Palisade counts here, before the response head is written
+ * (not awaited: the client's next request sees it).
  */
 import { definePlugin, type PdkContext, type PluginServices, type Reply } from '../../pdk/index.ts';
 import { CLUSTER_POLICY, limitIdentifier, remaining, StoreOutage, windowOf } from '../../pdk/ratelimit.ts';
 import { redisConfigError, redisSettings } from '../../pdk/redis-config.ts';
-import { limitsError, Quotas, type Slot } from './quotas.ts';
+import { limitsError, Quotas } from './quotas.ts';
 import { ResponseRateLimitingSchema, type ResponseRateLimitingConfig } from './schema.ts';
 import { LocalQuotaStore, RedisQuotaStore, type QuotaStore } from './store.ts';
 
@@ -50,15 +45,6 @@ function validate(config: ResponseRateLimitingConfig): string | null {
   return limitsError(config.limits) ?? redisConfigError(config);
 }
 
-/** Kong's client headers: the limit and what is left of every (quota, period), after `extra` (this response's usage). */
-function writeHeaders(slots: readonly Slot[], used: readonly number[], extra: readonly number[] | null, out: HeaderTarget): void {
-  for (let i = 0; i < slots.length; i++) {
-    const s = slots[i]!;
-    out.setHeader(s.limitHeader, s.limitText);
-    out.setHeader(s.remainingHeader, String(remaining(s.limit, used[i]! + (extra === null ? 0 : extra[s.quota]!))));
-  }
-}
-
 function create(config: ResponseRateLimitingConfig, services: PluginServices) {
   const problem = validate(config);
   if (problem !== null) throw new Error(problem);
@@ -72,56 +58,62 @@ function create(config: ResponseRateLimitingConfig, services: PluginServices) {
   const headerName = config.header_name.toLowerCase();
   const hide = config.hide_client_headers;
   const block = config.block_on_first_violation;
-  /** Route id → the quotas its responses have consumed. */
-  const footprints = new Map<string, boolean[]>();
 
-  /** The quota this request may not use any more, or -1. */
-  const exhausted = (used: readonly number[], route: string): number => {
-    const footprint = block ? null : footprints.get(route);
-    if (footprint === undefined) return -1;
+  /** Kong's client headers: the limit and what is left of every (quota, period), after `extra` (this response's usage). */
+  const writeHeaders = (used: readonly number[], extra: readonly number[] | null, out: HeaderTarget): void => {
+    if (hide) return;
     for (let i = 0; i < slots.length; i++) {
       const s = slots[i]!;
-      if (used[i]! >= s.limit && (footprint === null || footprint[s.quota])) return s.quota;
+      out.setHeader(s.limitHeader, s.limitText);
+      out.setHeader(s.remainingHeader, String(remaining(s.limit, used[i]! + (extra === null ? 0 : extra[s.quota]!))));
+    }
+  };
+
+  /** The first used-up quota (usage ≥ limit in one of its periods) among those `consumed` (null: all), or -1. */
+  const exhausted = (used: readonly number[], consumed: readonly number[] | null): number => {
+    for (let i = 0; i < slots.length; i++) {
+      const s = slots[i]!;
+      if (used[i]! >= s.limit && (consumed === null || consumed[s.quota]! > 0)) return s.quota;
     }
     return -1;
   };
 
-  const refuse = (ctx: PdkContext, q: number, used: readonly number[], now: number): Reply => {
+  /** Kong's 429 for quota `q`, with the client headers and Retry-After (when its used-up windows end). */
+  const refuse = (ctx: PdkContext, q: number, u: Usage, extra: readonly number[] | null): Reply => {
     const headers: Record<string, string> = {};
-    if (!hide) writeHeaders(slots, used, null, { setHeader: (k, v) => void (headers[k] = v) });
-    let until = now;
+    writeHeaders(u.used, extra, { setHeader: (k, v) => void (headers[k] = v) });
+    let until = u.now;
     for (let i = 0; i < slots.length; i++) {
       const s = slots[i]!;
-      if (s.quota === q && used[i]! >= s.limit) until = Math.max(until, windowOf(s.period, now).end);
+      if (s.quota === q && u.used[i]! >= s.limit) until = Math.max(until, windowOf(s.period, u.now).end);
     }
-    headers['retry-after'] = String(Math.max(1, Math.ceil((until - now) / 1000)));
+    headers['retry-after'] = String(Math.max(1, Math.ceil((until - u.now) / 1000)));
     return ctx.reject(429, `API rate limit exceeded for '${quotas.names[q]}'`, headers);
   };
 
-  const decide = (ctx: PdkContext, group: string, fields: string[], used: number[], now: number): Reply | undefined => {
+  const admit = (ctx: PdkContext, u: Usage): Reply | undefined => {
     if (outage.down) outage.recovered();
-    const q = exhausted(used, ctx.route?.id ?? '');
-    if (q >= 0) return refuse(ctx, q, used, now);
+    if (block) {
+      const q = exhausted(u.used, null);
+      if (q >= 0) return refuse(ctx, q, u, null);
+    }
     // The upstream learns what is left of each quota (its smallest remainder), as in Kong.
     let i = 0;
     for (let q = 0; q < quotas.names.length; q++) {
       let least = Infinity;
-      for (; i < slots.length && slots[i]!.quota === q; i++) least = Math.min(least, remaining(slots[i]!.limit, used[i]!));
+      for (; i < slots.length && slots[i]!.quota === q; i++) least = Math.min(least, remaining(slots[i]!.limit, u.used[i]!));
       ctx.request.setHeader(quotas.upstreamHeaders[q]!, String(least));
     }
-    ctx.shared[SLOT] = { group, fields, used, now } satisfies Usage;
+    ctx.shared[SLOT] = u;
     return undefined;
   };
 
-  const count = (route: string, u: Usage, consumed: readonly number[]): void => {
-    let footprint = footprints.get(route);
-    if (footprint === undefined) footprints.set(route, (footprint = new Array<boolean>(quotas.names.length).fill(false)));
+  const count = (u: Usage, consumed: readonly number[]): void => {
     const by = new Array<number>(slots.length);
     const expireAt = new Array<number>(slots.length);
     for (let i = 0; i < slots.length; i++) {
       const s = slots[i]!;
       by[i] = consumed[s.quota]!;
-      if (by[i]! > 0) footprint[s.quota] = true;
       expireAt[i] = windowOf(s.period, u.now).end + GRACE_MS;
     }
     store.add(u.group, u.fields, by, expireAt).catch((err: unknown) => outage.failed(err));
@@ -139,21 +131,30 @@ function create(config: ResponseRateLimitingConfig, services: PluginServices) {
         return outage.fail(ctx, err);
       }
       return read.then(
-        (used) => decide(ctx, group, fields, used, now),
+        (used) => admit(ctx, { group, fields, used, now }),
         (err: unknown) => outage.fail(ctx, err),
       );
     },
 
-    /** The usage header never reaches the client; the usage it reports is counted. */
+    /** The usage header never reaches the client; a response that consumes a used-up quota becomes the 429. */
     response(ctx: PdkContext) {
       const r = ctx.response;
       const reported = r.getHeader(headerName);
       if (reported !== undefined) r.removeHeader(headerName);
       const u = ctx.shared[SLOT] as Usage | undefined;
-      if (u === undefined) return;
+      if (u === undefined) return undefined;
+      // Once: the 429 that replaces the upstream response passes through this phase again.
+      ctx.shared[SLOT] = undefined;
       const consumed = r.source === 'upstream' ? quotas.usage(reported) : null;
-      if (!hide) writeHeaders(slots, u.used, consumed, r);
-      if (consumed !== null) count(ctx.route?.id ?? '', u, consumed);
+      if (consumed === null) {
+        writeHeaders(u.used, null, r);
+        return undefined;
+      }
+      const q = exhausted(u.used, consumed);
+      if (q >= 0) return refuse(ctx, q, u, consumed);
+      writeHeaders(u.used, consumed, r);
+      count(u, consumed);
+      return undefined;
     },
   };
 }

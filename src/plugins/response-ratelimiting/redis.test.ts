@@ -82,10 +82,14 @@ describe('response-ratelimiting (policy redis)', () => {
       assert.equal(r.headers['x-kong-limit'], undefined);
     }
     for (const g of gws) {
-      // Each gateway has seen a response of this route: both refuse.
+      // Both gateways see the shared count: a response that consumes videos becomes the 429, one that does not passes.
       const r = await get(g, '/shared', ip, 'videos=1');
       assert.equal(r.status, 429);
       assert.equal(r.json().message, "API rate limit exceeded for 'videos'");
+      assert.match(String(r.headers['content-type']), /^application\/problem\+json/, 'the upstream answer is dropped');
+      const images = await get(g, '/shared', ip, 'images=1');
+      assert.equal(images.status, 200);
+      assert.equal(images.headers['x-ratelimit-remaining-videos-hour'], '0');
     }
     const keys = (await redis.command('KEYS', `palisade:ct:*i:${ip}}*`)).split('\r\n').filter((l) => l.startsWith('palisade:'));
     assert.equal(keys.length, 2, `one key per quota window: ${keys}`);

@@ -4,8 +4,10 @@
  * query: ?report=videos%3D1 → x-kong-limit: videos=1). Kong's scenarios
  * (spec/03-plugins/24-response-rate-limiting/04-access_spec.lua): one quota,
  * several quotas with several periods, block_on_first_violation, per
- * consumer, hide_client_headers; and Palisade's: quotas learnt per route,
- * custom header_name, the usage header never reaching the client.
+ * consumer, hide_client_headers, one plugin for several routes; a response
+ * that consumes a used-up quota is replaced by Kong's 429 after the upstream
+ * was called (its headers and body never reach the client); custom
+ * header_name, the usage header never reaching the client.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
@@ -18,15 +20,17 @@ let gw: TestGateway;
 let ipSeq = 1;
 const newIp = () => `10.20.0.${ipSeq++}`;
 
-/** Upstream: 200, with every ?report= value as a usage header (named by ?h=, default x-kong-limit). */
+const UPSTREAM_BODY = 'the upstream answer';
+
+/** Upstream: 200 with a marker header and cookie, every ?report= value as a usage header (named by ?h=, default x-kong-limit). */
 async function reportingUpstream(): Promise<TestUpstream> {
   return startUpstream((req, res) => {
     const q = new URL(req.url!, 'http://x').searchParams;
     const reports = q.getAll('report');
-    const headers: Record<string, string | string[]> = { 'content-type': 'text/plain' };
+    const headers: Record<string, string | string[]> = { 'content-type': 'text/plain', 'x-upstream-marker': 'yes', 'set-cookie': 'upstream=1' };
     if (reports.length > 0) headers[q.get('h') ?? 'x-kong-limit'] = reports.length === 1 ? reports[0]! : reports;
     res.writeHead(200, headers);
-    res.end('ok');
+    res.end(UPSTREAM_BODY);
   });
 }
 
@@ -101,6 +105,17 @@ async function get(path: string, o: { ip?: string; report?: string | string[]; h
 
 const num = (v: string | string[] | undefined) => (v === undefined ? undefined : Number(v));
 
+/** Kong's 429 from the response phase: the upstream was called, and nothing of its answer reaches the client. */
+function assertReplaced(r: Awaited<ReturnType<typeof get>>, quota: string): void {
+  assert.equal(r.status, 429);
+  assert.notEqual(r.upstreamSaw, null, 'the upstream was called (Kong: the header filter replaces its answer)');
+  assert.equal(r.json().message, `API rate limit exceeded for '${quota}'`);
+  assert.match(String(r.headers['content-type']), /^application\/problem\+json/);
+  assert.ok(!r.body.includes(UPSTREAM_BODY), 'no upstream body');
+  for (const h of ['x-upstream-marker', 'set-cookie', 'x-kong-limit']) assert.equal(r.headers[h], undefined, `no upstream ${h}`);
+  assert.equal(Number(r.headers['content-length']), Buffer.byteLength(r.body));
+}
+
 describe('response-ratelimiting (policy local)', () => {
   test('one quota: counted from the upstream header, headers as Kong, refused once used up', async () => {
     await clearOfMinuteEdge();
@@ -114,11 +129,17 @@ describe('response-ratelimiting (policy local)', () => {
       assert.equal(r.upstreamSaw!['x-ratelimit-remaining-videos'], String(6 - i + 1), 'the upstream learns what is left');
     }
     const refused = await get('/single', { ip, report: 'videos=1' });
-    assert.equal(refused.status, 429);
-    assert.equal(refused.json().message, "API rate limit exceeded for 'videos'");
-    assert.equal(refused.upstreamSaw, null, 'the upstream is not called');
+    assertReplaced(refused, 'videos');
+    assert.equal(refused.upstreamSaw!['x-ratelimit-remaining-videos'], '0', 'the upstream was told nothing is left');
+    assert.equal(refused.headers['x-ratelimit-limit-videos-minute'], '6');
     assert.equal(refused.headers['x-ratelimit-remaining-videos-minute'], '0');
     assert.ok(num(refused.headers['retry-after'])! >= 1 && num(refused.headers['retry-after'])! <= 60);
+    // A response that consumes nothing passes (Kong: only a response that reports the used-up quota is refused).
+    const free = await get('/single', { ip });
+    assert.equal(free.status, 200);
+    assert.equal(free.body, UPSTREAM_BODY);
+    assert.equal(free.headers['x-upstream-marker'], 'yes');
+    assert.equal(free.headers['x-ratelimit-remaining-videos-minute'], '0');
     // Another client has its own quota.
     assert.equal((await get('/single', { ip: newIp(), report: 'videos=1' })).status, 200);
   });
@@ -136,11 +157,20 @@ describe('response-ratelimiting (policy local)', () => {
       assert.equal(num(r.headers['x-ratelimit-limit-images-minute']), 4);
       assert.equal(num(r.headers['x-ratelimit-remaining-images-minute']), 4 - i);
     }
+    // images has 1 left: a response that consumes it and the used-up videos is refused …
     const r = await get('/multi', { ip, report: 'videos=2, images=1' });
-    assert.equal(r.status, 429);
+    assertReplaced(r, 'videos');
+    // … with Kong's headers: what would be left after this response.
     assert.equal(num(r.headers['x-ratelimit-remaining-videos-minute']), 0);
-    assert.equal(num(r.headers['x-ratelimit-remaining-videos-hour']), 4);
-    assert.equal(num(r.headers['x-ratelimit-remaining-images-minute']), 1);
+    assert.equal(num(r.headers['x-ratelimit-remaining-videos-hour']), 2);
+    assert.equal(num(r.headers['x-ratelimit-remaining-images-minute']), 0);
+    // The refused response was not counted (Kong: stop_log); one that only consumes images is served and counted.
+    const images = await get('/multi', { ip, report: 'images=1' });
+    assert.equal(images.status, 200);
+    assert.equal(images.body, UPSTREAM_BODY);
+    assert.equal(num(images.headers['x-ratelimit-remaining-videos-hour']), 4);
+    assert.equal(num(images.headers['x-ratelimit-remaining-images-minute']), 0);
+    assertReplaced(await get('/multi', { ip, report: 'images=1' }), 'images');
   });
 
   test("block_on_first_violation: a used-up quota blocks every request (Kong's message names it)", async () => {
@@ -150,20 +180,22 @@ describe('response-ratelimiting (policy local)', () => {
     const r = await get('/block', { ip, report: 'video=2' });
     assert.equal(r.status, 429);
     assert.equal(r.json().message, "API rate limit exceeded for 'image'");
-    assert.equal(r.upstreamSaw, null);
+    assert.equal(r.upstreamSaw, null, 'refused before the upstream is called');
+    assert.equal(r.headers['x-ratelimit-remaining-image-minute'], '0');
+    assert.equal(r.headers['x-ratelimit-remaining-video-minute'], '4');
+    // Also a request whose response would consume nothing.
+    assert.equal((await get('/block', { ip })).upstreamSaw, null);
   });
 
-  test('without block_on_first_violation only the routes that consume a used-up quota are refused', async () => {
+  test('without block_on_first_violation: a used-up quota refuses only the responses that consume it', async () => {
     const ip = newIp();
     for (let i = 0; i < 2; i++) assert.equal((await get('/media/videos', { ip, report: 'videos=1' })).status, 200);
     const images = await get('/media/images', { ip, report: 'images=1' });
     assert.equal(images.status, 200, 'images are still allowed');
     assert.equal(images.headers['x-ratelimit-remaining-videos-hour'], '0');
     assert.equal(images.headers['x-ratelimit-remaining-images-hour'], '99');
-    const videos = await get('/media/videos', { ip, report: 'videos=1' });
-    assert.equal(videos.status, 429);
-    assert.equal(videos.json().message, "API rate limit exceeded for 'videos'");
-    assert.equal(videos.upstreamSaw, null);
+    assert.equal((await get('/media/videos', { ip })).status, 200, 'a video response that consumes nothing passes');
+    assertReplaced(await get('/media/videos', { ip, report: 'videos=1' }), 'videos');
     // The routes share the service's counters (Kong: "counts against the same service from different routes").
     assert.equal((await get('/media/images', { ip: newIp(), report: 'images=1' })).headers['x-ratelimit-remaining-videos-hour'], '2');
   });
@@ -172,7 +204,7 @@ describe('response-ratelimiting (policy local)', () => {
     await clearOfMinuteEdge();
     for (let i = 0; i < 2; i++) assert.equal((await get('/consumer', { report: 'videos=1', headers: { apikey: 'alice-key' } })).status, 200);
     const alice = await get('/consumer', { report: 'videos=1', headers: { apikey: 'alice-key' } });
-    assert.equal(alice.status, 429);
+    assertReplaced(alice, 'videos');
     assert.equal(alice.headers['x-ratelimit-remaining-videos-minute'], '0');
     const bob = await get('/consumer', { report: 'videos=1', headers: { apikey: 'bob-key' } });
     assert.equal(bob.status, 200);
@@ -190,7 +222,8 @@ describe('response-ratelimiting (policy local)', () => {
       assert.equal(r.headers['x-kong-limit'], undefined);
     }
     const r = await get('/hidden', { ip, report: 'videos=1' });
-    assert.equal(r.status, 429);
+    assertReplaced(r, 'videos');
+    assert.equal(r.headers['x-ratelimit-limit-videos-minute'], undefined);
     assert.equal(r.headers['x-ratelimit-remaining-videos-minute'], undefined);
   });
 
@@ -211,7 +244,9 @@ describe('response-ratelimiting (policy local)', () => {
     const two = await custom(['videos=5', 'videos=1']);
     assert.equal(two.headers['x-ratelimit-remaining-videos-minute'], '1', 'several header lines: the last amount wins');
     assert.equal((await custom('videos=1')).headers['x-ratelimit-remaining-videos-minute'], '0');
-    assert.equal((await custom('videos=1')).status, 429);
+    const refused = await custom('videos=1');
+    assert.equal(refused.status, 429);
+    assert.equal(refused.headers['x-palisade-limit'], undefined);
   });
 
   test('invalid configs are refused at load with Kong\'s messages, naming the field', async () => {
