@@ -17,7 +17,7 @@
  * error_status_code / error_message in block mode, a warning in log_only.
  */
 import { definePlugin, mediaTypeMatcher, type PdkContext, type PluginServices, type Reply } from '../../pdk/index.ts';
-import { JsonScanner, type JsonLimits, type JsonViolation } from './scanner.ts';
+import { JsonScanner, type JsonLimits, type JsonViolation } from '../../pdk/json-tokens.ts';
 import { JsonThreatProtectionSchema, validate, type JsonThreatProtectionConfig } from './schema.ts';
 
 /** Kong 3.10+: other methods are not validated. */

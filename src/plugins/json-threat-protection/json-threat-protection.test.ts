@@ -279,9 +279,12 @@ describe('json-threat-protection', () => {
 
   test('a 100 000-deep body is refused at the limit, before the client has sent it all', async () => {
     const started = performance.now();
-    const r = await streamPost(`${gw.url}/deep`, JSON_CT, () => Buffer.alloc(1000, '['), 100_000);
+    // 1 GiB of '[' offered: socket buffers hold a few MB at most, so finishing it would take a gateway that reads on.
+    const r = await streamPost(`${gw.url}/deep`, JSON_CT, () => Buffer.alloc(64 * 1024, '['), 1024 ** 3);
     assert.equal(r.status, 400, r.text);
     assert.equal(message(r.text), 'Bad Request');
+    assert.equal(r.finished, false, 'the answer came before the client finished sending');
+    assert.ok(r.produced < 64 * 1024 * 1024, `the client had produced only ${r.produced} bytes`);
     assert.ok(performance.now() - started < 10_000, 'refused quickly');
     assert.ok(!upstream.requests.some((q) => q.body.startsWith('['.repeat(200))), 'the upstream never got it');
     // With a declared length too: the whole 100 000 bytes fit in one read, the scan stops at byte 100.

@@ -1,14 +1,19 @@
 /**
- * A streaming JSON validator (RFC 8259) that enforces structural limits while
- * it reads: bytes go in chunk by chunk, nothing is materialised (no values,
- * no strings, except object entry names when duplicates are checked), and the
- * first violation stops it. Memory is O(depth) — bounded by the depth limit —
+ * A streaming JSON tokenizer and validator (RFC 8259) that enforces structural
+ * limits while it reads: bytes go in chunk by chunk, nothing is materialised
+ * (no values, no strings, except object entry names when duplicates are
+ * checked, and every string when a sink asks for them), and the first
+ * violation stops it. Memory is O(depth) — bounded by the depth limit —
  * and time is one pass over the bytes, so '['.repeat(100000) costs one
  * comparison at the (limit+1)-th bracket.
  *
  * Lengths of strings and entry names count Unicode characters, not bytes
  * (Kong 3.9+): a UTF-8 sequence and a \uXXXX escape are one, a surrogate pair
  * of escapes is one. The input must be UTF-8.
+ *
+ * Used by json-threat-protection (limits) and injection-protection (a sink
+ * that gets every entry name and string value, duplicates included, in
+ * document order: what JSON.parse would hide behind the last duplicate).
  */
 
 /** A limit of -1 (unlimited) is passed as Infinity. */
@@ -23,13 +28,30 @@ export interface JsonLimits {
   readonly allowDuplicateNames: boolean;
 }
 
+/** No limit at all: a tokenizer that only checks the syntax. */
+export const NO_JSON_LIMITS: JsonLimits = {
+  depth: Infinity,
+  arrayElements: Infinity,
+  objectEntries: Infinity,
+  nameLength: Infinity,
+  stringLength: Infinity,
+  numberLength: Infinity,
+  allowDuplicateNames: true,
+};
+
+/**
+ * Gets each entry name (`isName`) and each string value, escapes resolved, in
+ * document order. Returning true stops the scan (a `stopped` violation).
+ */
+export type JsonStringSink = (value: string, isName: boolean) => boolean;
+
 /**
  * What was wrong, at which byte. `policy` violations follow enforcement_mode
  * (Kong: error_status_code / error_message); `invalid` and `utf8` are always
- * refused with 400, as Kong does.
+ * refused with 400, as Kong does; `stopped`: the sink asked to stop.
  */
 export interface JsonViolation {
-  readonly kind: 'policy' | 'invalid' | 'utf8';
+  readonly kind: 'policy' | 'invalid' | 'utf8' | 'stopped';
   readonly message: string;
   readonly offset: number;
 }
@@ -45,6 +67,7 @@ const DUPLICATE = 'Duplicate object entry name.';
 const TRAILING = 'Trailing data.';
 const INVALID = 'Invalid JSON.';
 const NON_UTF8 = 'Non-UTF8 input.';
+const STOPPED = 'Stopped by the string sink.';
 
 // Lexer states.
 const VALUE = 0; // a value must come (top level, after ':' or after ',' in an array)
@@ -90,6 +113,7 @@ function hexValue(b: number): number {
 
 export class JsonScanner {
   readonly #limits: JsonLimits;
+  readonly #sink: JsonStringSink | null;
   #state = VALUE;
   /** Container kinds and their entry counts, innermost last. */
   readonly #kinds: number[] = [];
@@ -107,17 +131,18 @@ export class JsonScanner {
   #hexLeft = 0;
   #hex = 0;
   #highSurrogate = false;
-  /** Raw bytes of the entry name being read (duplicate check only). */
-  #nameParts: Buffer[] | null = null;
-  #nameStart = -1;
+  /** Raw bytes of the string being read (entry names for the duplicate check, every string for a sink). */
+  #parts: Buffer[] | null = null;
+  #partStart = -1;
   // Number and literal state.
   #num = N_MINUS;
   #numLength = 0;
   #literal: Buffer = LITERALS[0]!;
   #literalAt = 0;
 
-  constructor(limits: JsonLimits) {
+  constructor(limits: JsonLimits, sink?: JsonStringSink) {
     this.#limits = limits;
+    this.#sink = sink ?? null;
   }
 
   /** Feed the next chunk; the first violation, or null. Stop feeding after a violation. */
@@ -141,7 +166,7 @@ export class JsonScanner {
   #scan(buf: Buffer): JsonViolation | null {
     const len = buf.length;
     const lim = this.#limits;
-    if (this.#nameStart >= 0) this.#nameStart = 0;
+    if (this.#partStart >= 0) this.#partStart = 0;
     for (let i = 0; i < len; i++) {
       const b = buf[i]!;
       switch (this.#state) {
@@ -152,11 +177,12 @@ export class JsonScanner {
             continue;
           }
           if (b === 0x22) {
-            if (this.#inName) {
-              const dup = this.#nameEnd(buf, i);
-              if (dup) return violation('policy', DUPLICATE, this.#base + i);
-              this.#state = COLON;
-            } else this.#valueDone();
+            if (this.#parts !== null) {
+              const v = this.#stringEnd(buf, i);
+              if (v !== null) return v;
+            }
+            if (this.#inName) this.#state = COLON;
+            else this.#valueDone();
             continue;
           }
           if (b === 0x5c) {
@@ -229,7 +255,7 @@ export class JsonScanner {
         }
       }
     }
-    if (this.#nameStart >= 0 && this.#nameParts !== null) this.#nameParts.push(buf.subarray(this.#nameStart));
+    if (this.#partStart >= 0 && this.#parts !== null) this.#parts.push(buf.subarray(this.#partStart));
     return null;
   }
 
@@ -281,7 +307,7 @@ export class JsonScanner {
       return null;
     }
     if (b === 0x22) {
-      this.#startString(false);
+      this.#startString(false, at - this.#base + 1);
       return null;
     }
     if (b === 0x2d || (b >= 0x30 && b <= 0x39)) {
@@ -304,35 +330,38 @@ export class JsonScanner {
     if (b !== 0x22) return invalidAt(b, at);
     const top = this.#kinds.length - 1;
     if (++this.#counts[top]! > this.#limits.objectEntries) return violation('policy', ENTRIES, at);
-    this.#startString(true);
-    if (!this.#limits.allowDuplicateNames) {
-      this.#nameParts = [];
-      this.#nameStart = i + 1;
-    }
+    this.#startString(true, i + 1);
     return null;
   }
 
-  #startString(name: boolean): void {
+  /** `from`: index of the string's first byte in the current chunk. */
+  #startString(name: boolean, from: number): void {
     this.#state = STRING_BODY;
     this.#inName = name;
     this.#length = 0;
     this.#highSurrogate = false;
+    if (this.#sink !== null || (name && !this.#limits.allowDuplicateNames)) {
+      this.#parts = [];
+      this.#partStart = from;
+    }
   }
 
-  /** The closing quote of an entry name at buf[i]: true when the name was already used in this object. */
-  #nameEnd(buf: Buffer, i: number): boolean {
-    const parts = this.#nameParts;
-    if (parts === null) return false;
-    parts.push(buf.subarray(this.#nameStart, i));
-    this.#nameParts = null;
-    this.#nameStart = -1;
-    const raw = Buffer.concat(parts).toString('utf8');
+  /** The closing quote of a captured string at buf[i]: a duplicate name, the sink's stop, or null. */
+  #stringEnd(buf: Buffer, i: number): JsonViolation | null {
+    const parts = this.#parts!;
+    const last = buf.subarray(this.#partStart, i);
+    this.#parts = null;
+    this.#partStart = -1;
+    const raw = (parts.length === 0 ? last : Buffer.concat([...parts, last])).toString('utf8');
     // Escapes are resolved so that "a" and "\u0061" are the same name; the bytes were validated already.
-    const name = raw.includes('\\') ? (JSON.parse(`"${raw}"`) as string) : raw;
-    const names = this.#names[this.#names.length - 1]!;
-    if (names.has(name)) return true;
-    names.add(name);
-    return false;
+    const value = raw.includes('\\') ? (JSON.parse(`"${raw}"`) as string) : raw;
+    if (this.#inName && !this.#limits.allowDuplicateNames) {
+      const names = this.#names[this.#names.length - 1]!;
+      if (names.has(value)) return violation('policy', DUPLICATE, this.#base + i);
+      names.add(value);
+    }
+    if (this.#sink !== null && this.#sink(value, this.#inName)) return violation('stopped', STOPPED, this.#base + i);
+    return null;
   }
 
   #close(kind: number, at: number): JsonViolation | null {
