@@ -103,7 +103,10 @@ class RequestView implements PdkRequest {
     (this.#ctx.upstreamHeaders ??= new Map()).set(name.toLowerCase(), null);
   }
   readBody(limit: number): Promise<Buffer | null> {
-    return (this.#ctx.bodyRead ??= readBody(this.#ctx, limit));
+    // Each reader gets an answer for its own limit; reads run one after another (the body is read once, then kept).
+    const ctx = this.#ctx;
+    const read = () => readBody(ctx, limit);
+    return (ctx.bodyRead = ctx.bodyRead === null ? read() : ctx.bodyRead.then(read, read));
   }
   bodyChunks(limit: number): AsyncIterable<Buffer> {
     return bodyChunks(this.#ctx, limit);
@@ -287,8 +290,9 @@ export class RequestContext implements PdkContext, PdkResponse {
   readonly phaseRuns: { plugin: string; phase: PdkPhaseSpan['phase']; start: number; end: number }[] | null;
   /** The plugin whose handler runs now. */
   plugin: string | null = null;
-  /** Upstream response body cap (-1 = none). */
+  /** Upstream response body cap (-1 = none), and the plugin that set it. */
   responseBodyLimit = -1;
+  responseLimitBy: string | null = null;
   /** The upstream response is held for the body phase (head not written yet). */
   holdResponse = false;
   /** A response body set in the body phase. */
@@ -409,7 +413,17 @@ export class RequestContext implements PdkContext, PdkResponse {
     return this.headers;
   }
   setBodyLimit(bytes: number): void {
-    this.responseBodyLimit = this.responseBodyLimit < 0 ? bytes : Math.min(this.responseBodyLimit, bytes);
+    if (this.responseBodyLimit < 0 || bytes < this.responseBodyLimit) {
+      this.responseBodyLimit = bytes;
+      this.responseLimitBy = this.plugin;
+    }
+  }
+  /** The response body limit refused or cut the response: the decision of the plugin that set it. */
+  decideLimit(): void {
+    const running = this.plugin;
+    this.plugin = this.responseLimitBy;
+    this.decide('deny', 'Response size limit exceeded', 502);
+    this.plugin = running;
   }
   setBody(body: Buffer | string): void {
     this.responseBody = typeof body === 'string' ? Buffer.from(body) : body;

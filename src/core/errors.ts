@@ -21,6 +21,7 @@ export const ERR = Object.freeze({
   NO_HEALTHY_TARGET: e('PALISADE_ERR_NO_HEALTHY_TARGET', 503, 'failure to get a peer from the ring-balancer'),
   BODY_TOO_LARGE: e('PALISADE_ERR_BODY_TOO_LARGE', 413, 'Request size limit exceeded'),
   RESPONSE_TOO_LARGE: e('PALISADE_ERR_RESPONSE_TOO_LARGE', 502, 'Response size limit exceeded'),
+  DUPLICATE_HEADER: e('PALISADE_ERR_DUPLICATE_HEADER', 400, 'Bad request: a Content-Type or Authorization header is repeated'),
   BAD_REQUEST: e('PALISADE_ERR_BAD_REQUEST', 400, 'Bad request'),
   HEADERS_TOO_LARGE: e('PALISADE_ERR_HEADERS_TOO_LARGE', 431, 'Request header or cookie too large'),
   REQUEST_TIMEOUT: e('PALISADE_ERR_REQUEST_TIMEOUT', 408, 'Request timeout'),

@@ -148,6 +148,7 @@ export class RequestHandler implements ProxyCallbacks {
     const c = route.config;
     ctx.upstreamPath = upstreamPath(svc.path, ctx.path, ctx.matchedLength, c.strip_path, c.path_handling);
     const call = new UpstreamCall(ctx, target, this, ctx.upstreamPath);
+    if (call.opts.headers === null) return this.#gatewayError(ctx, ERR.DUPLICATE_HEADER, chainOf(ctx));
     (ctx.res as Res)[kCall] = call;
     call.start();
   }
@@ -182,21 +183,28 @@ export class RequestHandler implements ProxyCallbacks {
     const s = ctx.status;
     ctx.holdResponse = chain.body !== null && ctx.method !== 'HEAD' && s !== 204 && s !== 304;
     const response = chain.response;
-    if (response === null) return this.#afterResponsePhase(ctx, undefined);
-    const r = runResponse(response, ctx, 0);
-    if (isPromise(r)) return r.then((v) => this.#afterResponsePhase(ctx, v));
-    this.#afterResponsePhase(ctx, r);
+    const call = (ctx.res as Res)[kCall]!;
+    try {
+      const r = response === null ? undefined : runResponse(response, ctx, 0);
+      if (isPromise(r)) return r.then((v) => this.#afterResponsePhase(ctx, call, v));
+      this.#afterResponsePhase(ctx, call, r);
+    } catch (err) {
+      call.crash(err);
+    }
   }
 
-  #afterResponsePhase(ctx: RequestContext, reply: Reply | undefined): void {
+  #afterResponsePhase(ctx: RequestContext, call: UpstreamCall, reply: Reply | undefined): void {
+    if (call.over) return; // the client left while an async handler ran
     if (reply !== undefined) {
       // A response-phase plugin replaced the upstream response (Kong: kong.response.exit in header_filter).
       denied(ctx, reply);
-      return (ctx.res as Res)[kCall]!.replace(reply);
+      return call.replace(reply);
     }
     ctx.plugin = null;
     const limit = ctx.responseBodyLimit;
-    if (limit >= 0 && Number(ctx.headers['content-length']) > limit) return (ctx.res as Res)[kCall]!.refuse(ERR.RESPONSE_TOO_LARGE);
+    const s = ctx.status;
+    const bodyless = ctx.method === 'HEAD' || s === 204 || s === 304;
+    if (limit >= 0 && !bodyless && Number(ctx.headers['content-length']) > limit) return call.refuse(ERR.RESPONSE_TOO_LARGE);
     if (!ctx.holdResponse) this.writeHead(ctx);
   }
 
@@ -294,14 +302,19 @@ export class RequestHandler implements ProxyCallbacks {
       this.onDone(ctx);
     };
     const response = chain?.response ?? null;
-    if (response === null) return finish();
     try {
-      const r = runResponse(response, ctx, 0);
-      if (isPromise(r)) r.then(finish, (err) => this.#crash(ctx, err));
+      // A Reply from the response phase is ignored here: this already is the gateway's answer.
+      const r = response === null ? undefined : runResponse(response, ctx, 0);
+      ctx.plugin = null;
+      if (isPromise(r)) r.then(finish).catch((err: unknown) => this.#crash(ctx, err));
       else finish();
     } catch (err) {
       this.#crash(ctx, err);
     }
+  }
+
+  onCrash(ctx: RequestContext, err: unknown): void {
+    this.#crash(ctx, err);
   }
 
   #crash(ctx: RequestContext, err: unknown): void {
@@ -315,9 +328,9 @@ export class RequestHandler implements ProxyCallbacks {
   }
 }
 
-/** A plugin refused the request: its decision. */
+/** A plugin answered instead of the upstream: a refusal (4xx/5xx) is its security decision; a preflight or redirect is not. */
 function denied(ctx: RequestContext, reply: Reply): void {
-  if (ctx.plugin !== null) ctx.decide('deny', reply.reason ?? `answered ${reply.status}`, reply.status);
+  if (ctx.plugin !== null && reply.status >= 400) ctx.decide('deny', reply.reason ?? `answered ${reply.status}`, reply.status);
   ctx.plugin = null;
 }
 

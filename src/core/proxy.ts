@@ -26,10 +26,22 @@ const SKIP_RESPONSE = ['connection', 'keep-alive', 'proxy-connection', 'te', 'tr
 
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
 
-/** Calls `then` with the value, at once when it is not a promise. */
-function settle<T>(v: T | Promise<T>, then: (v: T) => void): void {
-  if (v instanceof Promise) v.then(then);
-  else then(v);
+/** Calls `then` with the value (at once when it is not a promise); an exception in `then` goes to `fail`. */
+function settle<T>(v: T | Promise<T>, then: (v: T) => void, fail: (err: unknown) => void): void {
+  if (v instanceof Promise) {
+    v.then(then).catch(fail);
+    return;
+  }
+  try {
+    then(v);
+  } catch (err) {
+    fail(err);
+  }
+}
+
+/** Server-sent events never end: a body phase cannot hold them. */
+function isEventStream(type: string | string[] | number | undefined): boolean {
+  return typeof type === 'string' && type.trimStart().toLowerCase().startsWith('text/event-stream');
 }
 
 export interface ProxyCallbacks {
@@ -45,6 +57,8 @@ export interface ProxyCallbacks {
   writeHead(ctx: RequestContext): void;
   /** Answer with a reply instead of the upstream response (nothing was sent yet). */
   onReply(ctx: RequestContext, reply: Reply): void;
+  /** A plugin or the head threw after the upstream answered: log it, answer 500 (or close the connection) and finish. */
+  onCrash(ctx: RequestContext, err: unknown): void;
   /** The gateway must answer with an error (nothing was sent to the client yet). */
   onError(ctx: RequestContext, error: GatewayError): void;
   /** The exchange is over (complete, or the client connection was closed on a mid-stream failure). */
@@ -68,7 +82,12 @@ async function* bodyStream(prefix: Buffer[] | null, rest: AsyncIterable<Buffer>,
   }
 }
 
-export function buildUpstreamHeaders(ctx: RequestContext, hostHeader: string): string[] {
+/**
+ * The upstream request head, or null when the request repeats a header that
+ * must appear once (Content-Type, Authorization): plugins and the upstream
+ * could read different copies (RFC 9110 §5.3), so it is refused.
+ */
+export function buildUpstreamHeaders(ctx: RequestContext, hostHeader: string): string[] | null {
   const req = ctx.req;
   const raw = req.rawHeaders;
   const out: string[] = [];
@@ -77,9 +96,15 @@ export function buildUpstreamHeaders(ctx: RequestContext, hostHeader: string): s
   const reqIdHeader = ctx.runtime.settings.request_id_header;
   const overrides = ctx.upstreamHeaders;
   const newBody = ctx.bodyBuffer;
+  let once = 0;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;
     const lower = name.toLowerCase();
+    if (lower === 'content-type' || lower === 'authorization') {
+      const bit = lower === 'content-type' ? 1 : 2;
+      if ((once & bit) !== 0) return null;
+      once |= bit;
+    }
     if (SKIP_REQUEST.has(lower) || lower === reqIdHeader || (extra !== null && extra.has(lower)) || (overrides !== null && overrides.has(lower))) continue;
     if (newBody !== null && lower === 'content-length') continue;
     out.push(name, raw[i + 1]!);
@@ -145,13 +170,15 @@ function clientClosed(): Error {
 export class UpstreamCall implements Dispatcher.DispatchHandler {
   readonly ctx: RequestContext;
   readonly cb: ProxyCallbacks;
-  readonly opts: Dispatcher.DispatchOptions;
+  readonly opts: Dispatcher.DispatchOptions & { headers: string[] | null };
   readonly canRetry: boolean;
   target: Target;
   #controller: Dispatcher.DispatchController | null = null;
   #started = false;
-  /** The exchange was ended by the gateway (refused or cut): undici's late callbacks are ignored. */
+  /** The exchange is over for this call (ended, failed, refused or cut): late callbacks are ignored. */
   #over = false;
+  /** This attempt's bookkeeping (target.active, end time) is done. */
+  #attemptDone = false;
   /** Response chunks held for the body phase. */
   #held: Buffer[] | null = null;
   #heldBytes = 0;
@@ -189,6 +216,7 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
     ctx.upstreamTarget = this.target.address;
     ctx.upstreamStartNs = process.hrtime.bigint();
     this.target.active++;
+    this.#attemptDone = false;
     ctx.routeRuntime!.service.pools.get(this.target)!.pool.dispatch(this.opts, this);
   }
 
@@ -211,11 +239,25 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
     ctx.headers = headers;
     ctx.routeRuntime!.service.balancer.report(this.target, 'success', statusCode);
     const r = this.cb.onHeaders(ctx);
-    if (ctx.holdResponse) this.#held = [];
-    if (r !== undefined) {
-      controller.pause();
-      r.then(() => this.#over || controller.resume(), (err: Error) => controller.abort(err));
-    }
+    // Held from now on (onHeaders decides synchronously): chunks arriving while an async response phase runs are not written before the head.
+    if (ctx.holdResponse && !this.#over) this.#held = [];
+    if (r === undefined) return this.#afterHeaders(controller);
+    controller.pause();
+    r.then(() => {
+      if (this.#over) return;
+      this.#afterHeaders(controller);
+      controller.resume();
+    }).catch((err: unknown) => this.crash(err));
+  }
+
+  /** The response phase is done: an event stream cannot be held for the body phase; it goes on as an overflow. */
+  #afterHeaders(controller: Dispatcher.DispatchController): void {
+    if (this.#held !== null && !this.#over && isEventStream(this.ctx.headers['content-type'])) this.#overflow(controller);
+  }
+
+  /** True once the exchange is over for this call: the handler must not write anything more for it. */
+  get over(): boolean {
+    return this.#over;
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
@@ -237,23 +279,29 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
 
   onResponseEnd(): void {
     if (this.#over) return;
+    this.#over = true;
     this.#finish();
     const ctx = this.ctx;
     if (this.#held === null) {
       ctx.res.end();
       return this.cb.onDone(ctx);
     }
-    const body = Buffer.concat(this.#held, this.#heldBytes);
+    const held = this.#held;
+    const body = held.length === 1 ? held[0]! : Buffer.concat(held, this.#heldBytes);
     this.#held = null;
-    settle(this.cb.onBody(ctx, body), (reply) => {
-      if (reply !== undefined) return this.cb.onReply(ctx, reply);
-      const out = ctx.responseBody ?? body;
-      ctx.headers['content-length'] = String(out.length);
-      ctx.bytesOut = out.length;
-      this.cb.writeHead(ctx);
-      ctx.res.end(out);
-      this.cb.onDone(ctx);
-    });
+    settle(
+      this.cb.onBody(ctx, body),
+      (reply) => {
+        if (reply !== undefined) return this.cb.onReply(ctx, reply);
+        const out = ctx.responseBody ?? body;
+        ctx.headers['content-length'] = String(out.length);
+        ctx.bytesOut = out.length;
+        this.cb.writeHead(ctx);
+        ctx.res.end(out);
+        this.cb.onDone(ctx);
+      },
+      (err) => this.cb.onCrash(ctx, err),
+    );
   }
 
   /** The held body outgrew the buffer: run the body phase without it, then stream what was held and the rest. */
@@ -261,38 +309,51 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
     const held = this.#held!;
     this.#held = null;
     controller.pause();
-    settle(this.cb.onBody(this.ctx, null), (reply) => {
-      if (reply !== undefined) {
-        this.#end();
-        return this.cb.onReply(this.ctx, reply);
-      }
-      this.cb.writeHead(this.ctx);
-      for (const chunk of held) this.ctx.res.write(chunk);
-      controller.resume();
-    });
+    settle(
+      this.cb.onBody(this.ctx, null),
+      (reply) => {
+        if (this.#over) return; // the client left meanwhile (already finished)
+        if (reply !== undefined) return this.replace(reply);
+        this.cb.writeHead(this.ctx);
+        for (const chunk of held) this.ctx.res.write(chunk);
+        controller.resume();
+      },
+      (err) => this.crash(err),
+    );
   }
 
   /** A plugin's response body limit was crossed: 502 when nothing was sent yet, else close the client connection. */
   #cut(): void {
     const ctx = this.ctx;
-    ctx.errorCode = ERR.RESPONSE_TOO_LARGE.code;
     this.#end();
+    ctx.errorCode = ERR.RESPONSE_TOO_LARGE.code;
+    ctx.decideLimit();
     if (!ctx.res.headersSent) return this.cb.onError(ctx, ERR.RESPONSE_TOO_LARGE);
     ctx.res.destroy();
     this.cb.onDone(ctx);
   }
 
-  /** Refuse the upstream response after its head (e.g. a declared length above the limit). */
+  /** Refuse the upstream response after its head (a declared length above the limit). Nothing was sent yet. */
   refuse(error: GatewayError): void {
-    this.ctx.errorCode = error.code;
+    if (this.#over) return;
     this.#end();
+    this.ctx.errorCode = error.code;
+    this.ctx.decideLimit();
     this.cb.onError(this.ctx, error);
   }
 
   /** Answer with a reply instead of the upstream response (a response-phase plugin decided so). */
   replace(reply: Reply): void {
+    if (this.#over) return;
     this.#end();
     this.cb.onReply(this.ctx, reply);
+  }
+
+  /** A handler threw after the upstream answered. */
+  crash(err: unknown): void {
+    if (this.#over) return;
+    this.#end();
+    this.cb.onCrash(this.ctx, err);
   }
 
   /** Stop the upstream exchange on the gateway's decision. */
@@ -305,6 +366,7 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
 
   onResponseError(_controller: Dispatcher.DispatchController, err: Error & { code?: string }): void {
     if (this.#over) return;
+    this.#over = true;
     this.#finish();
     const ctx = this.ctx;
     if (err instanceof BodyLimitError || (err as { cause?: unknown }).cause instanceof BodyLimitError) {
@@ -318,11 +380,16 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
       ctx.errorCode = 'PALISADE_ERR_CLIENT_CLOSED';
       return this.cb.onDone(ctx);
     }
-    if (this.#started || ctx.res.headersSent) {
+    if (ctx.res.headersSent) {
       // Reset mid-response: the client cannot be told with a status; close its connection.
       ctx.errorCode = 'PALISADE_ERR_UPSTREAM_RESET';
       ctx.res.destroy();
       return this.cb.onDone(ctx);
+    }
+    if (this.#started) {
+      // Reset after the head while nothing was sent yet (held for a plugin): still a 502.
+      ctx.errorCode = 'PALISADE_ERR_UPSTREAM_RESET';
+      return this.cb.onError(ctx, ERR.UPSTREAM_CONNECT);
     }
     const { error, health } = classify(err);
     const balancer = ctx.routeRuntime!.service.balancer;
@@ -332,6 +399,7 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
       if (next !== null) {
         this.target = next;
         this.#controller = null;
+        this.#over = false;
         return this.start();
       }
     }
@@ -340,6 +408,8 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
   }
 
   #finish(): void {
+    if (this.#attemptDone) return;
+    this.#attemptDone = true;
     this.target.active--;
     this.ctx.upstreamEndNs = process.hrtime.bigint();
     if (this.#onDrain !== null) this.ctx.res.off('drain', this.#onDrain);

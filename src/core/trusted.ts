@@ -52,9 +52,21 @@ export function realClientIp(peer: string, xff: string | undefined, trusted: Tru
   if (!xff) return peer;
   const hops = xff.split(',');
   for (let i = hops.length - 1; i >= 0; i--) {
-    const hop = normalizeIp(hops[i]!.trim());
-    if (!isIPv4(hop) && !isIPv6(hop)) return peer;
+    const hop = hopAddress(hops[i]!.trim());
+    // A hop that is not an address: the client cannot be known. Fail closed ('' matches no allow-list),
+    // never fall back to the trusted proxy's own address.
+    if (hop === null) return '';
     if (!trusted.has(hop) || i === 0) return hop;
   }
   return peer;
+}
+
+/** An X-Forwarded-For entry as an address: IPv4, IPv6, or either with a port (1.2.3.4:5678, [::1]:5678). */
+function hopAddress(entry: string): string | null {
+  let ip = normalizeIp(entry);
+  if (isIPv4(ip) || isIPv6(ip)) return ip;
+  const v4port = /^(\d{1,3}(?:\.\d{1,3}){3}):\d{1,5}$/.exec(entry);
+  const v6port = /^\[([0-9a-fA-F:.]+)\]:\d{1,5}$/.exec(entry);
+  ip = normalizeIp(v4port?.[1] ?? v6port?.[1] ?? '');
+  return isIPv4(ip) || isIPv6(ip) ? ip : null;
 }

@@ -13,12 +13,18 @@ export interface Response {
 
 export interface RequestOptions {
   method?: string;
-  headers?: Record<string, string>;
+  /** An object, or a flat [name, value, name, value …] list to send a header twice. */
+  headers?: Record<string, string> | string[];
   body?: string | Buffer;
   host?: string;
   timeoutMs?: number;
   /** A keep-alive agent to use instead of a fresh `Connection: close` connection. */
   agent?: Agent;
+}
+
+function withConnection(o: RequestOptions): Record<string, string> | string[] {
+  if (Array.isArray(o.headers)) return o.agent ? o.headers : ['connection', 'close', ...o.headers];
+  return o.agent ? { ...o.headers } : { connection: 'close', ...o.headers };
 }
 
 /**
@@ -29,7 +35,7 @@ export interface RequestOptions {
 export function request(port: number, path: string, o: RequestOptions = {}): Promise<Response> {
   return new Promise((ok, fail) => {
     const req = httpRequest(
-      { host: o.host ?? '127.0.0.1', port, path, method: o.method ?? 'GET', headers: o.agent ? { ...o.headers } : { connection: 'close', ...o.headers }, agent: o.agent ?? false },
+      { host: o.host ?? '127.0.0.1', port, path, method: o.method ?? 'GET', headers: withConnection(o), agent: o.agent ?? false },
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));

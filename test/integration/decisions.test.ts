@@ -20,6 +20,7 @@ describe('security decisions in the access log', () => {
           name: 'svc',
           url: upstream.url,
           routes: [
+            { name: 'cors', paths: ['/cors'], plugins: [{ name: 'cors', config: { origins: ['https://app.test'] } }] },
             {
               name: 'r',
               paths: ['/'],
@@ -71,5 +72,14 @@ describe('security decisions in the access log', () => {
     assert.equal(r.status, 200);
     assert.deepEqual(r.decisions?.map((d) => [d.plugin, d.outcome]), [['key-auth', 'authenticated']]);
     assert.ok(!JSON.stringify(gw.accessLog.at(-1)).includes('alice-key'));
+  });
+
+  test('a reply that is no refusal (a CORS preflight) is not recorded as a deny', async () => {
+    const before = gw.accessLog.length;
+    const r = await request(gw.url + '/cors', { method: 'OPTIONS', headers: { origin: 'https://app.test', 'access-control-request-method': 'GET' } });
+    await r.body.dump();
+    assert.equal(r.statusCode, 200);
+    await eventually(() => gw.accessLog.length > before);
+    assert.equal(gw.accessLog.at(-1)!.decisions, undefined);
   });
 });

@@ -212,6 +212,28 @@ describe('proxy', () => {
       assert.equal(lastSeen().headers['x-forwarded-for'], '1.2.3.4, 10.0.0.1, 127.0.0.1');
       assert.equal(recordOf(trustedChain, r).client_ip, '1.2.3.4');
     });
+
+    test('X-Forwarded-For hops with a port are read as addresses; a hop that is no address makes the client unknown, never the proxy', async () => {
+      const withPort = await send(trustedChain.port, '/p/sub', { headers: { 'x-forwarded-for': '1.2.3.4:5678, 10.0.0.1' } });
+      assert.equal(recordOf(trustedChain, withPort).client_ip, '1.2.3.4');
+      const v6 = await send(trustedChain.port, '/p/sub', { headers: { 'x-forwarded-for': '[2001:db8::1]:443' } });
+      assert.equal(recordOf(trustedChain, v6).client_ip, '2001:db8::1');
+      const junk = await send(trustedChain.port, '/p/sub', { headers: { 'x-forwarded-for': 'unknown, 10.0.0.1' } });
+      assert.equal(recordOf(trustedChain, junk).client_ip, '', 'not 127.0.0.1 (the trusted proxy): an allow-list must not match');
+    });
+  });
+
+  describe('repeated single-value headers', () => {
+    test('a repeated Content-Type or Authorization is refused with 400 before the upstream (plugins and upstream could read different copies)', async () => {
+      for (const name of ['content-type', 'authorization']) {
+        const before = upstream.requests.length;
+        const r = await send(plain.port, '/p/sub', { method: 'POST', body: '{}', headers: ['host', 'api.test', name, 'application/json', name, 'text/plain'] });
+        assert.equal(r.status, 400, name);
+        assert.match(r.json().message, /repeated/);
+        assert.equal(upstream.requests.length, before, `${name}: the upstream never saw it`);
+      }
+      assert.equal((await send(plain.port, '/p/sub', { method: 'POST', body: '{}', headers: { 'content-type': 'application/json' } })).status, 200);
+    });
   });
 
   describe('request id', () => {

@@ -44,7 +44,7 @@ function create(config: RequestSizeLimitingConfig) {
 
 export default definePlugin({
   name: 'request-size-limiting',
-  priority: 850,
+  priority: 951,
   description: "Request size limiting (Kong's request-size-limiting): refuses request bodies larger than a limit.",
   schema: RequestSizeLimitingSchema,
   create,

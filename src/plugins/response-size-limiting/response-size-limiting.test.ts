@@ -2,6 +2,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { request } from 'undici';
 import { startGateway, startUpstream, type TestGateway, type TestUpstream } from '../../../test/helpers/gateway.ts';
+import { eventually } from '../../../test/helpers/process.ts';
 
 describe('response-size-limiting', () => {
   let upstream: TestUpstream;
@@ -12,6 +13,10 @@ describe('response-size-limiting', () => {
     upstream = await startUpstream((req, res) => {
       const [, kind, n] = /^\/(\w+)\/(\d+)/.exec(req.url!)!;
       const size = Number(n);
+      if (kind === 'notmodified') {
+        res.writeHead(304, { 'content-length': size });
+        return void res.end();
+      }
       if (kind === 'declared') {
         res.writeHead(200, { 'content-type': 'text/plain', 'content-length': size });
         return void res.end('d'.repeat(size));
@@ -54,6 +59,23 @@ describe('response-size-limiting', () => {
     assert.equal(over.statusCode, 502);
     const body = JSON.parse(await over.body.text());
     assert.equal(body.message, 'Response size limit exceeded');
+  });
+
+  test('HEAD and 304 answers carry no body: a large declared Content-Length is not refused', async () => {
+    const head = await request(`${gw.url}/declared/10000`, { method: 'HEAD' });
+    await head.body.dump();
+    assert.equal(head.statusCode, 200);
+    assert.equal(head.headers['content-length'], '10000');
+    const notModified = await request(`${gw.url}/notmodified/10000`);
+    await notModified.body.dump();
+    assert.equal(notModified.statusCode, 304);
+  });
+
+  test('a refusal is recorded as the plugin\'s decision', async () => {
+    const before = gw.accessLog.length;
+    await (await request(`${gw.url}/declared/5000`)).body.dump();
+    await eventually(() => gw.accessLog.length > before);
+    assert.deepEqual(gw.accessLog.at(-1)!.decisions, [{ plugin: 'response-size-limiting', outcome: 'deny', reason: 'Response size limit exceeded', status: 502 }]);
   });
 
   test('a streamed body under the limit passes whole', async () => {
