@@ -58,6 +58,10 @@ export class XmlScanner {
   readonly #parser: SaxesParser;
   readonly #charset: string | null;
   #decoder: TextDecoder | null = null;
+  /** The first bytes, held until there are enough to look for a byte-order mark. */
+  #head: Buffer | null = null;
+  /** The encoding was decided by a UTF-16 byte-order mark. */
+  #bom16 = false;
   /** Children of each open element, innermost last. */
   readonly #children: number[] = [];
   /** Attributes / namespace declarations of the tag being read. */
@@ -80,7 +84,7 @@ export class XmlScanner {
   /** Feed the next chunk of the body; the first violation, or null. Stop feeding after one. */
   write(chunk: Buffer): XmlViolation | null {
     return this.#run(() => {
-      const text = this.#decode(chunk);
+      const text = this.#decode(chunk, false);
       for (let i = 0; i < text.length; i += SLICE) {
         this.#parser.write(text.length <= SLICE ? text : text.slice(i, i + SLICE));
         if (this.#parser.position - this.#mark > this.#limits.buffer) stop('unparsed buffer limit exceeded');
@@ -91,7 +95,8 @@ export class XmlScanner {
   /** The body ended: null when it was one well-formed document within the limits. */
   end(): XmlViolation | null {
     return this.#run(() => {
-      const rest = this.#decoder === null ? '' : this.#decoder.decode();
+      const head = this.#decoder === null && this.#head !== null ? this.#decode(Buffer.alloc(0), true) : '';
+      const rest = head + (this.#decoder === null ? '' : this.#decoder.decode());
       if (rest !== '') this.#parser.write(rest);
       this.#parser.close();
     });
@@ -109,17 +114,27 @@ export class XmlScanner {
     }
   }
 
-  #decode(chunk: Buffer): string {
+  /** `last`: the body ended (decide with what there is). */
+  #decode(chunk: Buffer, last: boolean): string {
     if (this.#decoder === null) {
-      // A byte-order mark decides, then the charset parameter, then UTF-8 (XML 1.0 §4.3.3).
-      const bom = chunk.length >= 2 && chunk[0] === 0xfe && chunk[1] === 0xff ? 'utf-16be' : chunk.length >= 2 && chunk[0] === 0xff && chunk[1] === 0xfe ? 'utf-16le' : null;
+      // Enough bytes to tell a byte-order mark (a chunk may hold a single byte).
+      const head = this.#head === null ? chunk : Buffer.concat([this.#head, chunk]);
+      if (head.length < 4 && !last) {
+        this.#head = head;
+        return '';
+      }
+      this.#head = null;
+      chunk = head;
+      // A byte-order mark decides, then the charset parameter, then UTF-8 (XML 1.0 §4.3.3, appendix F).
+      const bom = byteOrderMark(head);
+      this.#bom16 = bom === 'utf-16be' || bom === 'utf-16le';
       try {
         this.#decoder = new TextDecoder(bom ?? this.#charset ?? 'utf-8', { fatal: true });
       } catch {
         stop(`unsupported charset: ${this.#charset}`);
       }
     }
-    return this.#decoder.decode(chunk, { stream: true });
+    return this.#decoder.decode(chunk, { stream: !last });
   }
 
   #listen(p: SaxesParser): void {
@@ -130,7 +145,7 @@ export class XmlScanner {
     p.on('xmldecl', (decl) => {
       mark();
       // The document must be decoded as it says it is encoded (no encoding confusion with the upstream).
-      if (decl.encoding !== undefined && !sameEncoding(decl.encoding, this.#decoder!.encoding)) {
+      if (decl.encoding !== undefined && !sameEncoding(decl.encoding, this.#decoder!.encoding, this.#bom16)) {
         stop(`declared encoding ${decl.encoding} differs from the body's (${this.#decoder!.encoding})`);
       }
     });
@@ -202,7 +217,20 @@ export class XmlScanner {
   }
 }
 
-function sameEncoding(declared: string, used: string): boolean {
+function byteOrderMark(b: Buffer): string | null {
+  if (b[0] === 0xef && b[1] === 0xbb && b[2] === 0xbf) return 'utf-8';
+  if (b[0] === 0xfe && b[1] === 0xff) return 'utf-16be';
+  if (b[0] === 0xff && b[1] === 0xfe) return 'utf-16le';
+  return null;
+}
+
+/**
+ * Does the XML declaration name the encoding the body is decoded with?
+ * "UTF-16" names both byte orders: the byte-order mark, which the XML spec
+ * requires of UTF-16, says which (`bom16`).
+ */
+function sameEncoding(declared: string, used: string, bom16: boolean): boolean {
+  if (bom16 && /^\s*utf-16\s*$/i.test(declared)) return true;
   try {
     return new TextDecoder(declared).encoding === used;
   } catch {

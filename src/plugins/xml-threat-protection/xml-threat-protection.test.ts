@@ -3,8 +3,21 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import { request } from 'undici';
 import { startGateway, startUpstream, type TestGateway, type TestUpstream } from '../../../test/helpers/gateway.ts';
+import { XmlScanner, type XmlLimits } from './scanner.ts';
 
 const XML = { 'content-type': 'application/xml' };
+
+/** UTF-16 big-endian (node has no 'utf16be' encoding). */
+function utf16be(s: string): Buffer {
+  const b = Buffer.from(s, 'utf16le');
+  for (let i = 0; i + 1 < b.length; i += 2) [b[i], b[i + 1]] = [b[i + 1]!, b[i]!];
+  return b;
+}
+
+const DEFAULT_LIMITS: XmlLimits = {
+  namespaceAware: true, maxDepth: 50, maxChildren: 100, maxAttributes: 100, maxNamespaces: 20, buffer: 1048576, comment: 1024,
+  localname: 1024, prefix: 1024, namespaceuri: 1024, attribute: 1048576, text: 1048576, pitarget: 1024, pidata: 1024,
+};
 
 interface Streamed {
   status: number;
@@ -215,6 +228,53 @@ describe('xml-threat-protection', () => {
     await refused('/default', Buffer.from('<a>caf\xe9</a>', 'latin1'));
     const utf16 = Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from('<a>thé</a>', 'utf16le')]);
     assert.equal((await send('/default', utf16)).status, 200);
+  });
+
+  test('UTF-16 with a byte-order mark matches encoding="UTF-16" (big- or little-endian), and a mismatch is still refused', async () => {
+    const doc = '<?xml version="1.0" encoding="UTF-16"?><a>thé</a>';
+    const le = Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(doc, 'utf16le')]);
+    const be = Buffer.concat([Buffer.from([0xfe, 0xff]), utf16be(doc)]);
+    for (const [name, body] of [['LE', le], ['BE', be]] as const) {
+      const r = await send('/default', body);
+      assert.equal(r.status, 200, `${name}: ${r.text}`);
+      assert.equal(r.seen!.body, body.toString('utf8'));
+    }
+    const declaredBe = Buffer.concat([Buffer.from([0xfe, 0xff]), utf16be(doc.replace('UTF-16', 'UTF-16BE'))]);
+    assert.equal((await send('/default', declaredBe)).status, 200);
+    await refused('/default', Buffer.concat([Buffer.from([0xfe, 0xff]), utf16be(doc.replace('UTF-16', 'UTF-16LE'))]));
+    await refused('/default', Buffer.concat([Buffer.from([0xfe, 0xff]), utf16be(doc.replace('UTF-16', 'UTF-8'))]));
+  });
+
+  test('a byte-order mark split across the first chunks is still recognised', async () => {
+    const body = Buffer.concat([Buffer.from([0xfe, 0xff]), utf16be('<?xml version="1.0" encoding="UTF-16"?><a>thé</a>')]);
+    // One byte, a pause (so that the gateway reads it alone), then the rest.
+    const r = await new Promise<{ status: number; text: string }>((resolve, reject) => {
+      const req = http.request(`${gw.url}/default`, { method: 'POST', headers: { ...XML, 'transfer-encoding': 'chunked' }, agent: false }, (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => (text += c));
+        res.on('end', () => resolve({ status: res.statusCode!, text }));
+      });
+      req.on('error', reject);
+      req.write(body.subarray(0, 1));
+      setTimeout(() => req.end(body.subarray(1)), 200);
+    });
+    assert.equal(r.status, 200, r.text);
+    assert.equal(upstream.requests.at(-1)!.body, body.toString('utf8'));
+  });
+
+  test('scanner: a one-byte first chunk is buffered until the encoding can be told', () => {
+    const body = Buffer.concat([Buffer.from([0xfe, 0xff]), utf16be('<?xml version="1.0" encoding="UTF-16"?><a>thé</a>')]);
+    for (const cut of [1, 2, 3]) {
+      const scanner = new XmlScanner(DEFAULT_LIMITS, null);
+      assert.equal(scanner.write(body.subarray(0, cut)), null, `cut at ${cut}`);
+      assert.equal(scanner.write(body.subarray(cut)), null, `cut at ${cut}`);
+      assert.equal(scanner.end(), null, `cut at ${cut}`);
+    }
+    const one = new XmlScanner(DEFAULT_LIMITS, null);
+    assert.equal(one.write(Buffer.from('<')), null);
+    assert.equal(one.write(Buffer.from('a/>')), null);
+    assert.equal(one.end(), null);
   });
 
   test('a 100 000-deep document is refused at max_depth, before the client has sent it all', async () => {
