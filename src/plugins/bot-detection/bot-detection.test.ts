@@ -151,6 +151,19 @@ describe('bot-detection', () => {
     assert.equal((await as('/default', 'sqlmap/1.7 ' + 'x'.repeat(12_000))).status, 403, 'a long bot User-Agent is still a bot');
   });
 
+  test('padding does not hide a bot: scanners anywhere in the value, Kong\'s list at either end', async () => {
+    const pad = 'Mozilla/5.0 (X11; Linux x86_64) ' + 'x'.repeat(2000);
+    const cases: [string, string][] = [
+      ['scanner after padding', `${pad} sqlmap/1.7.2#stable (https://sqlmap.org)`],
+      ['scanner in the middle', `${pad} Nikto/2.5.0 ${pad}`],
+      ['scanner before padding', `Nuclei - Open-source project (github.com/projectdiscovery/nuclei) ${pad}`],
+      ["Kong's list after padding", `${pad} Googlebot/2.1 (+http://www.google.com/bot.html)`],
+      ["Kong's list before padding", `Scrapy/2.11 (+https://scrapy.org) ${pad}`],
+    ];
+    for (const [name, ua] of cases) assert.equal((await as('/default', ua)).status, 403, name);
+    assert.equal((await as('/default', `${pad} Firefox/126.0`)).status, 200, 'a long browser User-Agent passes');
+  });
+
   test('invalid regexes are refused at load, naming the field', async () => {
     const withConfig = (c: object) => ({ services: [{ name: 's', url: upstream.url, routes: [route('r', c)] }] });
     const names = (re: RegExp) => (err: unknown) => {

@@ -5,7 +5,7 @@
  * recent User-Agents are remembered in a bounded cache (10,000 per plugin
  * instance, as Kong's).
  */
-import { BUILT_IN } from './rules.ts';
+import { KONG_BUILT_IN, SCANNER_BUILT_IN } from './rules.ts';
 
 export const ALLOWED = 0;
 export const ALLOW_LISTED = 1;
@@ -14,9 +14,13 @@ export const BOT = 3;
 export type Verdict = typeof ALLOWED | typeof ALLOW_LISTED | typeof DENY_LISTED | typeof BOT;
 
 /**
- * The built-in rules look at the first 512 characters (real User-Agents are
- * shorter): an attacker's megabyte-long header costs no more than that. The
- * user's rules see the whole value, as in Kong.
+ * Kong's built-in rules look at the first and at the last 512 characters
+ * (real User-Agents are shorter): some of them cost more than linear time
+ * (a 16 KB value made of "Google" took 90 ms), so a huge header must not
+ * reach them whole; padding before or after a crawler's name does not hide
+ * it. The scanner list is linear and sees the whole value, so an attack tool
+ * cannot be hidden by padding at all. The user's rules see the whole value,
+ * as in Kong.
  */
 const BUILT_IN_SCAN = 512;
 const CACHE_SIZE = 10_000;
@@ -70,6 +74,8 @@ export class UserAgentMatcher {
   #examine(ua: string): Verdict {
     if (any(this.#allow, ua)) return ALLOW_LISTED;
     if (any(this.#deny, ua)) return DENY_LISTED;
-    return any(BUILT_IN, ua.length > BUILT_IN_SCAN ? ua.slice(0, BUILT_IN_SCAN) : ua) ? BOT : ALLOWED;
+    if (SCANNER_BUILT_IN.test(ua)) return BOT;
+    if (ua.length <= BUILT_IN_SCAN) return any(KONG_BUILT_IN, ua) ? BOT : ALLOWED;
+    return any(KONG_BUILT_IN, ua.slice(0, BUILT_IN_SCAN)) || any(KONG_BUILT_IN, ua.slice(-BUILT_IN_SCAN)) ? BOT : ALLOWED;
   }
 }

@@ -75,5 +75,7 @@ export const SCANNERS: readonly string[] = [
   String.raw`\bzollard\b`,
 ];
 
-/** The built-in rules, compiled once per process. */
-export const BUILT_IN: readonly RegExp[] = [...KONG_RULES.map((r) => new RegExp(r)), new RegExp(SCANNERS.join('|'), 'i')];
+/** Kong's rules, compiled once per process (their cost grows faster than the length: run on bounded slices). */
+export const KONG_BUILT_IN: readonly RegExp[] = KONG_RULES.map((r) => new RegExp(r));
+/** The scanners, one alternation of names: linear in the length (about 10 ns a character), run on the whole value. */
+export const SCANNER_BUILT_IN = new RegExp(SCANNERS.join('|'), 'i');
