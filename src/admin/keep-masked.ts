@@ -1,7 +1,8 @@
 /**
  * Masked secrets in a file given to `config diff` / `config sync`: where a
- * masked dump put `[REDACTED]` (a value under a secret field name, or the
- * password of a URL), the value means "keep what the gateway has now". The
+ * masked dump put `[REDACTED]` (a value under a secret field name, a plugin
+ * config's header value, or the password of a URL — src/admin/redact.ts), the
+ * value means "keep what the gateway has now". The
  * entity is found by id or name as the diff matches entities
  * (src/config/diff.ts) — a credential whose name is its masked key, by position
  * while that is certain — and the current value is written into the text in
@@ -14,7 +15,7 @@ import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Node }
 import { flatten, match, type Entity } from '../config/diff.ts';
 import { ConfigInvalidError, parseConfig, type ConfigError } from '../config/load.ts';
 import type { PalisadeConfig } from '../config/schema.ts';
-import { isSecretKey, MASK, urlPassword } from './redact.ts';
+import { isSecretPath, MASK, urlPassword } from './redact.ts';
 
 interface Placeholder {
   pointer: string[];
@@ -30,9 +31,7 @@ function placeholders(node: unknown, pointer: string[], out: Placeholder[]): Pla
   } else if (isSeq(node)) {
     node.items.forEach((n, i) => placeholders(n, [...pointer, String(i)], out));
   } else if (isScalar(node) && typeof node.value === 'string' && node.range) {
-    const key = pointer.at(-1) ?? '';
-    const secretField = isSecretKey(key) || (/^\d+$/.test(key) && isSecretKey(pointer.at(-2) ?? ''));
-    if ((node.value === MASK && secretField) || node.value.includes(`:${MASK}@`)) {
+    if ((node.value === MASK && isSecretPath(pointer)) || node.value.includes(`:${MASK}@`)) {
       out.push({ pointer, start: node.range[0], end: node.range[1], value: node.value });
     }
   }

@@ -4,6 +4,9 @@
  * SIGHUP; it validates the file once and hands the parsed config to every
  * worker (workers never read the file themselves: a replacement worker gets the
  * config the others run, even when the file on disk has since become invalid).
+ * Each worker answers a config with the version it applied or its error; a
+ * reload or sync waits for every answer (PALISADE_WORKER_APPLY_TIMEOUT ms) and
+ * reports the workers that did not apply it.
  * SIGTERM/SIGINT drain in-flight requests and exit 0; repeated signals (a
  * terminal's Ctrl-C reaches the whole process group) do not cut the drain short.
  */
@@ -12,10 +15,11 @@ import { watch } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { basename, dirname, resolve } from 'node:path';
 import type { Logger } from 'pino';
+import { WorkersFailedError, type WorkerFailure } from '../admin/config-api.ts';
 import { createAdminServer, type AdminBackend } from '../admin/server.ts';
 import { ConfigInvalidError, formatError, loadConfigFile } from '../config/load.ts';
 import type { PalisadeConfig } from '../config/schema.ts';
-import { Gateway } from '../core/gateway.ts';
+import { Gateway, type ReloadResult } from '../core/gateway.ts';
 import { serveCounters } from '../shared-state/cluster.ts';
 import { adminEntry, configChange } from '../audit/entries.ts';
 import { openAuditTrail, serveAudit } from '../audit/trail.ts';
@@ -57,6 +61,15 @@ export function resolveSettings(opts: StartOptions, cfg: PalisadeConfig, env = p
   };
   for (const l of [r.listen, r.tlsListen, r.adminListen]) parseListen(l);
   return r;
+}
+
+/** How long a reload or sync waits for each worker to apply a config (ms): PALISADE_WORKER_APPLY_TIMEOUT, default 30 s. */
+function workerApplyTimeout(env = process.env): number {
+  const v = env.PALISADE_WORKER_APPLY_TIMEOUT;
+  if (v === undefined || v === '') return 30_000;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) fail('PALISADE_WORKER_APPLY_TIMEOUT must be a whole number of milliseconds ≥ 1');
+  return n;
 }
 
 function printConfigErrors(err: ConfigInvalidError): void {
@@ -112,7 +125,10 @@ function fail(message: string): never {
 
 export async function startCommand(opts: StartOptions): Promise<void> {
   process.on('SIGHUP', () => {}); // a SIGHUP while starting must not kill us (its default action); the reload handler comes once we run
-  if (cluster.isWorker) return runWorker(opts, await configFromPrimary());
+  if (cluster.isWorker) {
+    const inbox = configsFromPrimary();
+    return runWorker(opts, await inbox.first, inbox);
+  }
   let cfg: PalisadeConfig;
   try {
     cfg = await loadConfigFile(opts.config);
@@ -228,34 +244,74 @@ function statusOf(version: string, stats: Record<string, number>, workers: numbe
   return { configuration_hash: version, workers, ...stats, memory: { rss: mem.rss, heap_used: mem.heapUsed }, server: { version: VERSION } };
 }
 
-/** In a worker: ask the primary for the config it validated (the answer is the first 'config' message). */
-function configFromPrimary(): Promise<PalisadeConfig> {
-  return new Promise((ok) => {
-    const onMessage = (msg: { type?: string; config?: PalisadeConfig }) => {
-      if (msg?.type !== 'config' || !msg.config) return;
-      process.off('message', onMessage);
-      ok(msg.config);
-    };
-    process.on('message', onMessage);
-    process.send!({ type: 'config-request' });
+/** A config from the primary; one with an `id` is answered with an AppliedMessage. */
+interface ConfigMessage {
+  type: 'config';
+  config: PalisadeConfig;
+  id?: number;
+}
+/** A worker's answer: the version it runs now, or why it kept the previous one. */
+type AppliedMessage = { type: 'config-applied'; id: number } & ({ ok: true; version: string } | { ok: false; errors: string[] });
+
+/**
+ * In a worker: the primary's config messages, in order, from the start (none
+ * is lost while the worker starts). The first — the answer to the request sent
+ * here, or a reload sent before it — is the config the worker starts with; the
+ * later ones go to the handler given to onConfig, queued until then.
+ */
+function configsFromPrimary(): { first: Promise<ConfigMessage>; onConfig(fn: (m: ConfigMessage) => void): void } {
+  let first: ((m: ConfigMessage) => void) | null = null;
+  let handler: ((m: ConfigMessage) => void) | null = null;
+  const queue: ConfigMessage[] = [];
+  const started = new Promise<ConfigMessage>((ok) => (first = ok));
+  process.on('message', (msg: Partial<ConfigMessage>) => {
+    if (msg?.type !== 'config' || !msg.config) return;
+    const m = msg as ConfigMessage;
+    if (first) {
+      first(m);
+      first = null;
+    } else if (handler) handler(m);
+    else queue.push(m);
   });
+  process.send!({ type: 'config-request' });
+  return {
+    first: started,
+    onConfig(fn) {
+      handler = fn;
+      for (const m of queue.splice(0)) fn(m);
+    },
+  };
 }
 
-async function runWorker(opts: StartOptions, cfg: PalisadeConfig): Promise<void> {
+/** Tell the primary what became of config message `id` (none: it asked for no answer). */
+function answer(id: number | undefined, res: ReloadResult): void {
+  if (id === undefined) return;
+  const msg: AppliedMessage = res.ok ? { type: 'config-applied', id, ok: true, version: res.version } : { type: 'config-applied', id, ok: false, errors: errorLines(res.error) };
+  process.send!(msg);
+}
+
+async function runWorker(opts: StartOptions, start: ConfigMessage, inbox: ReturnType<typeof configsFromPrimary>): Promise<void> {
+  const cfg = start.config;
   const r = resolveSettings(opts, cfg); // same flags and environment as the primary, which checked them
   const log = createLogger(cfg.server.log_level);
   const gw = new Gateway(cfg, log, r.file);
   serveClusterWorker(gw.metrics); // the primary's /metrics sums every worker's
-  process.on('message', (msg: { type?: string; config?: PalisadeConfig }) => {
-    if (msg?.type !== 'config' || !msg.config) return;
-    const res = gw.apply(msg.config);
+  answer(start.id, { ok: true, version: gw.runtime.version, changed: true });
+  inbox.onConfig((msg) => {
+    let res: ReloadResult;
+    try {
+      res = gw.apply(msg.config);
+    } catch (err) {
+      res = { ok: false, error: err as Error }; // swapping in failed: answered like a compile error
+    }
     if (!res.ok) logReloadError(log, res.error);
     else if (res.changed) log.info({ worker: cluster.worker!.id, config_version: res.version }, 'config applied');
-  }); // before listening: a reload sent while we bind is not lost
+    answer(msg.id, res);
+  }); // before listening: a reload sent while we bind is applied
   const bound = await listenOrExit(gw, r);
   // SIGHUP: the primary reloads and tells us (startCommand installed a no-op listener).
   log.info({ worker: cluster.worker!.id, config_version: gw.runtime.version, http: addr(bound.http), https: addr(bound.https) }, 'worker started');
-  process.send!({ type: 'ready' });
+  process.send!({ type: 'ready', version: gw.runtime.version });
   let stopping = false;
   const stop = async () => {
     if (stopping) return;
@@ -274,9 +330,12 @@ async function runPrimary(cfg: PalisadeConfig, r: Resolved, log: Logger): Promis
   let current = cfg;
   let version = hash(cfg);
   const stats = { reloads: 0, reloadFailures: 0, restarts: 0 };
+  const applyTimeout = workerApplyTimeout();
   let started = false;
   let stopping = false;
   const workers = new Set<Worker>();
+  /** The config version each worker said it runs. */
+  const applied = new Map<Worker, string>();
   let onStartupFailure: () => void = () => {};
   let unwatch = () => {};
   let admin: Awaited<ReturnType<typeof listenAdmin>> = null;
@@ -303,13 +362,17 @@ async function runPrimary(cfg: PalisadeConfig, r: Resolved, log: Logger): Promis
     serveCounters(counters, () => workers, w);
     if (trail) serveAudit(trail, w);
     const ready = new Promise<void>((ok) =>
-      w.on('message', (msg: { type?: string }) => {
-        if (msg?.type === 'config-request') w.send({ type: 'config', config: current });
-        else if (msg?.type === 'ready') ok();
+      w.on('message', (msg: { type?: string; version?: string; ok?: boolean }) => {
+        if (msg?.type === 'config-request') w.send({ type: 'config', config: current } satisfies ConfigMessage);
+        else if (msg?.type === 'ready') {
+          applied.set(w, msg.version!);
+          ok();
+        } else if (msg?.type === 'config-applied' && msg.ok) applied.set(w, msg.version!); // late answers too
       }),
     );
     w.on('exit', (code, signal) => {
       workers.delete(w);
+      applied.delete(w);
       if (stopping) return;
       if (!started) {
         // Its reason (port in use, …) is on stderr already; starting it again would fail the same way.
@@ -342,11 +405,42 @@ async function runPrimary(cfg: PalisadeConfig, r: Resolved, log: Logger): Promis
     process.exit(exitCode);
   };
   const exclusive = serial();
-  const publish = (next: PalisadeConfig, nextVersion: string) => {
+  let sent = 0;
+  /** Send `cfg` to one worker and wait for its answer: null when it applied it, else why not. */
+  const sendTo = (w: Worker, cfg: PalisadeConfig): Promise<WorkerFailure | null> =>
+    new Promise((done) => {
+      const id = ++sent;
+      const failure = (error: string) => ({ worker: w.id, pid: w.process.pid, error });
+      const finish = (f: WorkerFailure | null) => {
+        clearTimeout(timer);
+        w.off('message', onMessage);
+        w.off('exit', onExit);
+        done(f);
+      };
+      const onMessage = (m: AppliedMessage) => {
+        if (m?.type === 'config-applied' && m.id === id) finish(m.ok ? null : failure(m.errors.join('; ')));
+      };
+      const onExit = (code: number | null, signal: string | null) => finish(failure(`it exited (${signal ?? `code ${code}`}) before answering`));
+      const timer = setTimeout(() => finish(failure(`it did not answer within ${applyTimeout / 1000} s`)), applyTimeout);
+      w.on('message', onMessage);
+      w.on('exit', onExit);
+      w.send({ type: 'config', config: cfg, id } satisfies ConfigMessage, (err) => {
+        if (err) finish(failure(`the config could not be sent to it: ${err.message}`));
+      });
+    });
+  /**
+   * Make `next` the config: the primary's (a restarted worker gets it), then
+   * every worker's that does not run it yet (a sync or reload of the same file
+   * retries the ones that missed it). Resolves with the workers that did not apply it.
+   */
+  const publish = async (next: PalisadeConfig, nextVersion: string): Promise<WorkerFailure[]> => {
+    if (nextVersion !== version) stats.reloads++;
     current = next;
     version = nextVersion;
-    stats.reloads++;
-    for (const w of workers) if (w.isConnected()) w.send({ type: 'config', config: current });
+    const behind = [...workers].filter((w) => w.isConnected() && applied.get(w) !== nextVersion);
+    const failed = (await Promise.all(behind.map((w) => sendTo(w, next)))).filter((f): f is WorkerFailure => f !== null);
+    if (failed.length > 0) log.error({ version, failed }, 'workers did not apply the config; they run the previous one');
+    return failed;
   };
   const reload = (actor = 'admin') => exclusive(async () => {
     const before = version;
@@ -361,11 +455,10 @@ async function runPrimary(cfg: PalisadeConfig, r: Resolved, log: Logger): Promis
       return out;
     }
     const nextVersion = hash(next);
-    if (nextVersion !== version) {
-      publish(next, nextVersion);
-      log.info({ version, workers: workers.size }, 'config reloaded');
-    }
+    const failed = await publish(next, nextVersion);
+    if (nextVersion !== before) log.info({ version, workers: workers.size }, 'config reloaded');
     trail?.record(configChange(actor, 'reload', r.file, before, { ok: true, version }));
+    if (failed.length > 0) return { ok: false, version, errors: new WorkersFailedError(version, failed, workers.size).lines };
     return { ok: true, version };
   });
   const backend: AdminBackend = {
@@ -384,10 +477,10 @@ async function runPrimary(cfg: PalisadeConfig, r: Resolved, log: Logger): Promis
         trail?.record(configChange('admin', 'sync', r.file, before, { ok: false, errors: errorLines(err as Error) }));
         return { ok: false, error: err as Error };
       }
-      const nextVersion = hash(next);
-      if (nextVersion !== version) publish(next, nextVersion);
+      const failed = await publish(next, hash(next));
       log.info({ version, workers: workers.size }, 'config synced');
       trail?.record(configChange('admin', 'sync', r.file, before, { ok: true, version }));
+      if (failed.length > 0) return { ok: false, error: new WorkersFailedError(version, failed, workers.size) };
       return { ok: true, version };
     },
     error: (err) => log.error({ err }, 'admin API request failed'),

@@ -1,7 +1,8 @@
 /**
  * Entity-level diff of two configs, the way decK shows one: services, routes,
  * upstreams, targets, consumers, their credentials, consumer groups, plugins,
- * certificates and the server/admin settings are flattened into entities
+ * certificates and the top-level settings sections (server, admin, audit:
+ * every object section of the schema) are flattened into entities
  * (nested routes and plugins are entities of their own, whether nested or
  * declared at top level), matched, and compared field by field.
  *
@@ -19,9 +20,15 @@
  * (src/admin/redact.ts), and labels never use a secret field.
  */
 import { createHash } from 'node:crypto';
-import { isSecretKey, MASK, redactConfig, redactField } from '../admin/redact.ts';
+import { isSecretKey, MASK, redactConfig } from '../admin/redact.ts';
 import { allPlugins } from '../plugins/registry.ts';
+import { ConfigSchema } from './schema.ts';
 import { refName } from './semantics.ts';
+
+/** The top-level settings sections (server, admin, audit, …): the schema's object-valued fields, decK's `_` metadata aside. */
+export const SETTINGS_SECTIONS: readonly string[] = Object.entries(ConfigSchema.properties)
+  .filter(([name, schema]) => !name.startsWith('_') && (schema as { type?: unknown }).type === 'object')
+  .map(([name]) => name);
 
 export type EntityKind = 'settings' | 'certificate' | 'consumer_group' | 'consumer' | 'credential' | 'upstream' | 'target' | 'service' | 'route' | 'plugin';
 const KINDS: EntityKind[] = ['settings', 'certificate', 'consumer_group', 'consumer', 'credential', 'upstream', 'target', 'service', 'route', 'plugin'];
@@ -100,7 +107,7 @@ export function flatten(cfg: unknown): Entity[] {
   const c = (cfg ?? {}) as Obj;
   const out: Entity[] = [];
   const add = (e: Omit<Entity, 'id'> & { id?: unknown }) => out.push({ ...e, id: str(e.id) });
-  for (const section of ['server', 'admin']) {
+  for (const section of SETTINGS_SECTIONS) {
     const o = (c[section] ?? {}) as Obj;
     add({ kind: 'settings', label: `${section} settings`, key: section, pointer: `/${section}`, obj: o, value: o });
   }
@@ -204,17 +211,19 @@ export function match(current: Entity[], desired: Entity[]): { pairs: [Entity, E
 
 const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
 
-/** Field-level differences (objects descended into, arrays compared whole), secrets masked. */
-function fieldChanges(a: unknown, b: unknown, path: string[] = []): FieldChange[] {
+/** JSON pointer segments of an entity (masking rules depend on the place: a plugin's config headers). */
+const segments = (pointer: string) => pointer.split('/').slice(1);
+
+/** Field-level differences (objects descended into, arrays compared whole), secrets masked; `at`: the entity's place. */
+function fieldChanges(a: unknown, b: unknown, at: string[], path: string[] = []): FieldChange[] {
   if (isObj(a) && isObj(b)) {
     const keys = [...new Set([...Object.keys(a), ...Object.keys(b)])];
-    return keys.flatMap((k) => fieldChanges(a[k], b[k], [...path, k]));
+    return keys.flatMap((k) => fieldChanges(a[k], b[k], at, [...path, k]));
   }
   if (same(a, b)) return [];
-  const key = path.at(-1) ?? '';
   const change: FieldChange = { path: path.join('.') };
-  if (a !== undefined) change.before = redactField(key, a);
-  if (b !== undefined) change.after = redactField(key, b);
+  if (a !== undefined) change.before = redactConfig(a, [...at, ...path]);
+  if (b !== undefined) change.after = redactConfig(b, [...at, ...path]);
   return [change];
 }
 
@@ -235,12 +244,12 @@ export function diffConfigs(current: unknown, desired: unknown): ConfigDiff {
   for (const kind of KINDS) {
     const c = cur.filter((e) => e.kind === kind);
     const { pairs, added, removed } = match(c, des.filter((e) => e.kind === kind));
-    for (const d of added) changes.push({ action: 'add', kind, name: d.label, entity: redactConfig(d.value) });
+    for (const d of added) changes.push({ action: 'add', kind, name: d.label, entity: redactConfig(d.value, segments(d.pointer)) });
     for (const [e, d] of pairs) {
-      const fields = fieldChanges(e.value, d.value);
+      const fields = fieldChanges(e.value, d.value, segments(d.pointer));
       if (fields.length > 0) changes.push({ action: 'change', kind, name: d.label, fields });
     }
-    for (const e of removed) changes.push({ action: 'remove', kind, name: e.label, entity: redactConfig(e.value) });
+    for (const e of removed) changes.push({ action: 'remove', kind, name: e.label, entity: redactConfig(e.value, segments(e.pointer)) });
     // Route order breaks ties between equally specific routes; the first certificate is the default one.
     const moved = kind === 'route' || kind === 'certificate' ? reorder(kind, pairs, c) : null;
     if (moved) changes.push(moved);

@@ -4,10 +4,12 @@
  * sync` (applied at once, written to the gateway's file, kept across a restart,
  * an invalid file changes nothing and its errors name line:column), `config
  * dump` (masked by default; a masked dump diffs as "no changes" and syncs back
- * keeping the secrets), two-file diffs, token and connection errors, and the
- * admin API's body limit.
+ * keeping the secrets, plugin headers included), two-file diffs, settings
+ * sections (audit), token, connection and usage errors, the admin API's body
+ * limit, and syncs with workers (one that does not apply it is reported).
  */
 import assert from 'node:assert/strict';
+import { generateKeyPairSync } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { parse as parseYaml } from 'yaml';
@@ -22,6 +24,13 @@ const PW1 = `bob-pw-${S}-one`;
 const PW2 = `bob-pw-${S}-two`;
 const REDIS_PW = `redis-pw-${S}`;
 const URL_PW = `url-pw-${S}`;
+/** Headers log plugins send to their collectors (every value of a plugin's `headers` map is a secret, whatever its name). */
+const HEC1 = `hec-${S}-one`;
+const HEC2 = `hec-${S}-two`;
+const COOKIE = `cookie-${S}`;
+const TENANT = `tenant-${S}`;
+const HONEY = `honeycomb-${S}`;
+const MASK = '[REDACTED]';
 
 const dir = new TempDir();
 let upstream: Upstream;
@@ -40,6 +49,7 @@ interface Shape {
   bobPassword?: string;
   cors?: boolean;
   logLevel?: string;
+  hecToken?: string;
 }
 
 /** The gateway's config as YAML; each option changes one entity. */
@@ -74,6 +84,14 @@ consumers:
       - username: bob
         password: "${o.bobPassword ?? PW1}"
 plugins:
+  - name: http-log
+    config:
+      http_endpoint: ${upstream.url}/logs
+      headers: { Authorization: "Splunk ${o.hecToken ?? HEC1}", Cookie: "session=${COOKIE}", X-Tenant: "${TENANT}" }
+  - name: opentelemetry
+    config:
+      traces_endpoint: ${upstream.url}/v1/traces
+      headers: { x-honeycomb-team: "${HONEY}" }
 ${o.cors === false ? '' : '  - name: cors\n'}`;
 }
 
@@ -83,10 +101,10 @@ interface Running {
   admin: number;
 }
 
-async function start(file: string, workers = 1): Promise<Running> {
+async function start(file: string, workers = 1, env: Record<string, string> = {}): Promise<Running> {
   const [port, admin] = (await freePorts(2)) as [number, number];
   const p = spawnPalisade(['start', '--config', file, '--listen', `127.0.0.1:${port}`, '--tls-listen', 'off', '--admin-listen', `127.0.0.1:${admin}`, '--workers', String(workers)], {
-    env: { PALISADE_ADMIN_TOKEN: TOKEN },
+    env: { PALISADE_ADMIN_TOKEN: TOKEN, ...env },
   });
   await p.waitForLog((l) => l.msg === 'palisade started', 30000, "'palisade started'");
   return { p, port, admin };
@@ -104,6 +122,7 @@ function noSecrets(r: RunResult | string, what: string): void {
 }
 
 const withKey = (key: string) => ({ headers: { apikey: key } });
+const auth = { authorization: `Bearer ${TOKEN}` };
 
 describe('a single-process gateway', () => {
   let g: Running;
@@ -152,6 +171,25 @@ describe('a single-process gateway', () => {
     assert.equal(route.kind, 'route');
     assert.deepEqual(route.entity.paths, ['/b']);
     noSecrets(j, 'diff --json');
+  });
+
+  test("plugin headers are secrets whatever their name: masked in GET /config and in a diff's old and new values", async () => {
+    const live = await request(g.admin, '/config', { headers: auth });
+    assert.equal(live.status, 200);
+    noSecrets(live.body, 'GET /config');
+    const plugin = (name: string) => live.json().plugins.find((p: { name: string }) => p.name === name).config;
+    assert.deepEqual(plugin('http-log').headers, { Authorization: MASK, Cookie: MASK, 'X-Tenant': MASK });
+    assert.deepEqual(plugin('opentelemetry').headers, { 'x-honeycomb-team': MASK });
+    assert.equal(plugin('http-log').http_endpoint, `${upstream.url}/logs`, 'other fields are shown');
+
+    const next = dir.write('hec.yaml', yaml({ hecToken: HEC2 }));
+    const r = await cli(g, ['diff', next]);
+    assert.equal(r.code, 2, r.stdout + r.stderr);
+    assert.deepEqual(r.stdout.trim().split('\n'), ['~ plugin http-log (global)', '    config.headers.Authorization: changed (secret, masked)', '1 change: 0 to add, 1 to change, 0 to remove']);
+    noSecrets(r, 'diff of a header');
+    const j = await cli(g, ['diff', next, '--json']);
+    assert.deepEqual(JSON.parse(j.stdout).changes[0].fields, [{ path: 'config.headers.Authorization', before: MASK, after: MASK }]);
+    noSecrets(j, 'diff --json of a header');
   });
 
   test('sync applies at once, writes the gateway file, and the watcher seeing it changes nothing', async () => {
@@ -204,6 +242,7 @@ describe('a single-process gateway', () => {
     noSecrets(dumped, 'the dump');
     assert.match(dumped, /key: "\[REDACTED\]"/);
     assert.match(dumped, /url: http:\/\/svc:\[REDACTED\]@127\.0\.0\.1:9\//);
+    assert.match(dumped, /x-honeycomb-team: "\[REDACTED\]"/);
 
     const d = await cli(g, ['diff', out]);
     assert.equal(d.code, 0, d.stdout + d.stderr);
@@ -213,7 +252,7 @@ describe('a single-process gateway', () => {
     assert.match(s.stdout, /no changes/);
     assert.equal((await request(g.port, '/b', withKey(KEY2))).status, 200, 'the key survived the masked round trip');
     const onDisk = readFileSync(file, 'utf8');
-    assert.ok(onDisk.includes(KEY2) && onDisk.includes(REDIS_PW) && onDisk.includes(URL_PW), 'the file on disk holds the real secrets, not masks');
+    for (const secret of [KEY2, REDIS_PW, URL_PW, HEC1, COOKIE, TENANT, HONEY]) assert.ok(onDisk.includes(secret), `the file on disk holds the real secrets, not masks: ${secret}`);
 
     const json = await cli(g, ['dump', '--format', 'json']);
     assert.equal(json.code, 0, json.stderr);
@@ -247,7 +286,6 @@ describe('a single-process gateway', () => {
   });
 
   test('admin API: PUT /config bodies are limited, methods checked, the token required', async () => {
-    const auth = { authorization: `Bearer ${TOKEN}` };
     // Refused on its declared length, before it is read (a client writing 11 MiB meanwhile would see the connection close).
     const big = await request(g.admin, '/config', { method: 'PUT', headers: { ...auth, 'content-length': String(11 * 1024 * 1024) }, body: 'services: []\n' });
     assert.equal(big.status, 413);
@@ -368,6 +406,30 @@ describe('without a gateway', () => {
     assert.ok(!j.stdout.includes('PRIVATE KEY'), 'certificate keys are masked in the JSON too');
   });
 
+  test('every top-level settings section is compared: an audit-only change is a change, and a masked signing key is kept', async () => {
+    const pem = generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+    const withAudit = `${yaml()}audit:\n  enabled: false\n  signing_key: ${JSON.stringify(pem)}\n`;
+    const a = dir.write('audit-a.yaml', withAudit);
+    const b = dir.write('audit-b.yaml', withAudit.replace('enabled: false', 'enabled: true'));
+    const r = await cli(null, ['diff', a, b]);
+    assert.equal(r.code, 2, r.stdout + r.stderr);
+    assert.deepEqual(r.stdout.trim().split('\n'), ['~ audit settings', '    enabled: false → true', '1 change: 0 to add, 1 to change, 0 to remove']);
+    const dump = await cli(null, ['dump', a]);
+    assert.equal(dump.code, 0, dump.stderr);
+    assert.ok(!dump.stdout.includes('PRIVATE KEY'), 'the signing key is masked');
+    const same = await cli(null, ['diff', a, dir.write('audit-dump.yaml', dump.stdout)]);
+    assert.equal(same.code, 0, `a masked dump keeps the signing key: ${same.stdout}${same.stderr}`);
+    assert.equal(same.stdout.trim(), 'no changes');
+  });
+
+  test('a usage error says that nothing was compared (exit 2, like every usage error)', async () => {
+    const r = await cli(null, ['diff', '--colour', dir.file('never-read.yaml')]);
+    assert.equal(r.code, 2, r.stdout + r.stderr);
+    assert.equal(r.stdout, '', 'no diff output: nothing to mistake for "different"');
+    assert.match(r.stderr, /unknown option '--colour'/);
+    assert.match(r.stderr, /^palisade config diff: usage error, nothing was compared \(exit 2 here is not 'different'\); usage: palisade config diff FILE \| OLD NEW/m);
+  });
+
   test('an unreachable admin API: a clear error, exit 1', async () => {
     const [port] = await freePorts(1);
     const r = await cli(null, ['diff', dir.write('u.yaml', yaml()), '--admin', `http://127.0.0.1:${port}`, '--token', TOKEN]);
@@ -381,16 +443,54 @@ describe('a gateway with two workers', () => {
     const file = dir.write('cluster.json', JSON.stringify(parseYaml(yaml()), null, 2));
     const g = await start(file, 2);
     try {
-      const r = await cli(g, ['sync', dir.write('cluster-next.yaml', yaml({ routes: ['a', 'z'], logLevel: 'warn' }))]);
+      const r = await cli(g, ['sync', dir.write('cluster-next.yaml', `${yaml({ routes: ['a', 'z'], logLevel: 'warn' })}audit:\n  fsync: always\n`)]);
       assert.equal(r.code, 0, r.stdout + r.stderr);
       assert.match(r.stdout, /^~ server settings\n    log_level: "info" → "warn"$/m);
       assert.match(r.stdout, /^note: server\.log_level changed: it takes effect at the next restart$/m);
+      assert.match(r.stdout, /^~ audit settings\n    fsync: "interval" → "always"$/m);
+      assert.match(r.stdout, /^note: audit\.fsync changed: it takes effect at the next restart$/m);
       // The primary sends the config to each worker; then every new connection, whichever worker takes it, serves it.
       await eventually(async () => (await request(g.port, '/z', withKey(KEY1))).status === 200, 10000, 'the synced route');
       await sleep(300);
       for (let i = 0; i < 10; i++) assert.equal((await request(g.port, '/z', withKey(KEY1))).status, 200, `request ${i}${g.p.output}`);
       const written = JSON.parse(readFileSync(file, 'utf8'));
       assert.deepEqual(written.services[0].routes.map((x: { name: string }) => x.name), ['a', 'z'], 'the YAML synced is written as JSON');
+    } finally {
+      await g.p.kill();
+    }
+  });
+
+  test('a worker that does not apply a sync: 500 naming it, sync exits 1 and says what to do; syncing again completes it', async () => {
+    const noWatch = (text: string) => text.replace('  watch: true\n', '  watch: false\n');
+    const file = dir.write('stuck.yaml', noWatch(yaml()));
+    const g = await start(file, 2, { PALISADE_WORKER_APPLY_TIMEOUT: '3000' });
+    const next = dir.write('stuck-next.yaml', noWatch(yaml({ routes: ['a', 's'] })));
+    try {
+      const pids = g.p.logs().filter((l) => l.msg === 'worker started').map((l) => l.pid as number);
+      assert.equal(pids.length, 2, g.p.output);
+      const stuck = pids[0]!;
+      process.kill(stuck, 'SIGSTOP'); // a worker that hangs: it cannot answer
+      try {
+        const r = await cli(g, ['sync', next]);
+        assert.equal(r.code, 1, r.stdout + r.stderr);
+        assert.match(r.stdout, /^\+ route s \(service echo\)$/m);
+        assert.match(r.stderr, new RegExp(`^palisade: worker \\d+ \\(pid ${stuck}\\) did not apply config version [0-9a-f]{12}: it did not answer within 3 s$`, 'm'));
+        assert.match(r.stderr, /^palisade: config sync incomplete: .*stuck-next\.yaml was written to .*stuck\.yaml and runs on 1 of 2 workers; the others still run the previous config\. .*run 'palisade config sync .*stuck-next\.yaml' again/m);
+        assert.doesNotMatch(r.stdout, /^synced /m);
+
+        const put = await request(g.admin, '/config', { method: 'PUT', headers: auth, body: readFileSync(next, 'utf8') });
+        assert.equal(put.status, 500, put.body);
+        const body = put.json();
+        assert.equal(body.workers, 2);
+        assert.deepEqual(body.failed_workers.map((f: { pid: number }) => f.pid), [stuck]);
+        assert.match(body.detail, /runs on 1 of 2 workers/);
+      } finally {
+        process.kill(stuck, 'SIGCONT');
+      }
+      const again = await cli(g, ['sync', next]);
+      assert.equal(again.code, 0, again.stdout + again.stderr);
+      assert.match(again.stdout, /^synced .*: no changes; config version/m);
+      for (let i = 0; i < 10; i++) assert.equal((await request(g.port, '/s', withKey(KEY1))).status, 200, `request ${i}${g.p.output}`);
     } finally {
       await g.p.kill();
     }
