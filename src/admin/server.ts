@@ -8,6 +8,8 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { AdminAuditor } from '../audit/admin.ts';
+import type { AdminAuditEvent } from '../audit/entries.ts';
 import type { PalisadeConfig } from '../config/schema.ts';
 import { diffConfig, getConfig, putConfig } from './config-api.ts';
 import { problem, send } from './http.ts';
@@ -29,8 +31,8 @@ export interface AdminBackend {
   commit(next: PalisadeConfig, persist: () => Promise<void>): Promise<{ ok: true; version: string } | { ok: false; error: Error }>;
   /** Told about a request that failed unexpectedly (answered 500). */
   error?(err: unknown): void;
-  /** Told about every request past the open endpoints, allowed (valid token) or refused, once answered: the audit trail. */
-  audit?(event: { ip: string; method: string; path: string; status: number; allowed: boolean; reason: string }): void;
+  /** Told about requests past the open endpoints, allowed (valid token) or refused, once answered: the audit trail (refusals aggregated per address, src/audit/admin.ts). */
+  audit?(event: AdminAuditEvent): void;
   /** Prometheus exposition of the whole gateway (all workers): GET /metrics, open like /status. */
   metrics?(): Promise<{ contentType: string; text: string }>;
 }
@@ -45,17 +47,9 @@ type Routes = Record<string, Record<string, Handler>>; // path → method → ha
 
 const digest = (s: string) => createHash('sha256').update(s).digest();
 
-/** One audit event per admin request, when its answer is sent (or its connection closes). */
-function auditOnClose(audit: NonNullable<AdminBackend['audit']>, req: IncomingMessage, res: ServerResponse, path: string): void {
-  res.once('close', () => {
-    const allowed = res.statusCode !== 401;
-    const reason = allowed ? `${req.method} ${path} answered ${res.statusCode}` : req.headers.authorization ? 'an invalid admin token' : 'no admin token';
-    audit({ ip: req.socket.remoteAddress ?? '', method: req.method ?? '', path, status: res.statusCode, allowed, reason });
-  });
-}
-
 export function createAdminServer(backend: AdminBackend, token: string | undefined, version: string): Server {
   const expected = token ? digest(token) : null;
+  const auditor = backend.audit ? new AdminAuditor(backend.audit.bind(backend)) : null;
   const open: Routes = {
     '/status': { GET: (_q, res) => send(res, 200, backend.status()) },
     '/status/ready': { GET: (_q, res) => send(res, 200, { message: 'ready' }) },
@@ -99,12 +93,12 @@ export function createAdminServer(backend: AdminBackend, token: string | undefin
         else res.destroy();
       });
   };
-  return createServer((req: IncomingMessage, res: ServerResponse) => {
+  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     const target = req.url ?? '/';
     const q = target.indexOf('?');
     const url = { pathname: q < 0 ? target : target.slice(0, q), searchParams: new URLSearchParams(q < 0 ? '' : target.slice(q + 1)) };
     if (Object.hasOwn(open, url.pathname)) return dispatch(open, req, res, url);
-    if (backend.audit) auditOnClose(backend.audit.bind(backend), req, res, url.pathname);
+    auditor?.track(req, res, url);
     if (expected === null) return problem(res, 401, 'Unauthorized', 'the admin API needs a token: set admin.token in the config or PALISADE_ADMIN_TOKEN');
     const m = /^Bearer +(\S+) *$/i.exec(req.headers.authorization ?? ''); // the scheme is case-insensitive (RFC 9110 §11.1)
     const given = m ? digest(m[1]!) : null;
@@ -115,4 +109,6 @@ export function createAdminServer(backend: AdminBackend, token: string | undefin
     if (Object.hasOwn(authenticated, url.pathname)) return dispatch(authenticated, req, res, url);
     problem(res, 404, 'Not Found', 'Not found');
   });
+  if (auditor) server.once('close', () => auditor.flush());
+  return server;
 }

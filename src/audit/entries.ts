@@ -7,8 +7,8 @@ import { randomUUID } from 'node:crypto';
 import type { RequestContext } from '../core/context.ts';
 
 export interface AuditEntry {
-  /** decision (a security decision on a request), config (a config change), admin (an admin API request), start, rotate, checkpoint. */
-  type: 'decision' | 'config' | 'admin' | 'start' | 'rotate' | 'checkpoint';
+  /** decision (a security decision on a request), config (a config change), admin (an admin API request), start, rotate, checkpoint, gap (records dropped). */
+  type: 'decision' | 'config' | 'admin' | 'start' | 'rotate' | 'checkpoint' | 'gap';
   /** ISO 8601, UTC, milliseconds. */
   time: string;
   /** The request id (X-Request-Id, also sent upstream) or, for other events, a transaction id. */
@@ -67,18 +67,47 @@ export function configEntry(e: { actor: string; action: string; outcome: 'applie
   };
 }
 
+/** An admin API request past the open endpoints, once answered (src/audit/admin.ts builds them). */
+export interface AdminAuditEvent {
+  ip: string;
+  method: string;
+  /** The path only (never the query string), clipped to ADMIN_PATH_MAX characters. */
+  path: string;
+  status: number;
+  /** A valid token was shown. */
+  allowed: boolean;
+  reason: string;
+  /** GET /config?secrets=include: the config was asked for with its secrets. */
+  secrets?: boolean;
+  /** Refused requests: how many the record stands for (they are aggregated per client address). */
+  count?: number;
+}
+
+export const ADMIN_PATH_MAX = 200;
+
+/** A request path as recorded: at most ADMIN_PATH_MAX characters (then "…"), never splitting a surrogate pair. */
+export function clipPath(path: string): string {
+  if (path.length <= ADMIN_PATH_MAX) return path;
+  const c = path.charCodeAt(ADMIN_PATH_MAX - 1);
+  const end = c >= 0xd800 && c <= 0xdbff ? ADMIN_PATH_MAX - 1 : ADMIN_PATH_MAX;
+  return `${path.slice(0, end)}…`;
+}
+
 /** An admin API request: allowed (a valid token) or denied (401), with its answer. */
-export function adminEntry(e: { ip: string; method: string; path: string; status: number; allowed: boolean; reason: string }): AuditEntry {
-  return {
+export function adminEntry(e: AdminAuditEvent): AuditEntry {
+  const entry: AuditEntry = {
     type: 'admin',
     time: new Date().toISOString(),
     id: randomUUID(),
     actor: { ip: e.ip, admin: e.allowed },
-    subject: { method: e.method, path: e.path },
+    subject: { method: e.method, path: clipPath(e.path) },
     decision: e.allowed ? 'allow' : 'deny',
     reason: e.reason,
     status: e.status,
   };
+  if (e.secrets) entry.subject.secrets = 'include';
+  if (e.count !== undefined) entry.count = e.count;
+  return entry;
 }
 
 /** The outcome of a config change attempt as an entry (result of a reload or an admin sync). */

@@ -11,6 +11,7 @@ import cluster, { type Worker } from 'node:cluster';
 import type { Logger } from 'pino';
 import type { AuditConfig } from '../config/schema.ts';
 import type { RequestContext } from '../core/context.ts';
+import type { GatewayMetrics } from '../telemetry/metrics.ts';
 import { decisionEntries, type AuditEntry } from './entries.ts';
 import { AuditWriter, type AuditTrail } from './writer.ts';
 
@@ -65,8 +66,8 @@ export function serveAudit(trail: AuditTrail, worker: Worker): void {
   });
 }
 
-/** The audit trail of this process for the config's audit section, or null when it is off. */
-export function openAuditTrail(cfg: AuditConfig, log: Logger): AuditTrail | null {
+/** The audit trail of this process for the config's audit section, or null when it is off. `metrics`: where the writer counts dropped records and write errors. */
+export function openAuditTrail(cfg: AuditConfig, log: Logger, metrics?: GatewayMetrics): AuditTrail | null {
   if (!cfg.enabled) return null;
-  return cluster.isWorker ? new AuditForwarder(cfg) : AuditWriter.open(cfg, log);
+  return cluster.isWorker ? new AuditForwarder(cfg) : AuditWriter.open(cfg, log, metrics);
 }

@@ -7,22 +7,27 @@
  * fsynced by the fsync policy. Rotation ends the file with a checkpoint,
  * renames it PATH.NNNNNN and starts the new file with a `rotate` record that
  * continues the chain. On start the chain continues from the last record on
- * disk (a torn last line from a crash is cut off first). See docs/audit.md.
+ * disk (a torn last line from a crash is cut off first).
+ *
+ * A batch that cannot be written (or, with fsync: always, made durable) is
+ * kept, as bytes, and written again a second later; records wait behind it up
+ * to queue_max_bytes. Past that they are dropped (never chained, so the chain
+ * stays whole) and counted, and once writing works again one `gap` record says
+ * how many were lost and when. See docs/audit.md.
  */
 import { randomUUID, sign } from 'node:crypto';
-import { closeSync, fdatasync, fstatSync, fsync, ftruncateSync, mkdirSync, openSync, readdirSync, readSync, renameSync, statSync, write, close as closeFd } from 'node:fs';
-import { basename, dirname, join, resolve } from 'node:path';
-import { promisify } from 'node:util';
+import { mkdirSync, statSync } from 'node:fs';
+import { basename, dirname, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import type { AuditConfig } from '../config/schema.ts';
 import type { RequestContext } from '../core/context.ts';
+import type { GatewayMetrics } from '../telemetry/metrics.ts';
 import { canonicalJson, GENESIS, sha256Hex } from './canonical.ts';
 import { decisionEntries, type AuditEntry } from './entries.ts';
+import { countLines, lastRecord, LogFile, pad, rotatedFiles } from './files.ts';
 import { loadSigningKey, type SigningKey } from './keys.ts';
 
-const writeP = promisify(write);
-const fdatasyncP = promisify(fdatasync);
-const closeP = promisify(closeFd);
+export { pad, rotatedFiles } from './files.ts';
 
 /** Where audit records go: the writer (single process, cluster primary) or a forwarder to the primary (workers). */
 export interface AuditTrail {
@@ -34,61 +39,11 @@ export interface AuditTrail {
   close(): Promise<void>;
 }
 
-export const pad = (n: number) => String(n).padStart(6, '0');
+/** Queued: the bytes of records (whole lines, or the unwritten rest of a batch), or a file switch at rotation. */
+type Item = Buffer | { rotateTo: string };
 
-/** The rotated files of `path` (PATH.NNNNNN), oldest first. */
-export function rotatedFiles(path: string): { index: number; file: string }[] {
-  const dir = dirname(path);
-  const base = basename(path);
-  let names: string[];
-  try {
-    names = readdirSync(dir);
-  } catch {
-    return [];
-  }
-  return names
-    .filter((f) => f.startsWith(`${base}.`) && /^\d{6,}$/.test(f.slice(base.length + 1)))
-    .map((f) => ({ index: Number(f.slice(base.length + 1)), file: join(dir, f) }))
-    .sort((a, b) => a.index - b.index);
-}
-
-const TAIL = 1 << 20;
-
-/** The last record of a file (seq and hash); a torn last line is cut off when `repair`. */
-function lastRecord(file: string, repair: boolean, log: Logger): { seq: number; hash: string } | null {
-  const fd = openSync(file, repair ? 'r+' : 'r');
-  try {
-    const size = fstatSync(fd).size;
-    if (size === 0) return null;
-    const len = Math.min(size, TAIL);
-    const buf = Buffer.alloc(len);
-    readSync(fd, buf, 0, len, size - len);
-    let end = len;
-    if (buf[len - 1] !== 0x0a) {
-      const nl = buf.lastIndexOf(0x0a);
-      if (nl < 0 && len < size) throw new Error(`audit log ${file}: its last line is longer than 1 MiB`);
-      end = nl + 1;
-      if (!repair) throw new Error(`audit log ${file}: its last line is incomplete`);
-      ftruncateSync(fd, size - len + end);
-      log.warn({ file, dropped_bytes: len - end }, 'audit log: an incomplete last line (a write cut short by a crash) was removed');
-      if (end === 0) return null;
-    }
-    const start = buf.lastIndexOf(0x0a, end - 2) + 1;
-    if (start === 0 && len < size) throw new Error(`audit log ${file}: its last line is longer than 1 MiB`);
-    let rec: { seq?: unknown };
-    try {
-      rec = JSON.parse(buf.subarray(start, end - 1).toString('utf8'));
-    } catch {
-      throw new Error(`audit log ${file}: its last record is not valid JSON; check it with 'palisade audit verify' and move the file away`);
-    }
-    if (typeof rec.seq !== 'number') throw new Error(`audit log ${file}: its last record has no seq; is this an audit log?`);
-    return { seq: rec.seq, hash: sha256Hex(canonicalJson(rec)) };
-  } finally {
-    closeSync(fd);
-  }
-}
-
-type Item = string | { rotateTo: string };
+/** At most this much is written (and fsynced) at once. */
+const MAX_BATCH = 4 << 20;
 
 export class AuditWriter implements AuditTrail {
   readonly path: string;
@@ -101,20 +56,25 @@ export class AuditWriter implements AuditTrail {
   /** Records since the last checkpoint, and when the first of them came. */
   #since = 0;
   #sinceAt = 0;
-  /** Bytes of the current file, including records queued for it. */
+  /** Bytes of the current file, including records queued for it (rotation). */
   #assigned = 0;
   #index = 0;
   #queue: Item[] = [];
-  #fd: number;
+  /** Bytes of records not yet written: what queue_max_bytes bounds. */
+  #queued = 0;
+  readonly #file: LogFile;
   #flushing: Promise<void> | null = null;
-  #dirty = false;
+  /** Records dropped since writing stopped working (the next gap record). */
+  #lost: { records: number; from: string; to: string } | null = null;
   #closed: Promise<void> | null = null;
+  /** Closed: nothing more is written. */
+  #halted = false;
   readonly #timers: NodeJS.Timeout[] = [];
-  #writeErrorAt = 0;
-  /** Records and checkpoints written since start (tests, status). */
-  readonly stats = { records: 0, checkpoints: 0, rotations: 0 };
+  #errorLoggedAt = 0;
+  /** Since start (tests, status, metrics). */
+  readonly stats = { records: 0, checkpoints: 0, rotations: 0, dropped: 0, gaps: 0, writeErrors: 0, syncErrors: 0 };
 
-  private constructor(cfg: AuditConfig, log: Logger) {
+  private constructor(cfg: AuditConfig, log: Logger, metrics?: GatewayMetrics) {
     this.#cfg = cfg;
     this.#log = log;
     this.path = resolve(cfg.path);
@@ -135,9 +95,9 @@ export class AuditWriter implements AuditTrail {
       this.#seq = last.seq;
       this.#head = last.hash;
     }
-    this.#fd = openSync(this.path, 'a', 0o600);
-    this.#assigned = fstatSync(this.#fd).size;
-    if (cfg.fsync !== 'never' && this.#assigned === 0) syncDir(dirname(this.path));
+    this.#file = new LogFile(this.path, cfg.fsync, (op, err) => this.#error(op, err));
+    this.#assigned = this.#file.size;
+    if (metrics) this.#countIn(metrics);
     this.record({
       type: 'start',
       time: new Date().toISOString(),
@@ -150,13 +110,26 @@ export class AuditWriter implements AuditTrail {
     });
     const tick = Math.min(1000, this.#cfg.checkpoint_interval * 1000);
     this.#timers.push(setInterval(() => this.#checkpointIfDue(), tick));
-    if (cfg.fsync === 'interval') this.#timers.push(setInterval(() => void this.#sync(), cfg.fsync_interval));
+    if (cfg.fsync === 'interval') this.#timers.push(setInterval(() => void this.#file.sync(), cfg.fsync_interval));
     for (const t of this.#timers) t.unref();
   }
 
-  /** Open (or continue) the audit log; throws with a clear message on a bad key or an unusable file. */
-  static open(cfg: AuditConfig, log: Logger): AuditWriter {
-    return new AuditWriter(cfg, log);
+  /** Open (or continue) the audit log; throws with a clear message on a bad key or an unusable file. `metrics`: where to count drops and errors. */
+  static open(cfg: AuditConfig, log: Logger, metrics?: GatewayMetrics): AuditWriter {
+    return new AuditWriter(cfg, log, metrics);
+  }
+
+  #countIn(metrics: GatewayMetrics): void {
+    const stats = this.stats;
+    metrics.counter('palisade_audit_records_dropped_total', 'Audit records dropped: the audit log could not be written and queue_max_bytes was reached (each gap is also a gap record).', [], (c) => {
+      c.reset();
+      c.inc(stats.dropped);
+    });
+    metrics.counter('palisade_audit_write_errors_total', 'Failed writes (op=write) and fsyncs (op=fsync) of the audit log; each is retried.', ['op'], (c) => {
+      c.reset();
+      c.inc({ op: 'write' }, stats.writeErrors);
+      c.inc({ op: 'fsync' }, stats.syncErrors);
+    });
   }
 
   request(ctx: RequestContext): void {
@@ -165,12 +138,54 @@ export class AuditWriter implements AuditTrail {
 
   record(entry: AuditEntry): void {
     if (this.#closed !== null) return;
+    if (this.#lost !== null) this.#resume();
+    if (this.#lost !== null || this.#queued >= this.#cfg.queue_max_bytes) return this.#drop(entry);
+    this.#append(entry);
+  }
+
+  #append(entry: AuditEntry): void {
     const rotate = this.#cfg.rotate_size;
     if (rotate > 0 && this.#assigned > 0 && this.#assigned + canonicalJson(entry).length + 120 > rotate) this.#rotate();
     this.#push(this.#chain(entry));
     this.stats.records++;
     if (this.#since++ === 0) this.#sinceAt = Date.now();
     if (this.#since >= this.#cfg.checkpoint_records) this.#checkpoint('records', false);
+  }
+
+  /** The queue is full: the record is not chained (the chain stays whole), only counted for the gap record. */
+  #drop(entry: AuditEntry): void {
+    const time = typeof entry.time === 'string' ? entry.time : new Date().toISOString();
+    if (this.#lost === null) {
+      this.#lost = { records: 0, from: time, to: time };
+      this.#log.error(
+        { file: this.path, queued_bytes: this.#queued, queue_max_bytes: this.#cfg.queue_max_bytes, dropped_total: this.stats.dropped },
+        'audit queue full: the audit log cannot be written; records are dropped and counted until it can, then a gap record says how many',
+      );
+    }
+    this.#lost.records++;
+    this.#lost.to = time;
+    this.stats.dropped++;
+  }
+
+  /** Writing works again (the queue is down to half): the records lost are told by one chained gap record. */
+  #resume(): void {
+    if (this.#lost !== null && this.#queued <= this.#cfg.queue_max_bytes / 2) this.#gap();
+  }
+
+  #gap(): void {
+    const lost = this.#lost!;
+    this.#lost = null;
+    this.stats.gaps++;
+    this.#append({
+      type: 'gap',
+      time: new Date().toISOString(),
+      id: randomUUID(),
+      actor: { system: 'palisade' },
+      subject: { records: lost.records, from: lost.from, to: lost.to },
+      decision: 'dropped',
+      reason: `${lost.records} record${lost.records === 1 ? ' was' : 's were'} dropped: the audit log could not be written and the queue reached queue_max_bytes (${this.#cfg.queue_max_bytes} bytes)`,
+    });
+    this.#log.warn({ file: this.path, audit_dropped: lost.records, from: lost.from, to: lost.to, dropped_total: this.stats.dropped }, 'audit records lost: the log is written again; a gap record says how many');
   }
 
   #chain(entry: object): string {
@@ -180,9 +195,11 @@ export class AuditWriter implements AuditTrail {
     return line;
   }
 
-  #push(item: Item): void {
-    this.#queue.push(item);
-    if (typeof item === 'string') this.#assigned += Buffer.byteLength(item) + 1;
+  #push(line: string): void {
+    const data = Buffer.from(`${line}\n`);
+    this.#queue.push(data);
+    this.#queued += data.length;
+    this.#assigned += data.length;
     this.#flushing ??= new Promise<void>((r) => setImmediate(r)).then(() => this.#drain());
   }
 
@@ -239,92 +256,77 @@ export class AuditWriter implements AuditTrail {
   async #drain(): Promise<void> {
     let failed = false;
     try {
-      while (this.#queue.length > 0) {
-        const cut = this.#queue.findIndex((i) => typeof i !== 'string');
-        const lines = (cut < 0 ? this.#queue.splice(0) : this.#queue.splice(0, cut)) as string[];
-        if (lines.length > 0 && !(await this.#write(lines))) {
+      while (!this.#halted) {
+        if (this.#file.unsynced && !(await this.#file.resync())) {
           failed = true;
           break;
         }
-        const next = this.#queue[0];
-        if (next !== undefined && typeof next !== 'string') {
+        const head = this.#queue[0];
+        if (head === undefined) break;
+        if (!Buffer.isBuffer(head)) {
           try {
-            await this.#switchFile(next.rotateTo);
+            await this.#file.switchTo(head.rotateTo);
           } catch (err) {
-            this.#log.error({ err, file: this.path, to: next.rotateTo }, 'audit log rotation failed; retrying');
+            this.#log.error({ err, file: this.path, to: head.rotateTo }, 'audit log rotation failed; retrying');
             failed = true;
             break;
           }
           this.#queue.shift();
+          continue;
         }
+        let n = 1;
+        let bytes = head.length;
+        while (n < this.#queue.length && Buffer.isBuffer(this.#queue[n]) && bytes < MAX_BATCH) bytes += (this.#queue[n++] as Buffer).length;
+        const batch = this.#queue.splice(0, n) as Buffer[];
+        if (!(await this.#write(n === 1 ? batch[0]! : Buffer.concat(batch, bytes)))) {
+          failed = true;
+          break;
+        }
+        if (this.#lost !== null) this.#resume();
       }
     } finally {
       this.#flushing = null;
-      // A failed write is tried again (in order) a second later: a gap would break the chain.
-      if (this.#queue.length > 0) this.#flushing = new Promise<void>((r) => (failed ? setTimeout(r, 1000).unref() : setImmediate(r))).then(() => this.#drain());
+      // A failed write is tried again (in order) a second later: a record skipped would break the chain.
+      if ((this.#queue.length > 0 || this.#file.unsynced) && !this.#halted) {
+        this.#flushing = new Promise<void>((r) => (failed ? setTimeout(r, 1000).unref() : setImmediate(r))).then(() => this.#drain());
+      }
     }
   }
 
-  /** Write a batch (and fsync it with fsync: always); false when it failed (the lines are queued again). */
-  async #write(lines: string[]): Promise<boolean> {
-    const data = Buffer.from(`${lines.join('\n')}\n`);
-    let off = 0;
-    try {
-      while (off < data.length) off += (await writeP(this.#fd, data, off, data.length - off)).bytesWritten;
-      this.#dirty = true;
-      if (this.#cfg.fsync === 'always') await this.#sync();
-      return true;
-    } catch (err) {
-      if (off > 0) {
-        // Part of the batch is on disk: keep only what is not (whole lines cannot be told apart here, so keep the rest of the bytes).
-        this.#queue.unshift(data.subarray(off).toString('utf8').replace(/\n$/, ''));
-      } else this.#queue.unshift(...lines);
-      if (Date.now() - this.#writeErrorAt > 10_000) this.#log.error({ err, file: this.path, pending: this.#queue.length }, 'audit log write failed; retrying');
-      this.#writeErrorAt = Date.now();
-      return false;
-    }
+  /** Write a batch (made durable with fsync: always); false when it failed: what is not in the file is queued again, in front. */
+  async #write(data: Buffer): Promise<boolean> {
+    const rest = await this.#file.append(data);
+    this.#queued -= data.length - (rest?.length ?? 0);
+    if (rest === null) return true;
+    if (rest.length > 0) this.#queue.unshift(rest);
+    return false;
   }
 
-  async #sync(): Promise<void> {
-    if (!this.#dirty) return;
-    this.#dirty = false;
-    try {
-      await fdatasyncP(this.#fd);
-    } catch (err) {
-      this.#dirty = true;
-      this.#log.error({ err, file: this.path }, 'audit log fsync failed');
-    }
-  }
-
-  async #switchFile(to: string): Promise<void> {
-    if (this.#cfg.fsync !== 'never') await this.#sync();
-    const old = this.#fd;
-    renameSync(this.path, to);
-    this.#fd = openSync(this.path, 'a', 0o600);
-    await closeP(old).catch(() => {});
-    if (this.#cfg.fsync !== 'never') syncDir(dirname(this.path));
+  #error(op: 'write' | 'fsync', err: unknown): void {
+    if (op === 'write') this.stats.writeErrors++;
+    else this.stats.syncErrors++;
+    if (Date.now() - this.#errorLoggedAt < 10_000) return;
+    this.#errorLoggedAt = Date.now();
+    this.#log.error(
+      { err, file: this.path, fsync: this.#cfg.fsync, queued_bytes: this.#queued, dropped_total: this.stats.dropped, write_errors: this.stats.writeErrors, fsync_errors: this.stats.syncErrors },
+      `audit log ${op} failed; retrying`,
+    );
   }
 
   close(): Promise<void> {
     return (this.#closed ??= (async () => {
       for (const t of this.#timers) clearInterval(t);
+      if (this.#lost !== null) this.#gap();
       this.#checkpoint('shutdown', true);
       const deadline = Date.now() + 5000;
-      while (this.#flushing !== null && Date.now() < deadline) await this.#flushing;
-      if (this.#cfg.fsync !== 'never') await this.#sync();
-      await closeP(this.#fd).catch(() => {});
+      while (this.#flushing !== null && Date.now() < deadline) {
+        await Promise.race([this.#flushing, new Promise((r) => setTimeout(r, Math.max(0, deadline - Date.now())).unref())]);
+      }
+      this.#halted = true;
+      if (this.#queue.length > 0 || this.#file.unsynced) {
+        this.#log.error({ file: this.path, records: countLines(this.#queue), bytes: this.#queued }, 'audit log: records could not be written before shutdown and are lost');
+      }
+      await this.#file.close();
     })());
   }
-}
-
-/** Make a rename or a new file in `dir` durable. */
-function syncDir(dir: string): void {
-  try {
-    const fd = openSync(dir, 'r');
-    try {
-      fsync(fd, () => closeSync(fd));
-    } catch {
-      closeSync(fd);
-    }
-  } catch {}
 }

@@ -1,6 +1,7 @@
 /**
  * `palisade audit verify FILE... --key PUB`: checks audit log files (hash
- * chain, checkpoint signatures, rotation, tail). Exit 0: intact; 1: a problem,
+ * chain from its start or an anchor, canonical lines, checkpoint signatures,
+ * rotation, tail, gaps). Exit 0: intact; 1: a problem,
  * printed as FILE:LINE: seq N: what is wrong; 2: usage error (a file or key
  * that cannot be read). `palisade audit keygen`: an Ed25519 key pair for
  * audit.signing_key.
@@ -14,7 +15,21 @@ export interface VerifyCommandOptions {
   key: string[];
   requireFinalCheckpoint?: boolean;
   allowUnsignedTail?: boolean;
+  allowGaps?: boolean;
+  /** The anchor of a log whose start is not given: seq and hash of a record (an `audit checkpoint` line of the gateway log). */
+  fromSeq?: string;
+  fromHash?: string;
   json?: boolean;
+}
+
+/** --from-seq N --from-hash H: both or neither. */
+function anchor(opts: VerifyCommandOptions): { seq: number; hash: string } | undefined {
+  if (opts.fromSeq === undefined && opts.fromHash === undefined) return undefined;
+  if (opts.fromSeq === undefined || opts.fromHash === undefined) usage('--from-seq and --from-hash go together (audit_seq and audit_head of an audit checkpoint line of the gateway log)');
+  const seq = Number(opts.fromSeq);
+  if (!/^\d+$/.test(opts.fromSeq) || !Number.isSafeInteger(seq) || seq < 1) usage(`--from-seq must be a record number ≥ 1, not ${opts.fromSeq}`);
+  if (!/^[0-9a-f]{64}$/i.test(opts.fromHash)) usage('--from-hash must be a SHA-256 in hex (64 digits)');
+  return { seq, hash: opts.fromHash.toLowerCase() };
 }
 
 function usage(message: string): never {
@@ -37,9 +52,10 @@ export function verifyCommand(files: string[], opts: VerifyCommandOptions): void
     }
   });
   for (const f of files) if (!existsSync(f)) usage(`no such file: ${f}`);
+  const from = anchor(opts);
   let result: VerifyResult;
   try {
-    result = verifyAuditLog(files, { keys, requireFinalCheckpoint: opts.requireFinalCheckpoint, allowUnsignedTail: opts.allowUnsignedTail });
+    result = verifyAuditLog(files, { keys, requireFinalCheckpoint: opts.requireFinalCheckpoint, allowUnsignedTail: opts.allowUnsignedTail, allowGaps: opts.allowGaps, from });
   } catch (err) {
     usage(`cannot read the audit log: ${(err as Error).message}`);
   }

@@ -360,6 +360,11 @@ export const AuditSection = Obj(
       }),
     ),
     rotate_size: Type.Integer({ minimum: 0, default: 104857600, description: 'Start a new file when the current one would grow past this many bytes (0: never). The chain continues across files.' }),
+    queue_max_bytes: Type.Integer({
+      minimum: 1024,
+      default: 67108864,
+      description: 'Bytes of records held in memory while the log cannot be written (disk full, failing fsync). Past it records are dropped and counted; once writing works again one chained gap record says how many and when (palisade audit verify reports it).',
+    }),
     decisions: Type.Array(Enum([...AUDIT_OUTCOMES]), {
       default: [...AUDIT_OUTCOMES],
       description: 'Which security decisions of requests are recorded (default: all): authenticated, anonymous, deny, detect, allow.',

@@ -81,15 +81,22 @@ after(async () => {
   dir.remove();
 });
 
+/** The chain heads the gateway log witnessed ('audit checkpoint' lines): seq → hash. */
+function witnessed(logs: Record<string, unknown>[]): Map<number, string> {
+  return new Map(logs.filter((l) => l.msg === 'audit checkpoint').map((l) => [l.audit_seq as number, l.audit_head as string]));
+}
+
 describe('audit trail', () => {
   let file: string;
   let ids: { okIds: string[]; deniedIds: string[] };
+  let witness: Map<number, string>;
 
   before(async () => {
     file = dir.file('audit.log');
     const gw = await startGateway(config(file));
     ids = await traffic(gw.url);
     await gw.close();
+    witness = witnessed(gw.logs);
   });
 
   test('security decisions are records with the request id the upstream got, actor, subject, decision and reason', () => {
@@ -167,6 +174,72 @@ describe('audit trail', () => {
     assert.match(res.problem!.message, /incomplete/);
   });
 
+  test('a log cut at its start fails, unless anchored at a checkpoint the gateway log witnessed (--from-seq/--from-hash)', async () => {
+    const recs = records(file);
+    // The reviewer's case: the first 7 lines deleted.
+    const cut7 = tampered(file, 'cut-start7.log', (l) => l.slice(7));
+    let res = verify([cut7]);
+    assert.deepEqual([res.ok, res.problem?.line, res.problem?.seq], [false, 1, 8]);
+    assert.match(res.problem!.message, /does not start the chain: its first record is seq 8, not seq 1/);
+    let r = await runPalisade(['audit', 'verify', cut7, '--key', pubFile]);
+    assert.equal(r.code, 1, r.stdout);
+    assert.match(r.stdout, new RegExp(`FAILED: ${cut7}:1: seq 8: the log does not start the chain`));
+
+    // Anchored right before the first record given: the chain from a witnessed checkpoint (its audit_seq and audit_head).
+    const cp = recs.findIndex((x) => x.type === 'checkpoint');
+    const anchor = { seq: recs[cp].seq as number, hash: witness.get(recs[cp].seq)! };
+    assert.ok(anchor.hash, 'the first checkpoint is in the gateway log');
+    const afterCp = tampered(file, 'after-checkpoint.log', (l) => l.slice(cp + 1));
+    res = verify([afterCp], { from: anchor, requireFinalCheckpoint: true });
+    assert.equal(res.ok, true, JSON.stringify(res.problem));
+    assert.match(res.notes.join('\n'), new RegExp(`checked from seq ${anchor.seq + 1}, anchored at seq ${anchor.seq}`));
+    r = await runPalisade(['audit', 'verify', afterCp, '--key', pubFile, '--from-seq', String(anchor.seq), '--from-hash', anchor.hash]);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    // The same anchor does not excuse more records cut, and a wrong hash is caught.
+    res = verify([tampered(file, 'after-checkpoint-cut.log', (l) => l.slice(cp + 2))], { from: anchor });
+    assert.deepEqual([res.ok, res.problem?.seq], [false, anchor.seq + 2]);
+    assert.match(res.problem!.message, new RegExp(`records removed: seq ${anchor.seq + 1} is missing`));
+    res = verify([afterCp], { from: { seq: anchor.seq, hash: 'f'.repeat(64) } });
+    assert.match(res.problem!.message, /the anchor is wrong/);
+    // An anchor inside the records given vouches for those before it: a change before it is found there.
+    const last = recs.at(-1);
+    const changed = tampered(file, 'changed-before-anchor.log', (l) => {
+      l[1] = l[1]!.replace('"decision":"authenticated"', '"decision":"anonymous"');
+      return l.slice(1);
+    });
+    res = verify([changed], { from: { seq: last.seq, hash: witness.get(last.seq)! } });
+    assert.equal(res.ok, false);
+    assert.match(res.problem!.message, /record changed/);
+    // A witnessed seq past the end of the log: its end was cut.
+    res = verify([tampered(file, 'cut-before-anchor.log', (l) => l.slice(0, cp + 1))], { from: { seq: last.seq, hash: witness.get(last.seq)! } });
+    assert.match(res.problem!.message, new RegExp(`the log ends at seq ${anchor.seq}, before the anchor \\(seq ${last.seq}\\)`));
+    // Usage errors.
+    r = await runPalisade(['audit', 'verify', afterCp, '--key', pubFile, '--from-seq', String(anchor.seq)]);
+    assert.equal(r.code, 2);
+    r = await runPalisade(['audit', 'verify', afterCp, '--key', pubFile, '--from-seq', 'x', '--from-hash', anchor.hash]);
+    assert.equal(r.code, 2);
+  });
+
+  test('a line rewritten as another spelling of the same record (escapes, a duplicated key) is refused: lines must be canonical', () => {
+    const at = records(file).findIndex((x) => x.decision === 'authenticated');
+    const escaped = tampered(file, 'escaped.log', (l) => {
+      l[at] = l[at]!.replace('"ip":"127.0.0.1"', '"ip":"\\u0031\\u0032\\u0037.0.0.1"');
+      return l;
+    });
+    assert.deepEqual(JSON.parse(lines(escaped)[at]!), records(file)[at], 'the same record once parsed');
+    let res = verify([escaped]);
+    assert.deepEqual([res.ok, res.problem?.line, res.problem?.seq], [false, at + 1, at + 1]);
+    assert.match(res.problem!.message, /not in canonical form/);
+    // A leading duplicate: JSON.parse keeps the last "decision", a reader taking the first sees "deny".
+    const duplicated = tampered(file, 'duplicated.log', (l) => {
+      l[at] = `{"decision":"deny",${l[at]!.slice(1)}`;
+      return l;
+    });
+    res = verify([duplicated]);
+    assert.deepEqual([res.ok, res.problem?.line], [false, at + 1]);
+    assert.match(res.problem!.message, /not in canonical form/);
+  });
+
   test('a cut tail: unsigned records are refused; a cut at a checkpoint fails --require-final-checkpoint', () => {
     const recs = records(file);
     const lastCp = recs.findLastIndex((r, i) => r.type === 'checkpoint' && i < recs.length - 1);
@@ -236,6 +309,15 @@ describe('audit trail', () => {
     const gap = verify([files[0]!, ...files.slice(2)]);
     assert.equal(gap.ok, false);
     assert.match(gap.problem!.message, /records removed/);
+    // The oldest file left out (or deleted for retention): refused, unless anchored at its rotation checkpoint, which the gateway log witnessed.
+    const oldest = verify(files.slice(1), { requireFinalCheckpoint: true });
+    assert.equal(oldest.ok, false);
+    assert.match(oldest.problem!.message, /does not start the chain/);
+    const end = records(files[0]!).at(-1);
+    const from = { seq: end.seq as number, hash: witnessed(gw.logs).get(end.seq)! };
+    assert.ok(from.hash, 'the rotation checkpoint is in the gateway log');
+    const anchored = verify(files.slice(1), { requireFinalCheckpoint: true, from });
+    assert.equal(anchored.ok, true, JSON.stringify(anchored.problem));
     const r = await runPalisade(['audit', 'verify', ...files, '--key', pubFile]);
     assert.equal(r.code, 0, r.stdout);
     assert.match(r.stdout, new RegExp(`^OK: ${files.length} files`));
