@@ -62,7 +62,9 @@ adminOptions(
     .description('what `config sync FILE` would change on the running gateway, or what changes from file A to file B; secrets masked; exit 0 same, 2 different, 1 error')
     .argument('<file>', 'config file (YAML or JSON); with a second file: the old one')
     .argument('[new-file]', 'compare the two files locally instead of against the gateway')
-    .option('--json', 'print the diff as JSON'),
+    .option('--json', 'print the diff as JSON')
+    // Exit 2 is also "different": say plainly that nothing was compared (a diff always ends with 'no changes' or 'N changes: …').
+    .showHelpAfterError("palisade config diff: usage error, nothing was compared (exit 2 here is not 'different'); usage: palisade config diff FILE | OLD NEW [--json] [--admin URL] [--token TOKEN]; see --help"),
 ).action(async (a: string, b: string | undefined, opts) => (await import('./config/diff.ts')).diffCommand(b === undefined ? [a] : [a, b], opts));
 adminOptions(
   config
@@ -99,6 +101,7 @@ program
   .option('--merge <file>', 'a Palisade config (listeners, consumers, global plugins …) the generated services are added to')
   .option('--spec-path <path>', 'how the oas-validation plugin names the document (api_spec_file, resolved against the working directory of palisade start; default: <spec> as given)')
   .option('--no-validation', 'leave out the oas-validation plugin')
+  .option('--allow-unenforced-security', 'serve routes whose security schemes no Palisade plugin enforces (oauth2, openIdConnect, mutualTLS, cookie API keys …) unauthenticated, with warnings, instead of answering 401')
   .action(async (spec: string, opts) => (await import('./openapi2config.ts')).openapi2configCommand(spec, opts));
 
 program
@@ -117,6 +120,9 @@ audit
   .requiredOption('--key <pub>', 'Ed25519 public key (PEM) that signs the checkpoints; repeat for keys used over time', (v: string, prev: string[] = []) => [...prev, v])
   .option('--require-final-checkpoint', 'the log must end with the final checkpoint of a clean shutdown')
   .option('--allow-unsigned-tail', 'accept records after the last checkpoint (a log still being written)')
+  .option('--allow-gaps', 'accept gap records (records the gateway dropped when it could not write the log); they are reported')
+  .option('--from-seq <n>', "verify a log whose start is not given (older files deleted): the seq of the anchor record, audit_seq of an 'audit checkpoint' line of the gateway log")
+  .option('--from-hash <sha256>', 'with --from-seq: the hash of that record, audit_head of the same line')
   .option('--json', 'print the result as JSON')
   .action(async (files: string[], opts) => (await import('./audit.ts')).verifyCommand(files, opts));
 audit

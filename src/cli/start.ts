@@ -340,15 +340,15 @@ async function runPrimary(cfg: PalisadeConfig, r: Resolved, log: Logger): Promis
   let unwatch = () => {};
   let admin: Awaited<ReturnType<typeof listenAdmin>> = null;
   const counters = new MemoryCounterStore();
+  // /metrics: every worker's registry aggregated, then the primary's own (config reloads, worker restarts, audit drops).
+  const metrics = new GatewayMetrics({ processMetrics: false });
   // One audit chain for the whole gateway: the primary writes it, workers forward their records (src/audit/trail.ts).
   let trail: ReturnType<typeof openAuditTrail> = null;
   try {
-    trail = openAuditTrail(cfg.audit, log);
+    trail = openAuditTrail(cfg.audit, log, metrics);
   } catch (err) {
     fail((err as Error).message);
   }
-  // /metrics: every worker's registry aggregated, then the primary's own (config reloads, worker restarts).
-  const metrics = new GatewayMetrics({ processMetrics: false });
   registerConfigMetrics(metrics, () => ({ version, ...stats }));
   metrics.counter('palisade_worker_restarts_total', 'Workers that died and were started again.', [], (c) => {
     c.reset();

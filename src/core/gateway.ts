@@ -57,7 +57,7 @@ export class Gateway {
     this.runtime = new RuntimeConfig(config, this.#pools, log, null, this.counters, this.metrics);
     this.runtime.activate(log);
     this.accessLog = new AccessLog(config.server.access_log);
-    this.audit = openAuditTrail(config.audit, log);
+    this.audit = openAuditTrail(config.audit, log, this.metrics);
     this.#handler = new RequestHandler(this);
   }
 

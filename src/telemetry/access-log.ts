@@ -36,7 +36,7 @@ export class AccessLog {
   readonly #timer: NodeJS.Timeout | null = null;
 
   /**
-   * Lines are buffered (64 KiB) and flushed at least every 500 ms. Workers that
+   * Lines are buffered (32 KiB: one write per ~80 lines) and flushed at least every 500 ms. Workers that
    * share a stdout/stderr pipe write each line at once instead: a pipe keeps
    * only writes up to 4 KiB whole, so buffered writes could interleave lines.
    * (Appends to a file are whole on Linux; a file is the right target for busy
@@ -46,7 +46,7 @@ export class AccessLog {
     if (target === 'off') return;
     const dest = target === 'stdout' ? 1 : target === 'stderr' ? 2 : target;
     const perLine = typeof dest === 'number' && cluster.isWorker;
-    this.#dest = pino.destination({ dest, sync: perLine, mkdir: true, minLength: perLine ? 0 : 4096 });
+    this.#dest = pino.destination({ dest, sync: perLine, mkdir: true, minLength: perLine ? 0 : 32768 });
     if (!perLine) {
       this.#timer = setInterval(() => this.flushNow(), 500);
       this.#timer.unref();
