@@ -99,14 +99,24 @@ export function isIntermediate(forms: readonly string[], i: number): boolean {
   return i < forms.length - 1 && HAS_PERCENT.test(forms[i]!);
 }
 
-/** The value, then each distinct further decoding (at most 3 more). */
+/**
+ * Old Internet Explorer read a page declared US-ASCII by dropping the high
+ * bit of each byte: "¼script¾" was "<script>". Only a value holding both of
+ * those characters gets this form.
+ */
+function sevenBit(s: string): string {
+  return s.replace(/[\u0080-\u00ff]/g, (c) => String.fromCharCode(c.charCodeAt(0) & 0x7f));
+}
+
+/** The value, then each further decoding (at most 3 more), each form different from every one before it. */
 export function decodedForms(value: string): string[] {
-  if (!MAY_ENCODE.test(value)) return [value];
   const forms = [value];
+  if (value.includes('\u00bc') && value.includes('\u00be')) forms.push(sevenBit(value));
+  if (!MAY_ENCODE.test(value)) return forms;
   let cur = value;
   for (let i = 0; i < MAX_ROUNDS; i++) {
     const next = decodeOnce(cur);
-    if (next === cur) break;
+    if (forms.includes(next)) break;
     forms.push(next);
     cur = next;
     if (!MAY_ENCODE.test(cur)) break;

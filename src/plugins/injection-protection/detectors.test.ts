@@ -43,6 +43,14 @@ describe('libinjection port', () => {
     for (const v of ['<b>bold</b>', 'x < y and y > z', '<a href="https://example.com">link</a>', '<p>Hello</p>', 'I <3 this']) assert.equal(isXss(v), false, v);
   });
 
+  test('a javascript: URL with tab, CR or LF inside its scheme (browsers remove them; a Palisade change to libinjection)', () => {
+    for (const v of ['<a href="jav&#x09;ascript:alert(1)">', '<a href="jav&#9;ascript:alert(1)">', '<a href="jav\tascript:alert(1)">', '<a href="ja&#x0D;vascript:alert(1)">', '<img src="j&#10;avascript:alert(1)">', '<a href="vb&#9;script:msgbox(1)">']) {
+      assert.equal(isXss(v.replace(/&#x09;|&#9;/g, '\t').replace(/&#x0D;/g, '\r').replace(/&#10;/g, '\n')), true, v);
+      assert.equal(isXss(v), true, `${v} (entity-encoded)`);
+    }
+    assert.equal(isXss('<a href="https://example.com/java\tscript">x</a>'), false);
+  });
+
   test('style attributes: only CSS that can run code (a Palisade change to libinjection)', () => {
     assert.equal(isXss('<span style="color: red">x</span>'), false);
     assert.equal(isXss('<div style="width:expression(alert(1))">'), true);
@@ -66,11 +74,12 @@ describe('decoding', () => {
 describe('detectors', () => {
   const all = detector(ALL);
   const pairs: [string, string[], string[]][] = [
-    ['sql', ["1' OR '1'='1", "'; DROP TABLE users; --", '1 UNION SELECT username FROM users'], ["O'Brien", 'Only call a function once.', 'use the "-" character', 'Tom & Jerry']],
+    ['sql', ["1' OR '1'='1", "'; DROP TABLE users; --", '1 UNION SELECT username FROM users', "admin' #", '1 or true', '@@version', '1::int', '1 AND GTID_SUBSET(CONCAT(0x7e,(SELECT version())),1)', '1 PROCEDURE ANALYSE()'], ["O'Brien", 'Only call a function once.', 'use the "-" character', 'Tom & Jerry', 'v8::Integer::New', 'fe80::1', 'Room #12', '1 or 2 items']],
     ['path_traversal', ['../../etc/passwd', 'a/../../../../b', '../.env', '/etc/shadow', 'php://filter/resource=x', '....//....//x'], ['see [docs](../docs/a.md)', '../images/logo.png', 'C:\\Users\\me\\a.txt', 'https://example.com/a/../b']],
     ['command', ['; id', '| whoami', 'x && curl evil.example', '; cat /etc/passwd', '`uname -a`', '$(sleep 5)', ';w\'h\'o\'am\'i'], ['Tom & Jerry; cat lovers', 'Java | Python | Go', 'Run `ls -la` to list', 'salt & pepper; more info at https://x.example', 'data:image/png;base64,iVBORw0KGgo=']],
-    ['ldap', ['*)(uid=*))(|(uid=*', 'admin)(&)', '(|(mail=*)(cn=*))'], ['(see above)', 'f(x) = (a)(b)', 'Items (1), (2)']],
+    ['ldap', ['*)(uid=*))(|(uid=*', 'admin)(&)', '(|(mail=*)(cn=*))', 'admin))%00'], ['(see above)', 'f(x) = (a)(b)', 'Items (1), (2)']],
     ['nosql', ['{"$gt": ""}', "' || '1'=='1", "'; return true; var x='"], ['price is $5', '{"$schema": "x"}', "a === 'x' || b === 'y'"]],
+    ['xss', ['jav&#x09;ascript:alert(1)', 'jav\tascript:alert(document.domain)', 'ja&#13;vascript:alert(1)', 'data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==', 'data:image/svg+xml,<svg onload=alert(1)>', '\\";alert(1);//', "'-alert(1)-'", 'Set.constructor`alert\\x28document.domain\\x29`', '<BODY onload!#$%&()*~+-_.,:;?@[/|\\]^`=alert(1)>', '\u00bcscript\u00bealert(1)\u00bc/script\u00be'], ['javascript: the good parts', 'data:image/png;base64,iVBORw0KGgo=', 'data:image/svg+xml;base64,PHN2Zz48cmVjdCB3aWR0aD0iMSIvPjwvc3ZnPg==', "it's \"fine\", alert me later", 'client.on(\'connect\', function() {', '\u00bc cup sugar, \u00be cup flour']],
     ['ssti', ['{{7*7}}', '${T(java.lang.Runtime).getRuntime()}', "{{''.__class__.__mro__}}", '<%= system("id") %>', '#set($x = 1)'], ['Hello {{name}}', '${HOME}/bin', '#{user.id}', '{% if user %}hi{% endif %}', '[[2024-01-15]]']],
   ];
   for (const [type, attacks, benign] of pairs) {

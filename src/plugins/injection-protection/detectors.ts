@@ -50,7 +50,7 @@ function plausibleSql(fp: string, value: string): boolean {
 /** libinjection's SQLi test (and the stacked-query rules); `minTokens` > 0 ignores short fingerprints (sql_low_sensitivity). */
 function sqli(minTokens: number) {
   return (forms: Forms) => {
-    if (sqlExtra(forms)) return true;
+    if (sqlExtra(forms, minTokens === 0)) return true;
     for (let i = 0; i < forms.length; i++) {
       if (isIntermediate(forms, i)) continue;
       const fp = isSqli(sqliState, toBytes(forms[i]!));

@@ -7,18 +7,22 @@
  * (URL, double URL, %uXXXX, HTML entities, \u escapes) before inspection.
  *
  * Only the enabled locations are looked at; the body only when it is JSON or
- * a form and the body location is enabled (buffered up to max_body_size).
+ * a form and the body location is enabled (buffered up to max_body_size,
+ * decompressed and decoded from its charset first: body.ts). A body that
+ * cannot be read with confidence follows uninspectable_body.
  * block answers error_status_code with a problem document naming the
  * location and the type (never the value); log_only logs a warning, records
  * a `detect` decision and lets the request through.
  */
 import { Reply, definePlugin, problem, type PdkContext, type PluginServices } from '../../pdk/index.ts';
+import { bodyText } from './body.ts';
 import { compileDetectors } from './detectors.ts';
 import { Inspector, type Finding } from './inspect.ts';
 import { InjectionProtectionSchema, type InjectionProtectionConfig } from './schema.ts';
 
 const NAME = 'injection-protection';
 const TOO_LARGE = 'Request body too large to inspect';
+const CANNOT = 'Request body cannot be inspected';
 
 type BodyKind = 'json' | 'form' | null;
 
@@ -28,6 +32,13 @@ function bodyKind(contentType: string | undefined): BodyKind {
   if (mime === 'application/json' || mime.endsWith('+json')) return 'json';
   if (mime === 'application/x-www-form-urlencoded') return 'form';
   return null;
+}
+
+/** The Content-Encoding header(s), or undefined for none / identity. */
+function contentEncoding(ctx: PdkContext): string | undefined {
+  const raw = ctx.request.headers['content-encoding'];
+  const value = Array.isArray(raw) ? raw.join(',') : raw;
+  return value === undefined || value.trim() === '' || value.trim().toLowerCase() === 'identity' ? undefined : value;
 }
 
 function hasBody(ctx: PdkContext): boolean {
@@ -69,16 +80,32 @@ function create(config: InjectionProtectionConfig, services: PluginServices) {
     return null;
   }
 
-  async function inspectBody(ctx: PdkContext, kind: 'json' | 'form'): Promise<Reply | undefined> {
+  function oversized(ctx: PdkContext): Reply | undefined {
+    if (config.oversized_body === 'allow') return undefined;
+    log.warn({ request_id: ctx.requestId, plugin: NAME, limit: bodyLimit }, 'body too large to inspect');
+    return ctx.reject(413, TOO_LARGE);
+  }
+
+  function uninspectable(ctx: PdkContext, reason: string): Reply | undefined {
+    log.warn({ request_id: ctx.requestId, plugin: NAME, reason, mode: config.uninspectable_body }, 'body cannot be inspected');
+    if (config.uninspectable_body === 'allow') return void ctx.decide('detect', `body not inspected: ${reason}`);
+    const r = problem(415, CANNOT, ctx.requestId, {}, `The request body cannot be inspected: ${reason}.`);
+    return new Reply(r.status, r.body, r.headers, `body not inspected: ${reason}`);
+  }
+
+  async function inspectBody(ctx: PdkContext, kind: 'json' | 'form', contentType: string): Promise<Reply | undefined> {
     const body = await ctx.request.readBody(bodyLimit);
-    if (body === null) {
-      if (config.oversized_body === 'allow') return undefined;
-      log.warn({ request_id: ctx.requestId, plugin: NAME, limit: bodyLimit }, 'body too large to inspect');
-      return ctx.reject(413, TOO_LARGE);
+    if (body === null) return oversized(ctx);
+    const decoded = bodyText(body, contentType, contentEncoding(ctx), bodyLimit);
+    if (decoded.kind === 'oversized') return oversized(ctx);
+    if (decoded.kind === 'uninspectable') return uninspectable(ctx, decoded.reason);
+    for (let i = 0; i < decoded.texts.length; i++) {
+      const text = decoded.texts[i]!;
+      const utf8 = i === 0 && decoded.utf8 !== null ? decoded.utf8 : Buffer.from(text, 'utf8');
+      const type = kind === 'json' ? inspector.json(utf8) : inspector.params(text);
+      if (type !== null) return found(ctx, { location: 'body', type });
     }
-    const text = body.toString('utf8');
-    const type = kind === 'json' ? inspector.json(text) : inspector.params(text);
-    return type === null ? undefined : found(ctx, { location: 'body', type });
+    return undefined;
   }
 
   return {
@@ -89,11 +116,9 @@ function create(config: InjectionProtectionConfig, services: PluginServices) {
         if (reply) return reply;
       }
       if (!inBody || !hasBody(ctx)) return;
-      // A compressed body is not decoded (documented): inspecting its bytes as text would only produce noise.
-      const encoding = ctx.request.header('content-encoding');
-      if (encoding !== undefined && encoding.trim().toLowerCase() !== 'identity') return;
-      const kind = bodyKind(ctx.request.header('content-type'));
-      return kind === null ? undefined : inspectBody(ctx, kind);
+      const contentType = ctx.request.header('content-type');
+      const kind = bodyKind(contentType);
+      return kind === null ? undefined : inspectBody(ctx, kind, contentType!);
     },
   };
 }

@@ -2,11 +2,18 @@
  * Takes a request apart into the values each location holds (path segments,
  * query parameters, header values, cookies, JSON keys and strings, form
  * fields), decodes each one and runs the detectors. The first finding wins;
- * it names the location and the type, never the value.
+ * it names the location and the type, never the value. A value already found
+ * clean in the same location is not inspected again (a JSON array of 10,000
+ * identical strings costs one inspection).
  */
+import { JsonScanner, NO_JSON_LIMITS } from '../../pdk/json-tokens.ts';
 import { decodedForms, urlDecode } from './decode.ts';
 import { detect, type Detector } from './detectors.ts';
 import { traversalInPath } from './rules/traversal.ts';
+
+/** Values up to this length are remembered when clean, at most MEMO_SIZE of them per location. */
+const MEMO_LENGTH = 256;
+const MEMO_SIZE = 4096;
 
 export interface Finding {
   readonly location: string;
@@ -17,6 +24,8 @@ export class Inspector {
   readonly #detectors: readonly Detector[];
   readonly #traversal: string | null;
   readonly #skipHeaders: ReadonlySet<string>;
+  /** Values (and, prefixed with NUL, names) found clean during the current location's inspection. */
+  readonly #clean = new Set<string>();
 
   constructor(detectors: readonly Detector[], skipHeaders: readonly string[]) {
     this.#detectors = detectors;
@@ -25,7 +34,21 @@ export class Inspector {
   }
 
   #value(value: string, isName = false): string | null {
-    return value === '' ? null : detect(this.#detectors, decodedForms(value), isName);
+    if (value === '') return null;
+    const key = value.length > MEMO_LENGTH ? null : isName ? `\0${value}` : value;
+    if (key !== null && this.#clean.has(key)) return null;
+    const found = detect(this.#detectors, decodedForms(value), isName);
+    if (found === null && key !== null && this.#clean.size < MEMO_SIZE) this.#clean.add(key);
+    return found;
+  }
+
+  /** One location's inspection: the memo of clean values lasts as long as it. */
+  #scope<T>(inspect: () => T): T {
+    try {
+      return inspect();
+    } finally {
+      if (this.#clean.size > 0) this.#clean.clear();
+    }
   }
 
   /** The raw request path (the core normalises ctx.request.path; what the client sent matters here). */
@@ -52,7 +75,10 @@ export class Inspector {
 
   /** Parameter names and values of a query string or a form body. */
   params(raw: string): string | null {
-    if (raw === '') return null;
+    return raw === '' ? null : this.#scope(() => this.#params(raw));
+  }
+
+  #params(raw: string): string | null {
     for (const pair of raw.split('&')) {
       if (pair === '') continue;
       const eq = pair.indexOf('=');
@@ -65,6 +91,10 @@ export class Inspector {
 
   /** Header values as received (name, value, name, value …), Cookie and skipped headers excepted. */
   headers(raw: readonly string[]): string | null {
+    return this.#scope(() => this.#headers(raw));
+  }
+
+  #headers(raw: readonly string[]): string | null {
     for (let i = 0; i + 1 < raw.length; i += 2) {
       if (this.#skipHeaders.has(raw[i]!.toLowerCase())) continue;
       const found = this.#value(raw[i + 1]!);
@@ -75,6 +105,10 @@ export class Inspector {
 
   /** Each cookie's name and value (URL-decoded once: the usual way to put text in a cookie), from every Cookie header. */
   cookies(raw: readonly string[]): string | null {
+    return this.#scope(() => this.#cookies(raw));
+  }
+
+  #cookies(raw: readonly string[]): string | null {
     for (let i = 0; i + 1 < raw.length; i += 2) {
       if (raw[i]!.toLowerCase() !== 'cookie') continue;
       for (const pair of raw[i + 1]!.split(';')) {
@@ -87,30 +121,18 @@ export class Inspector {
     return null;
   }
 
-  /** A JSON document: every key and every string, walked without recursion. Not JSON: the text as one value. */
-  json(text: string): string | null {
-    let doc: unknown;
-    try {
-      doc = JSON.parse(text);
-    } catch {
-      return this.#value(text);
-    }
-    const stack: unknown[] = [doc];
-    while (stack.length > 0) {
-      const v = stack.pop();
-      if (typeof v === 'string') {
-        const found = this.#value(v);
-        if (found !== null) return found;
-      } else if (Array.isArray(v)) {
-        for (const item of v) if (item !== null && typeof item !== 'number' && typeof item !== 'boolean') stack.push(item);
-      } else if (v !== null && typeof v === 'object') {
-        for (const [key, item] of Object.entries(v)) {
-          const found = this.#value(key, true);
-          if (found !== null) return found;
-          if (item !== null && typeof item !== 'number' && typeof item !== 'boolean') stack.push(item);
-        }
-      }
-    }
-    return null;
+  /**
+   * A JSON document: every entry name and every string, duplicates included,
+   * in one pass over its UTF-8 bytes (src/pdk/json-tokens.ts). Not JSON: the
+   * text as one value.
+   */
+  json(utf8: Buffer): string | null {
+    return this.#scope(() => {
+      const hit: { type: string | null } = { type: null };
+      const scanner = new JsonScanner(NO_JSON_LIMITS, (value, isName) => (hit.type = this.#value(value, isName)) !== null);
+      const v = scanner.write(utf8) ?? scanner.end();
+      if (v === null || hit.type !== null) return hit.type;
+      return this.#value(utf8.toString('utf8'));
+    });
   }
 }

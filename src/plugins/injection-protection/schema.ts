@@ -51,13 +51,21 @@ export const InjectionProtectionSchema = Type.Object(
     error_status_code: Type.Integer({ default: 400, minimum: 400, maximum: 499, description: 'The response status code when an injection is found.' }),
     error_message: Type.String({ default: 'Bad Request', description: 'The response message when an injection is found.' }),
     max_body_size: Type.Integer({
-      default: 1048576,
+      default: 131072,
       minimum: 1,
-      description: 'Palisade: largest JSON or form body (bytes) read for inspection when the body location is enabled.',
+      description:
+        'Palisade: largest JSON or form body (bytes, after decompression) read and inspected when the body location is enabled; ' +
+        'it bounds the memory and CPU one request can cost (128 KiB by default).',
     }),
     oversized_body: Enum(['block', 'allow'], {
       default: 'block',
       description: 'Palisade: a JSON or form body larger than max_body_size is refused with 413 (block) or passed uninspected (allow).',
+    }),
+    uninspectable_body: Enum(['block', 'allow'], {
+      default: 'block',
+      description:
+        'Palisade: a JSON or form body that cannot be read with confidence (UTF-32, NUL bytes, an unknown charset, an unknown or ' +
+        'corrupt Content-Encoding) is refused with 415 (block) or passed uninspected (allow).',
     }),
     skip_headers: Type.Array(Type.String({ minLength: 1 }), {
       default: ['authorization', 'proxy-authorization'],

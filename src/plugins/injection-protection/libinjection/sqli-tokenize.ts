@@ -47,6 +47,8 @@ const T_BACKSLASH = '\\';
 
 const WORDS = new Map<string, string>();
 for (const line of KEYWORDS.split('\n')) WORDS.set(line.slice(1), line[0]!);
+/** No longer word is a keyword: lookups of long words stop at their length. */
+const LONGEST_WORD = Math.max(...[...WORDS.keys()].map((w) => w.length));
 const FINGERPRINT_SET = new Set(FINGERPRINTS.split(' '));
 
 class Token {
@@ -104,7 +106,7 @@ function upper(word: string): string {
 
 /** The keyword table lookup (C: bsearch_keyword_type): the type of an SQL word, or NUL. */
 function lookupWord(word: string): string {
-  if (NON_ASCII.test(word)) return NUL;
+  if (word.length > LONGEST_WORD || NON_ASCII.test(word)) return NUL;
   return WORDS.get(word.toUpperCase()) ?? NUL;
 }
 

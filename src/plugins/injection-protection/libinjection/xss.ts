@@ -108,7 +108,13 @@ function htmlDecodeCharAt(s: string, i: number, len: number): number {
   return val;
 }
 
-/** Does the HTML-encoded s[from, from+n) start with the upper-case `a` (case-insensitive, NULs, tabs and leading blanks ignored)? */
+/**
+ * Does the HTML-encoded s[from, from+n) start with the upper-case `a`
+ * (case-insensitive, leading blanks and controls ignored)? Palisade change:
+ * the C library ignores NUL and LF inside the word; browsers also remove tab
+ * and CR from a URL (WHATWG URL parser), so "jav&#x09;ascript:" and
+ * "ja&#13;vascript:" are javascript: URLs too.
+ */
 function htmlencodeStartsWith(a: string, s: string, from: number, n: number): boolean {
   let ai = 0;
   let first = true;
@@ -120,7 +126,7 @@ function htmlencodeStartsWith(a: string, s: string, from: number, n: number): bo
     n -= consumed;
     if (first && cb <= 32) continue;
     first = false;
-    if (cb === 0 || cb === 10) continue;
+    if (cb === 0 || cb === 9 || cb === 10 || cb === 13) continue;
     if (cb >= 97 && cb <= 122) cb -= 0x20;
     // C compares with (char) cb: only the low byte counts.
     if (a.charCodeAt(ai) !== (cb & 0xff)) return false;
@@ -129,9 +135,17 @@ function htmlencodeStartsWith(a: string, s: string, from: number, n: number): bo
   return ai >= a.length;
 }
 
+/** Characters of s[from, from+n) other than NUL: the only length a name can equal (cmpWithNull skips NULs). */
+function visibleLength(s: string, from: number, n: number): number {
+  let v = n;
+  for (let i = 0; i < n; i++) if (s.charCodeAt(from + i) === 0) v--;
+  return v;
+}
+
 function isBlackTag(s: string, from: number, len: number): boolean {
   if (len < 3) return false;
-  for (const tag of BLACK_TAG) if (cmpWithNull(tag, s, from, len) === 0) return true;
+  const visible = visibleLength(s, from, len);
+  for (const tag of BLACK_TAG) if (tag.length === visible && cmpWithNull(tag, s, from, len) === 0) return true;
   const p = s.substr(from, 3).toUpperCase();
   return p === 'SVG' || p === 'XSL';
 }
@@ -144,7 +158,11 @@ function isBlackAttr(s: string, from: number, len: number): number {
     if ((c0 === 'o' || c0 === 'O') && (c1 === 'n' || c1 === 'N')) return A_BLACK;
     if (cmpWithNull('XMLNS', s, from, 5) === 0 || cmpWithNull('XLINK', s, from, 5) === 0) return A_BLACK;
   }
-  for (const [name, type] of BLACK_ATTR) if (cmpWithNull(name, s, from, len) === 0) return type;
+  const visible = visibleLength(s, from, len);
+  for (let i = 0; i < BLACK_ATTR.length; i++) {
+    const [name, type] = BLACK_ATTR[i]!;
+    if (name.length === visible && cmpWithNull(name, s, from, len) === 0) return type;
+  }
   return A_NONE;
 }
 
@@ -160,7 +178,10 @@ function isBlackUrl(s: string, from: number, len: number): boolean {
     htmlencodeStartsWith('DATA', s, from, len) ||
     htmlencodeStartsWith('VIEW-SOURCE', s, from, len) ||
     htmlencodeStartsWith('JAVA', s, from, len) ||
-    htmlencodeStartsWith('VBSCRIPT', s, from, len)
+    htmlencodeStartsWith('VBSCRIPT', s, from, len) ||
+    // Palisade: Netscape's names for JavaScript URLs.
+    htmlencodeStartsWith('LIVESCRIPT', s, from, len) ||
+    htmlencodeStartsWith('MOCHA:', s, from, len)
   );
 }
 

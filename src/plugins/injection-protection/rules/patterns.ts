@@ -5,12 +5,15 @@
  * reaches into the runtime), not for words.
  */
 
+import { someTemplateBody } from './template.ts';
+
 const anyForm = (re: RegExp) => (forms: readonly string[]) => forms.some((f) => re.test(f));
 
 /**
  * LDAP filter injection: closing a filter and opening another ")(uid=*",
- * ")(|(", "(&(objectClass=*)", a wildcard filter "(cn=*)", or a value that
- * starts by closing the filter ("*)(", "admin)(").
+ * ")(|(", "(&(objectClass=*)", a wildcard filter "(cn=*)", a value that
+ * starts by closing the filter ("*)(", "admin)("), or closes it and cuts
+ * the rest off with a NUL ("admin))%00").
  */
 const LDAP = new RegExp(
   [
@@ -20,6 +23,8 @@ const LDAP = new RegExp(
     String.raw`\(\s*[\w.;-]+\s*=\s*\*\s*\)`,
     String.raw`^[^()]*\*\s*\)\s*[()|&]`,
     String.raw`^\s*\*\s*\(\s*\)\s*\|\s*&`,
+    // a filter closed, then a NUL byte to cut off the rest of it ("admin))%00")
+    String.raw`\)\s*\x00`,
   ].join('|'),
 );
 export const ldapInValue = anyForm(LDAP);
@@ -76,18 +81,13 @@ const DANGEROUS_EXPR = new RegExp(
     String.raw`\$(?:class|smarty)\b`,
   ].join('|'),
 );
-const TEMPLATE_EXPR = /\{\{([\s\S]{1,400}?)\}\}|\$\{\{?([\s\S]{1,400}?)\}|[#*@~]\{([\s\S]{1,400}?)\}|<%[=\-#]?([\s\S]{1,400}?)%>|\{%([\s\S]{1,400}?)%\}|\[\[([\s\S]{1,400}?)\]\]|@\(([\s\S]{1,400}?)\)|\{(?:php|system|\$smarty)\b([\s\S]{0,400}?)\}/g;
 /** Template directives that are dangerous on their own. */
 const DIRECTIVE = /<#(?:assign|import|include|ftl|setting)\b|\?new\s*\(\s*\)|#set\s*\(\s*\$|#(?:evaluate|include|parse)\s*\(|\$\w+\.(?:getClass|class\.forName)\b|\{\{\s*_self\b|\{php\}|\{\/?literal\}\s*\{|freemarker\.template\.utility/i;
 
+const dangerous = (body: string) => DANGEROUS_EXPR.test(body);
+
 function sstiInForm(f: string): boolean {
-  if (DIRECTIVE.test(f)) return true;
-  TEMPLATE_EXPR.lastIndex = 0;
-  for (let m = TEMPLATE_EXPR.exec(f); m !== null; m = TEMPLATE_EXPR.exec(f)) {
-    const body = m.slice(1).find((g) => g !== undefined) ?? '';
-    if (DANGEROUS_EXPR.test(body)) return true;
-  }
-  return false;
+  return DIRECTIVE.test(f) || someTemplateBody(f, dangerous);
 }
 
 const MAY_TEMPLATE = /[{%<#[(]/;
