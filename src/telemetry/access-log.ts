@@ -46,7 +46,7 @@ export class AccessLog {
     if (target === 'off') return;
     const dest = target === 'stdout' ? 1 : target === 'stderr' ? 2 : target;
     const perLine = typeof dest === 'number' && cluster.isWorker;
-    this.#dest = pino.destination({ dest, sync: perLine, mkdir: true, minLength: perLine ? 0 : 32768 });
+    this.#dest = pino.destination({ dest, sync: perLine, mkdir: true, minLength: perLine ? 0 : 32768, maxWrite: 65536 });
     if (!perLine) {
       this.#timer = setInterval(() => this.flushNow(), 500);
       this.#timer.unref();
