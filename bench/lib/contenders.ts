@@ -174,6 +174,7 @@ export const CONTENDERS: Contender[] = [
   palisade('jwt-es256-nocache', 1),
   palisade('key-auth+rl-local', 1),
   palisade('key-auth+rl-redis', 1),
+  palisade('plain-post', 1),
   palisade('oas-validation', 1),
   palisade('observability', 1),
   palisade('plain', 2),

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 
 import type { BenchCredentials } from './credentials.ts';
 
-export type PalisadeScenario = 'plain' | 'plugins' | 'key-auth' | 'jwt-hs256' | 'jwt-rs256' | 'jwt-es256' | 'jwt-es256-nocache' | 'key-auth+rl-local' | 'key-auth+rl-redis' | 'oas-validation' | 'observability';
+export type PalisadeScenario = 'plain' | 'plugins' | 'key-auth' | 'jwt-hs256' | 'jwt-rs256' | 'jwt-es256' | 'jwt-es256-nocache' | 'key-auth+rl-local' | 'key-auth+rl-redis' | 'plain-post' | 'oas-validation' | 'observability';
 
 export const SCENARIO_DESCRIPTIONS: Record<PalisadeScenario, string> = {
   plain: 'no plugins',
@@ -16,6 +16,7 @@ export const SCENARIO_DESCRIPTIONS: Record<PalisadeScenario, string> = {
   'jwt-es256-nocache': 'jwt ES256, token_cache_size 0: every request verifies the signature',
   'key-auth+rl-local': 'key-auth + rate-limiting (policy local, limit never reached)',
   'key-auth+rl-redis': 'key-auth + rate-limiting (policy redis on 127.0.0.1:6379, limit never reached)',
+  'plain-post': 'no plugins, loaded with the oas-validation scenario\'s ~1 KB JSON POST (its baseline)',
   'oas-validation': 'oas-validation: a ~1 KB JSON POST validated against a small OpenAPI 3.1 document (GET / validated too)',
   observability: 'global prometheus (status, latency, bandwidth) + opentelemetry (100 % sampled, OTLP JSON to the upstream as a discarding sink) + http-log (batched to the same sink)',
 };
@@ -38,6 +39,7 @@ export const OAS_BENCH_BODY = JSON.stringify({
 });
 
 export const SCENARIO_REQUESTS: Partial<Record<PalisadeScenario, ScenarioRequest>> = {
+  'plain-post': { method: 'POST', headers: { 'content-type': 'application/json' }, body: OAS_BENCH_BODY },
   'oas-validation': { method: 'POST', headers: { 'content-type': 'application/json' }, body: OAS_BENCH_BODY },
 };
 
@@ -145,6 +147,8 @@ function scenarioYaml(scenario: PalisadeScenario, c: BenchCredentials, upstreamP
         ],
       };
     }
+    case 'plain-post':
+      return { route: [], top: [] };
     case 'oas-validation':
       return { route: ['        plugins:', '          - name: oas-validation', `            config: {api_spec: ${q(OAS_BENCH_SPEC)}, api_spec_encoded: false}`], top: [] };
   }
