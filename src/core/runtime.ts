@@ -78,6 +78,8 @@ export class RuntimeConfig {
   readonly #handlers: PluginHandlers[] = [];
   /** Query parameter names (lower-case) that plugins of this version read secrets from: redacted in the access log. */
   readonly sensitiveQuery = new Set<string>();
+  /** Header names (lower-case) that plugins of this version read secrets from: redacted by the log plugins. */
+  readonly sensitiveHeaders = new Set<string>();
   /** Some plugin of this version wants per-plugin phase timings on the context (tracing). */
   readonly tracePhases: boolean;
   /** The metrics view of this version's plugins (their scrape-time gauge fills end with it). */
@@ -185,6 +187,7 @@ export class RuntimeConfig {
         },
         counters,
         sensitiveQuery: this.sensitiveQuery,
+        sensitiveHeaders: this.sensitiveHeaders,
         scope: { service: owner.service ?? null, route: owner.route ?? null, consumer: owner.consumer ?? null },
         metrics: this.#metrics,
         redis: (settings) => {
@@ -202,6 +205,7 @@ export class RuntimeConfig {
       }
       this.#handlers.push(handlers);
       for (const name of handlers.sensitiveQueryParams ?? []) this.sensitiveQuery.add(name.toLowerCase());
+      for (const name of handlers.sensitiveHeaders ?? []) this.sensitiveHeaders.add(name.toLowerCase());
       if (handlers.tracePhases === true) tracePhases = true;
       instances.push({ def, entity, handlers, service: owner.service ?? null, route: owner.route ?? null, consumer: owner.consumer ?? null });
     }

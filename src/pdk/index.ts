@@ -362,8 +362,15 @@ export interface PluginHandlers {
    * at shutdown, for a few seconds at most; a reload does not wait for it.
    */
   dispose?(): void | Promise<void>;
-  /** Query parameters that carry secrets for this instance (e.g. key-auth's key_names): redacted in the access log. */
+  /** Query parameters this instance reads credentials from (e.g. key-auth's key_names, jwt's uri_param_names): redacted in the access log and in log records. */
   readonly sensitiveQueryParams?: readonly string[];
+  /**
+   * Request headers this instance reads credentials from (e.g. key-auth's
+   * key_names, jwt's header_names): redacted in log records (the access log
+   * writes no headers). Authorization, Proxy-Authorization, Cookie and headers
+   * named like a secret (`…-key`, `…-token` …) are redacted anyway.
+   */
+  readonly sensitiveHeaders?: readonly string[];
   /** Ask the core to record per-plugin phase timings (ctx.phaseSpans) on every request of this config version (tracing plugins). */
   readonly tracePhases?: boolean;
 }
@@ -426,11 +433,14 @@ export interface PluginServices {
   /** The gateway's metrics registry (served on /metrics of the status listener). */
   readonly metrics: MetricsService;
   /**
-   * Query parameter / header names (lower-case) that plugins of this config
-   * version read secrets from (their sensitiveQueryParams): log plugins redact
-   * them. Complete once the config version is compiled (read it per request).
+   * Query parameter names (lower-case) that plugins of this config version
+   * read secrets from (their sensitiveQueryParams): the access log and log
+   * plugins redact them. Complete once the config version is compiled (read
+   * it per request).
    */
   readonly sensitiveQuery: ReadonlySet<string>;
+  /** Header names (lower-case) that plugins of this config version read secrets from (their sensitiveHeaders): log plugins redact them. Complete once compiled, like sensitiveQuery. */
+  readonly sensitiveHeaders: ReadonlySet<string>;
 }
 
 export interface CredentialDefinition<S extends TSchema = TSchema> {

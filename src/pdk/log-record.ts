@@ -5,15 +5,17 @@
  * Documented field by field in docs/log-record.md.
  *
  * Secrets never reach a log: Authorization, Proxy-Authorization, Cookie,
- * Set-Cookie and API-key headers, query parameters that usually carry secrets,
- * the parameters plugins of the running config read credentials from
- * (services.sensitiveQuery), and what the plugin's `redact` list names are
- * replaced by "REDACTED" — in headers, in `querystring` and in the query part
- * of `uri`, `url` and `upstream_uri`.
+ * Set-Cookie and API-key headers (also any header named like a secret:
+ * `…-key`, `…-token`, `…-secret`, `…-password`, `…-signature`), query
+ * parameters that usually carry secrets, the header and query names plugins of
+ * the running config read credentials from (their sensitiveHeaders and
+ * sensitiveQueryParams: services.sensitiveHeaders / sensitiveQuery), and what
+ * the plugin's `redact` list names are replaced by "REDACTED" — in headers, in
+ * `querystring` and in the query part of `uri`, `url` and `upstream_uri`.
  */
 import { Type } from '@sinclair/typebox';
 import type { IncomingHttpHeaders } from 'node:http';
-import type { PdkContext, PdkDecision } from './index.ts';
+import type { PdkContext, PdkDecision, PluginServices } from './index.ts';
 
 export const REDACTED = 'REDACTED';
 
@@ -22,6 +24,14 @@ const SECRET_PARAMS = /^(api[-_]?key|apikey|key|token|access_token|id_token|refr
 
 /** Headers that carry credentials or session state. */
 const SECRET_HEADERS = new Set(['authorization', 'proxy-authorization', 'cookie', 'set-cookie', 'x-api-key', 'api-key', 'x-auth-token', 'x-access-token', 'x-amz-security-token']);
+
+/**
+ * Header names that read like a secret (as the admin API's redactor reads
+ * field names): x-api-key, x-apikey, x-partner-key, x-session-token,
+ * x-client-secret, x-db-password, x-request-signature … Over-redacting a
+ * harmless header beats logging a credential.
+ */
+const SECRET_HEADER_SUFFIX = /[-_](key|apikey|token|secret|password|passwd|signature|credentials?)$/i;
 
 /** A set of (lower-case) names; only membership is asked. */
 export interface NameSet {
@@ -100,8 +110,13 @@ export interface LogSerializerOptions {
    * redacted wherever it appears.
    */
   readonly redact?: readonly string[];
-  /** Query parameter / header names (lower-case) plugins of the running config read secrets from (services.sensitiveQuery). */
-  readonly sensitive?: ReadonlySet<string>;
+  /**
+   * The names plugins of the running config read credentials from: pass the
+   * plugin's `services`. They fill up while the config version compiles, so
+   * they are read per record. A name declared for headers or for the query is
+   * redacted in both.
+   */
+  readonly sensitive?: Pick<PluginServices, 'sensitiveQuery' | 'sensitiveHeaders'>;
 }
 
 const TOP_LEVEL = new Set([
@@ -153,8 +168,8 @@ export function logSerializer(options: LogSerializerOptions = {}): (ctx: PdkCont
     }
   }
   const sensitive = options.sensitive;
-  const extra: NameSet = sensitive === undefined ? names : { has: (n) => names.has(n) || sensitive.has(n) };
-  const secretHeader = (name: string) => SECRET_HEADERS.has(name) || isSecretName(name, extra);
+  const extra: NameSet = sensitive === undefined ? names : { has: (n) => names.has(n) || sensitive.sensitiveQuery.has(n) || sensitive.sensitiveHeaders.has(n) };
+  const secretHeader = (name: string) => SECRET_HEADERS.has(name) || SECRET_HEADER_SUFFIX.test(name) || isSecretName(name, extra);
 
   return (ctx) => {
     const req = ctx.request;
@@ -207,8 +222,15 @@ export function logSerializer(options: LogSerializerOptions = {}): (ctx: PdkCont
   };
 }
 
+/**
+ * Header and query maps are prototype-less: a client's `__proto__`,
+ * `constructor` or `toString` is a name like any other (JSON.stringify
+ * writes them as usual).
+ */
+const dict = <T>(): Record<string, T> => Object.create(null) as Record<string, T>;
+
 function copyHeaders(src: IncomingHttpHeaders | Record<string, string | string[] | number | undefined>, secret: (name: string) => boolean): Record<string, string | string[]> {
-  const out: Record<string, string | string[]> = {};
+  const out = dict<string | string[]>();
   for (const name in src) {
     const v = src[name];
     if (v === undefined) continue;
@@ -220,7 +242,7 @@ function copyHeaders(src: IncomingHttpHeaders | Record<string, string | string[]
 
 /** Kong's kong.request.get_query(): repeated names → arrays, a name without '=' → true. */
 function parseQuery(raw: string, extra: NameSet): Record<string, string | true | (string | true)[]> {
-  const out: Record<string, string | true | (string | true)[]> = {};
+  const out = dict<string | true | (string | true)[]>();
   if (raw === '') return out;
   for (const pair of raw.split('&')) {
     if (pair === '') continue;
@@ -242,10 +264,11 @@ function redactPath(root: Record<string, unknown>, path: readonly string[]): voi
   let node: unknown = root;
   for (let i = 0; i < path.length - 1; i++) {
     if (node === null || typeof node !== 'object') return;
-    node = (node as Record<string, unknown>)[path[i]!];
+    const key = path[i]!;
+    node = Object.hasOwn(node, key) ? (node as Record<string, unknown>)[key] : undefined;
   }
   if (node === null || typeof node !== 'object') return;
   const last = path[path.length - 1]!;
   const obj = node as Record<string, unknown>;
-  if (last in obj && obj[last] !== null) obj[last] = REDACTED;
+  if (Object.hasOwn(obj, last) && obj[last] !== null) obj[last] = REDACTED;
 }

@@ -21,7 +21,7 @@ function create(config: FileLogConfig, services: PluginServices) {
   if (!dir?.isDirectory()) throw new Error(`path: cannot create a file in ${dirname(path)}: the directory does not exist`);
   const appender = new FileAppender(path, config.reopen);
   const queue = new LogQueue(`file-log ${path}`, LOG_STREAM_QUEUE, (lines) => appender.append(`${lines.join('\n')}\n`), services.logger, countDrops(services, 'file-log'));
-  const serialize = logSerializer({ redact: config.redact, sensitive: services.sensitiveQuery });
+  const serialize = logSerializer({ redact: config.redact, sensitive: services });
   return {
     log(ctx: PdkContext) {
       queue.add(JSON.stringify(serialize(ctx)));

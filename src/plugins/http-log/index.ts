@@ -52,7 +52,7 @@ function create(config: HttpLogConfig, services: PluginServices) {
   const single = params.max_batch_size === 1;
   const send = (batch: string[]) => sender.send(single ? batch[0]! : `[${batch.join(',')}]`);
   const queue = new LogQueue(`http-log ${endpoint.display}`, params, send, services.logger, countDrops(services, 'http-log'));
-  const serialize = logSerializer({ redact: config.redact, sensitive: services.sensitiveQuery });
+  const serialize = logSerializer({ redact: config.redact, sensitive: services });
 
   return {
     log(ctx: PdkContext) {

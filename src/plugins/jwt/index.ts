@@ -92,7 +92,9 @@ function create(config: JwtConfig, services: PluginServices) {
   }
 
   return {
+    // Tokens in cookie_names need no declaration: log records redact the whole Cookie header.
     sensitiveQueryParams: config.uri_param_names,
+    sensitiveHeaders: config.header_names,
     access(ctx: PdkContext) {
       const req = ctx.request;
       // Only the gateway sets the claim headers: a client's copies never reach the upstream.

@@ -122,7 +122,9 @@ function create(config: KeyAuthConfig, services: PluginServices) {
   }
 
   return {
-    sensitiveQueryParams: config.key_in_query ? config.key_names : [],
+    // Declared whatever key_in_* say: a key sent where this instance does not look is still a key.
+    sensitiveQueryParams: names,
+    sensitiveHeaders: names,
     access(ctx: PdkContext) {
       if (!runOnPreflight && ctx.request.method === 'OPTIONS') return;
       if (alreadyAuthenticated(ctx, anonymous)) return;

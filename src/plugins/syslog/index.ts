@@ -32,7 +32,7 @@ function create(config: SyslogConfig, services: PluginServices) {
   // UDP has nothing to retry (a datagram is sent or it is not); TCP retries like tcp-log.
   const params = config.protocol === 'udp' ? { ...LOG_STREAM_QUEUE, max_retry_time: -1 } : LOG_STREAM_QUEUE;
   const queue = new LogQueue(`syslog ${config.protocol}://${config.host}:${config.port}`, params, send, services.logger, countDrops(services, 'syslog'));
-  const serialize = logSerializer({ redact: config.redact, sensitive: services.sensitiveQuery });
+  const serialize = logSerializer({ redact: config.redact, sensitive: services });
   return {
     log(ctx: PdkContext) {
       const severity = severityOf(ctx.response.status);

@@ -20,7 +20,7 @@ function create(config: TcpLogConfig, services: PluginServices) {
     verify: config.ssl_verify,
   });
   const queue = new LogQueue(`tcp-log ${config.host}:${config.port}`, LOG_STREAM_QUEUE, (lines) => sender.send(`${lines.join('\n')}\n`), services.logger, countDrops(services, 'tcp-log'));
-  const serialize = logSerializer({ redact: config.redact, sensitive: services.sensitiveQuery });
+  const serialize = logSerializer({ redact: config.redact, sensitive: services });
   return {
     log(ctx: PdkContext) {
       queue.add(JSON.stringify(serialize(ctx)));
