@@ -3,8 +3,12 @@
  * `queue` parameters): entries wait in memory and are handed to a sender in
  * batches; a failed batch is retried with exponential backoff until
  * max_retry_time; when the queue is full the oldest entry is dropped and
- * counted. Adding never waits and never throws: the request that produced the
- * entry is long answered.
+ * counted. Entries handed to the sender and not yet delivered or given up on
+ * (in flight, retrying) count against max_entries and max_bytes as well (as in
+ * Kong, whose queue keeps a batch until its handler is done): a dead collector
+ * cannot make batches pile up in retry loops, whatever concurrency_limit says.
+ * Adding never waits and never throws: the request that produced the entry is
+ * long answered.
  */
 import { Type } from '@sinclair/typebox';
 import type { Logger } from 'pino';
@@ -16,9 +20,19 @@ export const QueueSchema = Type.Object(
   {
     max_batch_size: Type.Integer({ minimum: 1, maximum: 1000000, default: 1, description: 'Maximum number of entries sent in one batch (1: one request per entry, sent as a JSON object; more: a JSON array).' }),
     max_coalescing_delay: Type.Number({ minimum: 0, maximum: 3600, default: 1, description: 'Seconds to wait after the first queued entry for more entries to fill a batch (no effect when max_batch_size is 1).' }),
-    max_entries: Type.Integer({ minimum: 1, maximum: 1000000, default: 10000, description: 'Maximum number of entries waiting in the queue; when full, the oldest entry is dropped (and counted).' }),
-    max_bytes: Type.Optional(Type.Union([Type.Integer({ minimum: 1 }), Type.Null()], { description: 'Maximum bytes of serialized entries waiting in the queue (none by default); when exceeded, the oldest entries are dropped.' })),
-    max_retry_time: Type.Number({ default: 60, description: 'Seconds to keep retrying a failed batch before dropping it (-1: no retries).' }),
+    max_entries: Type.Integer({
+      minimum: 1,
+      maximum: 1000000,
+      default: 10000,
+      description: 'Maximum number of entries held: waiting, or sent and not yet delivered (retries included). When full, the oldest waiting entry is dropped (and counted); when every held entry is in flight, the new one is.',
+    }),
+    max_bytes: Type.Optional(Type.Union([Type.Integer({ minimum: 1 }), Type.Null()], { description: 'Maximum bytes of serialized entries held (waiting or in flight; none by default); when exceeded, the oldest waiting entries are dropped.' })),
+    max_retry_time: Type.Number({
+      minimum: -1,
+      maximum: 86400,
+      default: 60,
+      description: 'Seconds to keep retrying a failed batch before dropping it (-1: no retries). Palisade bounds it to one day (Kong sets no maximum).',
+    }),
     initial_retry_delay: Type.Number({ minimum: 0.001, maximum: 1000000, default: 0.01, description: 'Seconds before the first retry of a failed batch; each further retry doubles it, up to max_retry_delay.' }),
     max_retry_delay: Type.Number({ minimum: 0.001, maximum: 1000000, default: 60, description: 'Maximum seconds between retries (caps the exponential backoff).' }),
     concurrency_limit: Enum([1, -1], { default: 1, description: 'Batches in flight at once: 1 (in order, one at a time) or -1 (no limit).' }),
@@ -67,9 +81,13 @@ export class LogQueue {
   readonly #onDrop: DropListener | null;
   #entries: string[] = [];
   #head = 0;
+  /** Bytes of the waiting entries (counted only when max_bytes is set). */
   #bytes = 0;
   #timer: NodeJS.Timeout | null = null;
+  /** Batches handed to the sender and not settled yet, their entries and bytes. */
   #inflight = 0;
+  #inflightEntries = 0;
+  #inflightBytes = 0;
   #closed = false;
   #idle: (() => void)[] = [];
   /** Entries dropped because the queue was full. */
@@ -94,24 +112,47 @@ export class LogQueue {
     return this.#entries.length - this.#head;
   }
 
-  /** Queue an entry; false when the queue is closed. A full queue drops its oldest entry to make room. */
+  /** Entries held: waiting, or handed to the sender and not settled (what max_entries bounds). */
+  get held(): number {
+    return this.pending + this.#inflightEntries;
+  }
+
+  /**
+   * Queue an entry; false when the queue is closed or the entry was dropped.
+   * A full queue drops its oldest waiting entry to make room; when every
+   * held entry is in flight, the new entry is dropped.
+   */
   add(entry: string): boolean {
     if (this.#closed) return false;
     const max = this.#p.max_bytes ?? Infinity;
     const size = this.#size(entry);
+    const full = () => this.held >= this.#p.max_entries || this.#bytes + this.#inflightBytes + size > max;
     if (size > max) {
       this.#drop(1);
       return false;
     }
-    while (this.pending >= this.#p.max_entries || (this.pending > 0 && this.#bytes + size > max)) {
+    while (this.pending > 0 && full()) {
       this.#bytes -= this.#size(this.#entries[this.#head]!);
       this.#entries[this.#head++] = '';
       this.#drop(1);
+    }
+    this.#compact();
+    if (full()) {
+      this.#drop(1);
+      return false;
     }
     this.#entries.push(entry);
     this.#bytes += size;
     this.#schedule();
     return true;
+  }
+
+  /** Drop the consumed head of the array once it is most of it (taken or dropped entries). */
+  #compact(): void {
+    if (this.#head > 1024 && this.#head * 2 > this.#entries.length) {
+      this.#entries = this.#entries.slice(this.#head);
+      this.#head = 0;
+    }
   }
 
   /** Bytes an entry counts for max_bytes (only counted when max_bytes is set). */
@@ -156,11 +197,7 @@ export class LogQueue {
     const n = Math.min(this.pending, this.#p.max_batch_size);
     const batch = this.#entries.slice(this.#head, this.#head + n);
     this.#head += n;
-    for (const e of batch) this.#bytes -= this.#size(e);
-    if (this.#head > 1024 && this.#head * 2 > this.#entries.length) {
-      this.#entries = this.#entries.slice(this.#head);
-      this.#head = 0;
-    }
+    this.#compact();
     return batch;
   }
 
@@ -168,9 +205,16 @@ export class LogQueue {
     this.#timer = null;
     while (this.pending > 0 && this.#canSend()) {
       const batch = this.#take();
+      let bytes = 0;
+      for (const e of batch) bytes += this.#size(e);
+      this.#bytes -= bytes;
       this.#inflight++;
+      this.#inflightEntries += batch.length;
+      this.#inflightBytes += bytes;
       void this.#deliver(batch).finally(() => {
         this.#inflight--;
+        this.#inflightEntries -= batch.length;
+        this.#inflightBytes -= bytes;
         if (this.pending > 0) this.#schedule();
         else if (this.#inflight === 0) for (const done of this.#idle.splice(0)) done();
       });

@@ -1,3 +1,5 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Agent, request } from 'undici';
@@ -171,6 +173,68 @@ describe('http-log', () => {
     }
   });
 
+  test('the header and query names auth plugins read credentials from are redacted, whatever key_in_* say; headers named like secrets too', async () => {
+    const collector = await startHttpCollector();
+    const gw = await startGateway({
+      services: [
+        {
+          name: 'svc',
+          url: upstream.url,
+          routes: [
+            { name: 'partner', paths: ['/partner'], plugins: [{ name: 'key-auth', config: { key_names: ['x-partner'], key_in_query: false } }] },
+            { name: 'assert', paths: ['/assert'], plugins: [{ name: 'jwt', config: { header_names: ['x-assertion'], uri_param_names: ['assertion'], cookie_names: ['jwt_session'] } }] },
+          ],
+        },
+      ],
+      consumers: [{ username: 'alice', keyauth_credentials: [{ key: SECRET }] }],
+      plugins: [{ name: 'http-log', config: { http_endpoint: `${collector.url}/logs` } }],
+    });
+    try {
+      const a = await request(`${gw.url}/partner/a?x-partner=${SECRET}-q&page=1`, {
+        headers: { 'x-partner': SECRET, 'x-session-token': `${SECRET}-st`, 'x-apikey': `${SECRET}-ak`, 'x-client-secret': `${SECRET}-cs`, 'x-request-signature': `${SECRET}-sig`, 'x-page': 'kept' },
+      });
+      await a.body.dump();
+      assert.equal(a.statusCode, 200, 'the key in the header authenticates');
+      const b = await request(`${gw.url}/assert/b?assertion=${SECRET}-jq`, { headers: { 'x-assertion': `Bearer ${SECRET}-jh`, cookie: `jwt_session=${SECRET}-jc` } });
+      await b.body.dump();
+      assert.equal(b.statusCode, 401);
+      await eventually(() => collector.records().length === 2, 10000, 'two records');
+      const raw = collector.received.map((r) => r.body).join('\n');
+      assert.ok(!raw.includes(SECRET), `no secret in ${raw}`);
+      const [ra, rb] = [collector.records().find((r) => r.route.name === 'partner')!, collector.records().find((r) => r.route.name === 'assert')!];
+      for (const h of ['x-partner', 'x-session-token', 'x-apikey', 'x-client-secret', 'x-request-signature']) assert.equal(ra.request.headers[h], 'REDACTED', h);
+      assert.equal(ra.request.headers['x-page'], 'kept');
+      assert.deepEqual(ra.request.querystring, { 'x-partner': 'REDACTED', page: '1' });
+      assert.equal(ra.request.uri, '/partner/a?x-partner=REDACTED&page=1');
+      assert.equal(rb.request.headers['x-assertion'], 'REDACTED');
+      assert.equal(rb.request.headers.cookie, 'REDACTED');
+      assert.deepEqual(rb.request.querystring, { assertion: 'REDACTED' });
+    } finally {
+      await gw.close();
+      await collector.close();
+    }
+  });
+
+  test('query names of Object.prototype are plain names in the record (prototype-less maps)', async () => {
+    const collector = await startHttpCollector();
+    const gw = await startGateway(config(upstream, collector, {}));
+    try {
+      const r = await request(`${gw.url}/open/p?constructor=c1&__proto__=p1&toString=t1&toString=t2&hasOwnProperty`);
+      await r.body.dump();
+      await eventually(() => collector.received.length === 1, 10000, 'one record');
+      const q = JSON.parse(collector.received[0]!.body).request.querystring;
+      assert.equal(Object.getPrototypeOf(q), Object.prototype, 'JSON.parse of the wire record');
+      assert.ok(Object.hasOwn(q, '__proto__'), `__proto__ is a member: ${collector.received[0]!.body}`);
+      assert.equal(q.__proto__, 'p1');
+      assert.equal(q.constructor, 'c1');
+      assert.deepEqual(q.toString, ['t1', 't2']);
+      assert.equal(q.hasOwnProperty, true);
+    } finally {
+      await gw.close();
+      await collector.close();
+    }
+  });
+
   test('a stalled collector does not slow the gateway down; a full queue drops the oldest entries and counts them', async () => {
     const healthy = await startHttpCollector();
     const stalled = await startHttpCollector('stall');
@@ -228,6 +292,55 @@ describe('http-log', () => {
       assert.match(metrics, /palisade_log_dropped_total\{plugin="http-log",reason="delivery_failed"\} [1-9]/);
     } finally {
       await refused.close();
+    }
+  });
+
+  test('concurrency_limit -1 and a stalled collector: batches in flight count against max_entries', async () => {
+    const stalled = await startHttpCollector('stall');
+    const gw = await startGateway(config(upstream, stalled, { queue: { max_batch_size: 1, max_entries: 20, concurrency_limit: -1 }, timeout: 60000 }));
+    try {
+      await measure(gw, 100);
+      const dropped = async () => Number(/palisade_log_dropped_total\{plugin="http-log",reason="queue_full"\} (\d+)/.exec(await gw.gateway.metrics.text())?.[1] ?? 0);
+      await eventually(async () => (await dropped()) >= 80, 10000, 'at most 20 entries held, the rest dropped and counted');
+    } finally {
+      await gw.close();
+      await stalled.close();
+    }
+  });
+
+  test("a collector's error body is read only in part: a body without end still fails the batch", async () => {
+    let answered = 0;
+    const endless = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        answered++;
+        res.writeHead(500, { 'content-type': 'text/plain' });
+        const chunk = 'x'.repeat(16 * 1024);
+        const until = Date.now() + 20000; // longer than the test waits
+        const pump = () => {
+          if (Date.now() > until) return void res.end();
+          while (!res.destroyed && res.write(chunk));
+          if (!res.destroyed) res.once('drain', pump);
+        };
+        pump();
+      });
+    });
+    await new Promise<void>((ok) => endless.listen(0, '127.0.0.1', () => ok()));
+    const port = (endless.address() as AddressInfo).port;
+    const gw = await startGateway({
+      ...config(upstream, { url: `http://127.0.0.1:${port}` } as HttpCollector, {}),
+      plugins: [{ name: 'http-log', config: { http_endpoint: `http://127.0.0.1:${port}/`, queue: { max_retry_time: -1 } } }],
+    });
+    try {
+      await (await request(`${gw.url}/open/x`)).body.dump();
+      await eventually(() => gw.logs.some((l) => l.msg === 'log batch could not be delivered: dropped'), 10000, 'the batch failed');
+      const err = gw.logs.find((l) => l.msg === 'log batch could not be delivered: dropped')!;
+      assert.match(String(err.err), /returned status code 500 and body x{200}$/);
+      assert.equal(answered, 1);
+    } finally {
+      await gw.close();
+      endless.closeAllConnections();
+      endless.close();
     }
   });
 

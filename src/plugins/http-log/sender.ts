@@ -3,7 +3,28 @@
  * connections, Kong's timeouts, a status >= 400 is a failure (the queue
  * retries the batch).
  */
-import { Pool } from 'undici';
+import { Pool, type Dispatcher } from 'undici';
+
+/** Bytes of a collector's error body read for the message (the rest is not read; the connection is dropped). */
+const ERROR_BODY_READ = 4096;
+/** Characters of it kept in the error message (Kong's 200). */
+const ERROR_BODY_KEPT = 200;
+
+/** The first `max` bytes of a body (fewer if it ends or breaks first); an unread rest aborts the response. */
+async function readPrefix(body: Dispatcher.ResponseData['body'], max: number): Promise<string> {
+  const chunks: Buffer[] = [];
+  let n = 0;
+  try {
+    for await (const chunk of body) {
+      chunks.push(chunk as Buffer);
+      n += (chunk as Buffer).length;
+      if (n >= max) break; // leaving the loop destroys the body
+    }
+  } catch {
+    // A body that breaks off: the status is what matters.
+  }
+  return Buffer.concat(chunks).subarray(0, max).toString('utf8');
+}
 
 export interface Endpoint {
   /** scheme://host:port */
@@ -69,7 +90,7 @@ export class HttpSender {
       await res.body.dump();
       return;
     }
-    const body = (await res.body.text()).slice(0, 200);
+    const body = (await readPrefix(res.body, ERROR_BODY_READ)).slice(0, ERROR_BODY_KEPT);
     throw new Error(`request to ${this.#endpoint.display} returned status code ${res.statusCode} and body ${body}`);
   }
 
