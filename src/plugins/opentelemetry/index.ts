@@ -6,8 +6,10 @@
  *   "<METHOD> <route>"            server span, the whole request (security decisions as events)
  *   ├─ kong.<phase>.plugin.<name> one per plugin handler run (rewrite, access, header_filter = response, body_filter = body)
  *   └─ kong.balancer              client span, the upstream call (its last try)
- * The trace id goes to the access log. Sampling: the caller's decision when it
- * sent one, else sampling_rate on the trace id. Spans are encoded in the log
+ * The trace id goes to the access log. Sampling: sampling_rate on the trace
+ * id; a caller's "not sampled" is kept, as in Kong (respect_incoming_sampling
+ * says which of the caller's decisions count). An invalid tracestate is
+ * dropped (W3C Trace Context §3.3), the traceparent kept. Spans are encoded in the log
  * phase and exported by a bounded queue: a slow or dead collector never holds
  * a request (dropped spans are counted in palisade_otel_spans_dropped_total).
  */
@@ -59,6 +61,10 @@ function create(config: OpentelemetryConfig, services: PluginServices) {
   const prop = propagationOf(config);
   const clear = (config.propagation.clear ?? []).map((h) => h.toLowerCase());
   const rate = config.sampling_rate ?? 1;
+  const respect = config.respect_incoming_sampling;
+  /** Kong's kong.tracing:get_sampling_decision() with not_sampled; `parent` is the caller's decision (null: none). */
+  const decide = (parent: boolean | null, traceId: string): boolean =>
+    parent !== null && (respect === 'always' || (respect === 'not_sampled' && !parent)) ? parent : sampledByRatio(traceId, rate);
   const responseHeader = config.http_response_header_for_traceid ?? null;
   const dropped = services.metrics.counter('palisade_otel_spans_dropped_total', 'Spans not exported: the queue was full or the OTLP endpoint kept failing.', ['reason']);
   let exporter: OtlpExporter | null = null;
@@ -94,7 +100,7 @@ function create(config: OpentelemetryConfig, services: PluginServices) {
       rootId: newSpanId(),
       clientId: newSpanId(),
       parentId: parent?.parentId ?? '',
-      sampled: parent?.sampled ?? sampledByRatio(traceId, rate),
+      sampled: decide(parent?.sampled ?? null, traceId),
       tracestate: parent?.tracestate ?? null,
       format: parent?.format ?? null,
       injected: false,

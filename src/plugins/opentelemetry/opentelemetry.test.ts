@@ -72,6 +72,8 @@ before(async () => {
           { name: 'traced', paths: ['/traced'] },
           { name: 'secure', paths: ['/secure'], plugins: [{ name: 'key-auth', config: {} }] },
           { name: 'unsampled', paths: ['/unsampled'], plugins: [otel({ sampling_rate: 0 })] },
+          { name: 'caller-decides', paths: ['/caller-decides'], plugins: [otel({ sampling_rate: 0, respect_incoming_sampling: 'always' })] },
+          { name: 'rate-decides', paths: ['/rate-decides'], plugins: [otel({ respect_incoming_sampling: 'never' })] },
           { name: 'b3', paths: ['/b3'], plugins: [otel({ propagation: { extract: ['b3', 'w3c'], inject: ['b3', 'w3c'], clear: ['x-b3-flags'] } })] },
           { name: 'single', paths: ['/single'], plugins: [otel({ header_type: 'b3-single' })] },
           {
@@ -226,6 +228,45 @@ describe('opentelemetry', () => {
     // An invalid traceparent starts a new trace.
     const r3 = await request(gw.port, '/traced', { headers: { traceparent: `00-${'0'.repeat(32)}-${'1'.repeat(16)}-01` } });
     assert.notEqual(String(seenBy(String(r3.headers['x-request-id'])).headers.traceparent).split('-')[1], '0'.repeat(32));
+  });
+
+  test("sampling: a caller's \"sampled\" does not override sampling_rate (Kong); respect_incoming_sampling always / never", async () => {
+    const flagsUpstream = async (path: string, traceId: string, flags: string) => {
+      const r = await request(gw.port, path, { headers: { traceparent: `00-${traceId}-${'3'.repeat(16)}-${flags}` } });
+      assert.equal(r.status, 200);
+      const tp = String(seenBy(String(r.headers['x-request-id'])).headers.traceparent);
+      assert.equal(tp.split('-')[1], traceId, 'the trace continues');
+      return tp.split('-')[3];
+    };
+    const forced = 'e1'.repeat(16);
+    assert.equal(await flagsUpstream('/unsampled', forced, '01'), '00', 'sampling_rate 0: a client cannot force tracing');
+    const trusted = 'e2'.repeat(16);
+    assert.equal(await flagsUpstream('/caller-decides', trusted, '01'), '01', 'always: the caller decides');
+    await traceOf(trusted, 1);
+    const optOut = 'e3'.repeat(16);
+    assert.equal(await flagsUpstream('/rate-decides', optOut, '00'), '01', 'never: a client cannot opt out either');
+    await traceOf(optOut, 1);
+    assert.deepEqual(ofTrace(forced), []);
+  });
+
+  test('tracestate: kept when valid (empty members removed); dropped when invalid, too long or over 32 members — the traceparent is kept', async () => {
+    const sent = async (tracestate: string | string[]) => {
+      const traceId = [...crypto.getRandomValues(new Uint8Array(16))].map((b) => b.toString(16).padStart(2, '0')).join('');
+      const states = Array.isArray(tracestate) ? tracestate : [tracestate];
+      const r = await request(gw.port, '/traced', { headers: ['host', `127.0.0.1:${gw.port}`, 'traceparent', `00-${traceId}-${'4'.repeat(16)}-01`, ...states.flatMap((v) => ['tracestate', v])] });
+      assert.equal(r.status, 200, r.body);
+      const h = seenBy(String(r.headers['x-request-id'])).headers;
+      assert.equal(String(h.traceparent).split('-')[1], traceId, 'the traceparent is kept');
+      const root = (await traceOf(traceId, 3)).find((s) => s.kind === 2)!;
+      assert.equal(root.traceState, h.tracestate, 'the same tracestate on the span');
+      return h.tracestate;
+    };
+    assert.equal(await sent('congo=t61rcWkgMzE, rojo=00f067aa0ba902b7 ,,tenant1@sys=x y'), 'congo=t61rcWkgMzE,rojo=00f067aa0ba902b7,tenant1@sys=x y');
+    assert.equal(await sent(['a=1', 'b=2']), 'a=1,b=2');
+    for (const bad of ['Upper=1', 'novalue', 'a=1,a=2', 'ok=1,bad key=2', 'a=b,=c', `a=${'x'.repeat(600)}`, Array.from({ length: 33 }, (_, i) => `k${i}=v`).join(',')]) {
+      assert.equal(await sent(bad), undefined, `dropped: ${bad.slice(0, 40)}`);
+    }
+    assert.equal(await sent(Array.from({ length: 32 }, (_, i) => `k${i}=v`).join(',')), Array.from({ length: 32 }, (_, i) => `k${i}=v`).join(','));
   });
 
   test('B3: extracted (64-bit ids padded), injected as B3 and W3C; propagation.clear', async () => {

@@ -25,6 +25,40 @@ const HEX = /^[0-9a-f]+$/;
 const ZERO32 = '0'.repeat(32);
 const ZERO16 = '0'.repeat(16);
 
+/** W3C Trace Context §3.3: at most 32 list members; Palisade keeps a tracestate of at most 512 characters (what §3.3.1.5 asks vendors to propagate). */
+const TRACESTATE_MEMBERS = 32;
+const TRACESTATE_CHARS = 512;
+/** §3.3.1.3.1: simple-key, or tenant-id@system-id. */
+const TRACESTATE_KEY = /^(?:[a-z][a-z0-9_*/-]{0,255}|[a-z0-9][a-z0-9_*/-]{0,240}@[a-z][a-z0-9_*/-]{0,13})$/;
+/** §3.3.1.3.2: printable ASCII without ',' and '=', spaces allowed inside, not at the end. */
+const TRACESTATE_VALUE = /^[\x20-\x2b\x2d-\x3c\x3e-\x7e]{0,255}[\x21-\x2b\x2d-\x3c\x3e-\x7e]$/;
+
+/**
+ * The incoming tracestate (several headers are one list, joined by ','),
+ * validated per W3C Trace Context §3.3: null when absent or invalid (too
+ * long, more than 32 members, a bad key or value, a duplicate key) — it is
+ * then dropped, the traceparent is kept (§3.3.1.1). Empty members are removed.
+ */
+export function parseTracestate(header: string | string[] | undefined): string | null {
+  if (header === undefined) return null;
+  const raw = Array.isArray(header) ? header.join(',') : header;
+  if (raw.length > TRACESTATE_CHARS) return null;
+  const members: string[] = [];
+  const keys = new Set<string>();
+  for (const part of raw.split(',')) {
+    const member = part.replace(/^[ \t]+|[ \t]+$/g, '');
+    if (member === '') continue;
+    const eq = member.indexOf('=');
+    if (eq < 0) return null;
+    const key = member.slice(0, eq);
+    if (!TRACESTATE_KEY.test(key) || !TRACESTATE_VALUE.test(member.slice(eq + 1)) || keys.has(key)) return null;
+    keys.add(key);
+    members.push(member);
+    if (members.length > TRACESTATE_MEMBERS) return null;
+  }
+  return members.length === 0 ? null : members.join(',');
+}
+
 /** W3C Trace Context §3.2: invalid or all-zero ids are ignored (a new trace starts). */
 function w3c(ctx: PdkContext): Extracted | null {
   const tp = ctx.request.header('traceparent');
@@ -32,8 +66,7 @@ function w3c(ctx: PdkContext): Extracted | null {
   const m = TRACEPARENT.exec(tp.trim());
   if (m === null || m[1] === 'ff' || (m[1] === '00' && m[5] !== undefined)) return null;
   if (m[2] === ZERO32 || m[3] === ZERO16) return null;
-  const ts = ctx.request.headers.tracestate;
-  const tracestate = ts === undefined ? null : Array.isArray(ts) ? ts.join(',') : ts;
+  const tracestate = parseTracestate(ctx.request.headers.tracestate);
   return { format: 'w3c', traceId: m[2]!, parentId: m[3]!, sampled: (parseInt(m[4]!, 16) & 1) === 1, tracestate };
 }
 
@@ -89,7 +122,9 @@ export function inject(ctx: PdkContext, format: Format, o: Outgoing): void {
   const req = ctx.request;
   if (format === 'w3c') {
     req.setHeader('traceparent', `00-${o.traceId}-${o.spanId}-${o.sampled ? '01' : '00'}`);
+    // The caller's tracestate goes with our traceparent only when it was valid (and of the trace it continues).
     if (o.tracestate !== null) req.setHeader('tracestate', o.tracestate);
+    else req.removeHeader('tracestate');
   } else if (format === 'b3') {
     req.setHeader('x-b3-traceid', o.traceId);
     req.setHeader('x-b3-spanid', o.spanId);

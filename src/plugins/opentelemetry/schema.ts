@@ -50,9 +50,15 @@ export const OpentelemetrySchema = Type.Object(
       Type.Number({
         minimum: 0,
         maximum: 1,
-        description: 'Probability that a trace without a sampling decision from its parent is sampled (decided on the trace id). Default 1 (Kong takes the default from kong.conf).',
+        description:
+          "Probability that a trace is sampled (decided on the trace id, so every node decides alike), unless the caller's decision is respected (respect_incoming_sampling). Default 1 (Kong takes the default from kong.conf).",
       }),
     ),
+    respect_incoming_sampling: Enum(['not_sampled', 'always', 'never'], {
+      default: 'not_sampled',
+      description:
+        "Palisade: which sampling decision of the caller (traceparent flags, X-B3-Sampled, b3) is kept. not_sampled (Kong's behaviour): a caller's \"not sampled\" is kept, a \"sampled\" goes through sampling_rate (a client cannot force tracing); always: the caller decides both ways (behind a trusted edge that samples); never: sampling_rate alone decides (a client can neither force nor avoid tracing).",
+    }),
     propagation: Type.Object(
       {
         extract: Type.Optional(Type.Array(Enum([...FORMATS]), { description: 'Header formats used to extract tracing context from incoming requests; the first one found is used. Empty: never continue an incoming trace.' })),
