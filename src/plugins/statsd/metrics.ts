@@ -7,6 +7,13 @@
  * (requests that matched no service: <prefix>.global.unmatched.…). With
  * tag_style they become tags of fixed metric names (<prefix>.request.count
  * #service:…,route:…,workspace:default,status:…,consumer:…).
+ *
+ * Values that come from requests or entities (consumer usernames and custom
+ * ids, service names) never break a line: in a metric name their dots become
+ * underscores, as Kong does for service names and the hostname, and so do the
+ * characters StatsD and the tag styles use as separators (: | @ # , = [ ] and
+ * white space, newlines included); in a tag value or a set member only those
+ * separators are replaced.
  */
 import type { PdkConsumer, PdkContext } from '../../pdk/index.ts';
 import type { StatsdConfig, StatsdMetric } from './schema.ts';
@@ -22,6 +29,14 @@ const CONSUMER: Record<string, (c: PdkConsumer) => string | null> = {
   custom_id: (c) => c.custom_id,
   username: (c) => c.username,
 };
+
+/** Separators of StatsD lines (name:value|type|@rate|#tags), of the tag styles (, = # [ ]) and white space. */
+const SEPARATORS = /[\s,:=|#@[\]]/g;
+const NAME_SEPARATORS = /[.\s,:=|#@[\]]/g;
+/** A tag value or a set member: the separators become underscores. */
+const tagValue = (v: string) => v.replace(SEPARATORS, '_');
+/** A part of a metric name: dots too (Kong's rule for service names), so a value is one level of the name. */
+const nameSegment = (v: string) => v.replace(NAME_SEPARATORS, '_');
 
 /** The service part of a metric name (Kong: dots become underscores; null = unnamed). */
 function serviceIdOf(kind: string, ctx: PdkContext): string | null {
@@ -55,7 +70,11 @@ function emitter(metric: StatsdMetric, conf: StatsdConfig, prefix: string): Emit
   const type = TYPE[metric.stat_type];
   const rate = metric.sample_rate;
   const consumerOf = CONSUMER[metric.consumer_identifier ?? conf.consumer_identifier_default]!;
-  const cid = (ctx: PdkContext) => (ctx.consumer === null ? null : consumerOf(ctx.consumer));
+  /** The consumer's identifier as a name segment and as a tag value / set member, or null. */
+  const cid = (ctx: PdkContext) => {
+    const v = ctx.consumer === null ? null : consumerOf(ctx.consumer);
+    return v === null ? null : { segment: nameSegment(v), value: tagValue(v) };
+  };
   const name = (scope: string, rest: string) => `${prefix}.${scope}.${rest}`;
   const tagged = (rest: string) => `${prefix}.${rest}`;
   const plus = (tags: string[], ...more: string[]) => tags.concat(more);
@@ -77,22 +96,22 @@ function emitter(metric: StatsdMetric, conf: StatsdConfig, prefix: string): Emit
     case 'unique_users':
       return (ctx, scope, tags, send) => {
         const c = cid(ctx);
-        if (c !== null) send(tags === null ? name(scope, 'user.uniques') : tagged('user.uniques'), c, 's', undefined, tags ?? undefined);
+        if (c !== null) send(tags === null ? name(scope, 'user.uniques') : tagged('user.uniques'), c.value, 's', undefined, tags ?? undefined);
       };
     case 'request_per_user':
       return (ctx, scope, tags, send) => {
         const c = cid(ctx);
         if (c === null) return;
-        if (tags === null) send(name(scope, `user.${c}.request.count`), 1, type, rate, undefined);
-        else send(tagged('user.request.count'), 1, type, rate, plus(tags, `consumer:${c}`));
+        if (tags === null) send(name(scope, `user.${c.segment}.request.count`), 1, type, rate, undefined);
+        else send(tagged('user.request.count'), 1, type, rate, plus(tags, `consumer:${c.value}`));
       };
     case 'status_count_per_user':
       return (ctx, scope, tags, send) => {
         const c = cid(ctx);
         if (c === null) return;
         const code = ctx.response.status;
-        if (tags === null) send(name(scope, `user.${c}.status.${code}`), 1, type, rate, undefined);
-        else send(tagged('user.status.count'), 1, type, rate, plus(tags, `consumer:${c}`, `status:${code}`));
+        if (tags === null) send(name(scope, `user.${c.segment}.status.${code}`), 1, type, rate, undefined);
+        else send(tagged('user.status.count'), 1, type, rate, plus(tags, `consumer:${c.value}`, `status:${code}`));
       };
     case 'status_count_per_workspace':
       return (ctx, scope, tags, send) => {
@@ -105,16 +124,13 @@ function emitter(metric: StatsdMetric, conf: StatsdConfig, prefix: string): Emit
         const c = cid(ctx);
         if (c === null || ctx.route === null) return;
         const code = ctx.response.status;
-        if (tags === null) send(`${prefix}.route.${ctx.route.id}.user.${c}.status.${code}`, 1, type, rate, undefined);
-        else send(tagged('route.user.status.count'), 1, type, rate, plus(tags, `consumer:${c}`, `status:${code}`));
+        if (tags === null) send(`${prefix}.route.${ctx.route.id}.user.${c.segment}.status.${code}`, 1, type, rate, undefined);
+        else send(tagged('route.user.status.count'), 1, type, rate, plus(tags, `consumer:${c.value}`, `status:${code}`));
       };
     default:
       return null; // shdict_usage: nginx shared dictionaries, which Palisade does not have
   }
 }
-
-/** A tag value safe in every tag style (no separators, no spaces). */
-const tagValue = (v: string) => v.replace(/[\s,:=|#@[\]]/g, '_');
 
 export interface CompiledMetrics {
   /** Send this request's metrics. */
@@ -140,7 +156,7 @@ export function compileMetrics(conf: StatsdConfig, prefix: string): CompiledMetr
       if (ctx.service !== null && service !== lastKind) {
         lastKind = service;
         const id = serviceIdOf(service, ctx);
-        scope = id === null ? 'service.unnamed' : `service.${id.replace(/\./g, '_')}`;
+        scope = id === null ? 'service.unnamed' : `service.${nameSegment(id)}`;
       }
       emit(ctx, scope, tags, send);
     }
@@ -151,7 +167,7 @@ export function compileMetrics(conf: StatsdConfig, prefix: string): CompiledMetr
 export function withTags(style: 'influxdb' | 'librato' | 'signalfx', name: string, tags: string[]): string {
   const kv = tags.map((t) => {
     const i = t.indexOf(':');
-    return `${t.slice(0, i)}=${tagValue(t.slice(i + 1))}`;
+    return `${t.slice(0, i)}=${t.slice(i + 1)}`; // values made safe when the tag was built
   });
   if (style === 'influxdb') return `${name},${kv.join(',')}`;
   if (style === 'librato') return `${name}#${kv.join(',')}`;

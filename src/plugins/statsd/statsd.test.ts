@@ -12,6 +12,9 @@ import { after, before, describe, test } from 'node:test';
 import { startGateway, startUpstream, type TestGateway, type TestUpstream } from '../../../test/helpers/gateway.ts';
 import { eventually, request } from '../../../test/helpers/process.ts';
 
+/** A consumer whose username holds every StatsD and tag-style separator. */
+const EVIL = 'e.vil:1|c@0.5#tag,x=y [z]\nforged:1|c';
+
 let upstream: TestUpstream;
 let gw: TestGateway;
 let udp: Socket;
@@ -48,7 +51,10 @@ before(async () => {
   const counter = (name: string, extra: object = {}) => ({ name, stat_type: 'counter', sample_rate: 1, ...extra });
   const route = (name: string, config: object) => ({ name, paths: [`/${name}`], plugins: [statsd(config)] });
   gw = await startGateway({
-    consumers: [{ username: 'alice', custom_id: 'cust-1', keyauth_credentials: [{ key: 'alice-key' }] }],
+    consumers: [
+      { username: 'alice', custom_id: 'cust-1', keyauth_credentials: [{ key: 'alice-key' }] },
+      { username: EVIL, custom_id: `${EVIL}-c`, keyauth_credentials: [{ key: 'evil-key' }] },
+    ],
     services: [
       {
         name: 'api.v1',
@@ -63,6 +69,21 @@ before(async () => {
           route('packed', { prefix: 'pack', udp_packet_size: 1000, queue: { max_coalescing_delay: 0.05 } }),
           route('host', { prefix: 'hn', hostname_in_prefix: true, metrics: [counter('request_count')] }),
           { ...route('ids', {}), plugins: [statsd({ prefix: 'ids', service_identifier_default: 'service_id', metrics: [counter('request_count'), counter('request_per_user', { consumer_identifier: 'username' })] }), { name: 'key-auth', config: {} }] },
+          {
+            ...route('evil', {}),
+            plugins: [
+              statsd({ prefix: 'evil', consumer_identifier_default: 'username', metrics: [counter('request_per_user'), counter('status_count_per_user'), counter('status_count_per_user_per_route'), { name: 'unique_users', stat_type: 'set' }] }),
+              { name: 'key-auth', config: {} },
+            ],
+          },
+          {
+            ...route('evildog', {}),
+            plugins: [statsd({ prefix: 'evildog', tag_style: 'dogstatsd', consumer_identifier_default: 'username', metrics: [counter('request_per_user')] }), { name: 'key-auth', config: {} }],
+          },
+          {
+            ...route('evilinflux', {}),
+            plugins: [statsd({ prefix: 'evilinflux', tag_style: 'influxdb', metrics: [counter('status_count_per_user')] }), { name: 'key-auth', config: {} }],
+          },
           route('sampled', { prefix: 'samp', metrics: [counter('request_count', { sample_rate: 0.5 })] }),
           route('meter', { prefix: 'met', metrics: [{ name: 'request_size', stat_type: 'meter' }, { name: 'response_size', stat_type: 'histogram' }, { name: 'kong_latency', stat_type: 'gauge', sample_rate: 1 }] }),
           { name: 'tcp', paths: ['/tcp'], plugins: [{ name: 'statsd', config: { host: '127.0.0.1', port: (tcp.address() as { port: number }).port, use_tcp: true, prefix: 'tcp', metrics: [counter('request_count')] } }] },
@@ -152,6 +173,28 @@ describe('statsd', () => {
     const svcId = gw.gateway.runtime.services[0]!.ref.id;
     assert.equal(await line(/^ids\.service\.[^.]+\.request\.count/), `ids.service.${svcId}.request.count:1|c`);
     assert.equal(await line(/^ids\..*user/), `ids.service.${svcId}.user.alice.request.count:1|c`);
+  });
+
+  test('consumer usernames and custom ids cannot corrupt lines: separators and dots become underscores', async () => {
+    const safe = 'e_vil_1_c_0_5_tag_x_y__z__forged_1_c';
+    // The status is whatever the request got (the newline in X-Consumer-Username may make the upstream call fail): what matters are the lines.
+    const status: number[] = [];
+    for (const path of ['/evil', '/evildog', '/evilinflux']) status.push((await request(gw.port, path, { headers: { apikey: 'evil-key' } })).status);
+    const routeId = gw.gateway.runtime.routes.find((x) => x.ref.name === 'evil')!.ref.id;
+    assert.equal(await line(/^evil\.service\.api_v1\.user\.[^.]+\.request\.count/), `evil.service.api_v1.user.${safe}.request.count:1|c`);
+    assert.equal(await line(/^evil\.service\.api_v1\.user\.[^.]+\.status\./), `evil.service.api_v1.user.${safe}.status.${status[0]}:1|c`);
+    assert.equal(await line(/^evil\.route\./), `evil.route.${routeId}.user.${safe}.status.${status[0]}:1|c`);
+    assert.equal(await line(/^evil\..*uniques/), 'evil.service.api_v1.user.uniques:e.vil_1_c_0.5_tag_x_y__z__forged_1_c|s', 'a set member keeps its dots');
+    assert.equal(
+      await line(/^evildog\./),
+      'evildog.user.request.count:1|c|#workspace:default,service:api.v1,route:evildog,consumer:e.vil_1_c_0.5_tag_x_y__z__forged_1_c',
+    );
+    assert.equal(await line(/^evilinflux\./), `evilinflux.user.status.count,workspace=default,service=api.v1,route=evilinflux,consumer=e.vil_1_c_0.5_tag_x_y__z__forged_1_c-c,status=${status[2]}:1|c`);
+    const wellFormed = /^[^\s:|@#]+:[^\s:|]+\|[a-z]+(\|@[\d.]+)?(\|#[^\s|]*)?$/;
+    const evil = lines().filter((l) => l.startsWith('evil'));
+    assert.equal(evil.length, 6, evil.join('\n'));
+    for (const l of evil) assert.match(l, wellFormed);
+    assert.ok(!lines().some((l) => l.startsWith('forged')), 'no forged line');
   });
 
   test('stat types meter, histogram and gauge', async () => {
