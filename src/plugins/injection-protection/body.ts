@@ -17,6 +17,9 @@ export type BodyText =
   | { readonly kind: 'uninspectable'; readonly reason: string }
   | { readonly kind: 'oversized' };
 
+/** Why a body has no text to inspect. */
+export type Unreadable = Exclude<BodyText, { kind: 'text' }>;
+
 const CHARSET = /;\s*charset\s*=\s*(?:"([^"]*)"|([^;\s]*))/i;
 
 type Inflate = (b: Buffer, o: ZlibOptions) => Buffer;
@@ -41,7 +44,7 @@ const CODINGS = new Map<string, Inflate>([
 if (zstd !== undefined) CODINGS.set('zstd', zstd);
 
 /** Undo the Content-Encoding (codings in reverse order of application), at most `limit` bytes of output. */
-function decompress(body: Buffer, encoding: string, limit: number): Buffer | BodyText {
+function decompress(body: Buffer, encoding: string, limit: number): Buffer | Unreadable {
   const codings = encoding.split(',').map((c) => c.trim().toLowerCase()).filter((c) => c !== '' && c !== 'identity');
   let out = body;
   for (let i = codings.length - 1; i >= 0; i--) {
@@ -87,14 +90,13 @@ const decode = (b: Buffer, encoding: string) => new TextDecoder(encoding).decode
 /** A client's token, fit to be named in a log line and an answer. */
 const token = (s: string) => s.replace(/[^\w.:+-]/g, '').slice(0, 40);
 
-/** The texts of a body (see BodyText), `limit` bounding what decompression may produce. */
-export function bodyText(raw: Buffer, contentType: string, contentEncoding: string | undefined, limit: number): BodyText {
-  let body = raw;
-  if (contentEncoding !== undefined) {
-    const out = decompress(raw, contentEncoding, limit);
-    if (!Buffer.isBuffer(out)) return out;
-    body = out;
-  }
+/** The bytes of a body with its Content-Encoding undone (at most `limit` of them), or why they cannot be had. */
+export function inflate(raw: Buffer, contentEncoding: string | undefined, limit: number): Buffer | Unreadable {
+  return contentEncoding === undefined ? raw : decompress(raw, contentEncoding, limit);
+}
+
+/** The texts of (uncompressed) bytes whose media type is `contentType`: charset from the bytes, else the label, else UTF-8. */
+export function decodeText(body: Buffer, contentType: string): BodyText {
   const m = CHARSET.exec(contentType);
   const label = m === null ? null : (m[1] ?? m[2] ?? '').trim().toLowerCase();
   const declared = label === null || label === '' ? null : canonical(label);

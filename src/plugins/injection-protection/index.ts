@@ -6,33 +6,25 @@
  * commands, LDAP, NoSQL and template injection (rules/). Values are decoded
  * (URL, double URL, %uXXXX, HTML entities, \u escapes) before inspection.
  *
- * Only the enabled locations are looked at; the body only when it is JSON or
- * a form and the body location is enabled (buffered up to max_body_size,
- * decompressed and decoded from its charset first: body.ts). A body that
- * cannot be read with confidence follows uninspectable_body.
+ * Only the enabled locations are looked at; the body when the body location
+ * is enabled and its type is not binary — JSON, forms, multipart, XML, text,
+ * none or unknown (content.ts) — buffered up to max_body_size, decompressed
+ * and decoded from its charset first (body.ts). A body that cannot be read
+ * with confidence follows uninspectable_body.
  * block answers error_status_code with a problem document naming the
  * location and the type (never the value); log_only logs a warning, records
  * a `detect` decision and lets the request through.
  */
 import { Reply, definePlugin, problem, type PdkContext, type PluginServices } from '../../pdk/index.ts';
-import { bodyText } from './body.ts';
+import { inspectBody } from './content.ts';
 import { compileDetectors } from './detectors.ts';
 import { Inspector, type Finding } from './inspect.ts';
+import { mediaKind, type MediaKind } from './media.ts';
 import { InjectionProtectionSchema, type InjectionProtectionConfig } from './schema.ts';
 
 const NAME = 'injection-protection';
 const TOO_LARGE = 'Request body too large to inspect';
 const CANNOT = 'Request body cannot be inspected';
-
-type BodyKind = 'json' | 'form' | null;
-
-function bodyKind(contentType: string | undefined): BodyKind {
-  if (contentType === undefined) return null;
-  const mime = contentType.split(';', 1)[0]!.trim().toLowerCase();
-  if (mime === 'application/json' || mime.endsWith('+json')) return 'json';
-  if (mime === 'application/x-www-form-urlencoded') return 'form';
-  return null;
-}
 
 /** The Content-Encoding header(s), or undefined for none / identity. */
 function contentEncoding(ctx: PdkContext): string | undefined {
@@ -93,19 +85,13 @@ function create(config: InjectionProtectionConfig, services: PluginServices) {
     return new Reply(r.status, r.body, r.headers, `body not inspected: ${reason}`);
   }
 
-  async function inspectBody(ctx: PdkContext, kind: 'json' | 'form', contentType: string): Promise<Reply | undefined> {
+  async function inspect(ctx: PdkContext, kind: Exclude<MediaKind, 'binary'>, contentType: string): Promise<Reply | undefined> {
     const body = await ctx.request.readBody(bodyLimit);
     if (body === null) return oversized(ctx);
-    const decoded = bodyText(body, contentType, contentEncoding(ctx), bodyLimit);
-    if (decoded.kind === 'oversized') return oversized(ctx);
-    if (decoded.kind === 'uninspectable') return uninspectable(ctx, decoded.reason);
-    for (let i = 0; i < decoded.texts.length; i++) {
-      const text = decoded.texts[i]!;
-      const utf8 = i === 0 && decoded.utf8 !== null ? decoded.utf8 : Buffer.from(text, 'utf8');
-      const type = kind === 'json' ? inspector.json(utf8) : inspector.params(text);
-      if (type !== null) return found(ctx, { location: 'body', type });
-    }
-    return undefined;
+    const outcome = inspectBody(inspector, kind, body, contentType, contentEncoding(ctx), bodyLimit);
+    if (outcome === null) return undefined;
+    if (typeof outcome === 'string') return found(ctx, { location: 'body', type: outcome });
+    return outcome.kind === 'oversized' ? oversized(ctx) : uninspectable(ctx, outcome.reason);
   }
 
   return {
@@ -117,8 +103,8 @@ function create(config: InjectionProtectionConfig, services: PluginServices) {
       }
       if (!inBody || !hasBody(ctx)) return;
       const contentType = ctx.request.header('content-type');
-      const kind = bodyKind(contentType);
-      return kind === null ? undefined : inspectBody(ctx, kind, contentType!);
+      const kind = mediaKind(contentType);
+      return kind === 'binary' ? undefined : inspect(ctx, kind, contentType ?? '');
     },
   };
 }

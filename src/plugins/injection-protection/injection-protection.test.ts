@@ -78,6 +78,14 @@ describe('injection-protection', () => {
     body: new URLSearchParams(fields).toString(),
   });
   const q = (v: string) => encodeURIComponent(v);
+  const text = (body: string, type = 'text/plain') => ({ method: 'POST', headers: { 'content-type': type }, body });
+  /** A multipart/form-data body of one part (a field, or a file when `filename` is given). */
+  const multipart = (name: string, value: string, filename?: string, type = 'text/plain') => {
+    const disposition = `form-data; name="${name}"${filename === undefined ? '' : `; filename="${filename}"\r\nContent-Type: ${type}`}`;
+    return text(`--B0undary\r\nContent-Disposition: ${disposition}\r\n\r\n${value}\r\n--B0undary--\r\n`, 'multipart/form-data; boundary=B0undary');
+  };
+  const xmlEscape = (v: string) => v.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+  const xml = (v: string) => text(`<?xml version="1.0"?><request><item id="1">${xmlEscape(v)}</item></request>`, 'application/xml');
 
   function assertBlocked(res: Response & { reached: boolean }, location: string, type: string, payload: string) {
     assert.equal(res.status, 400, `${type} in ${location} should be refused: ${res.body}`);
@@ -91,13 +99,16 @@ describe('injection-protection', () => {
   }
 
   for (const [type, payload] of Object.entries(FAMILIES)) {
-    test(`${type}: found in the query, the path, a header, a cookie, a JSON body and a form body`, async () => {
+    test(`${type}: found in the query, the path, a header, a cookie, a JSON, form, multipart, text and XML body`, async () => {
       assertBlocked(await send(`/search?q=${q(payload)}`), 'query', type, payload);
       assertBlocked(await send(`/items/${q(payload)}/view`), 'path', type, payload);
       assertBlocked(await send('/profile', { headers: { 'x-note': payload } }), 'headers', type, payload);
       assertBlocked(await send('/profile', { headers: { cookie: `theme=dark; pref=${q(payload)}` } }), 'cookies', type, payload);
       assertBlocked(await send('/profile', json({ user: { bio: 'hello', tags: ['a', payload] } })), 'body', type, payload);
       assertBlocked(await send('/profile', form({ name: 'Jane', comment: payload })), 'body', type, payload);
+      assertBlocked(await send('/profile', multipart('comment', payload)), 'body', type, payload);
+      assertBlocked(await send('/profile', text(payload)), 'body', type, payload);
+      assertBlocked(await send('/profile', xml(payload)), 'body', type, payload);
     });
   }
 
@@ -200,10 +211,11 @@ describe('injection-protection', () => {
     assert.equal((await send('/small-body', json({ b: 'fine' }))).status, 200);
   });
 
-  test('a body that is neither JSON nor a form is not read', async () => {
-    const res = await send('/upload', { method: 'POST', headers: { 'content-type': 'text/plain' }, body: "' OR 1=1--" });
+  test('a binary body is not read; a text body is', async () => {
+    const res = await send('/upload', { method: 'POST', headers: { 'content-type': 'image/png' }, body: "' OR 1=1--" });
     assert.equal(res.status, 200);
     assert.equal(JSON.parse(res.body).body, "' OR 1=1--");
+    assertBlocked(await send('/upload', text("' OR 1=1--")), 'body', 'sql', "' OR 1=1--");
   });
 
   test('benign corpus: ordinary names, prose, queries, dates, e-mails, URLs, markdown and code are never refused', async () => {
@@ -214,6 +226,9 @@ describe('injection-protection', () => {
       if ((await send(`/search?q=${q(v)}`)).status !== 200) refused.push(`query: ${v}`);
       if ((await send('/notes', json({ title: 'note', text: v, meta: { [v.slice(0, 20)]: true } }))).status !== 200) refused.push(`json: ${v}`);
       if ((await send('/notes', form({ text: v }))).status !== 200) refused.push(`form: ${v}`);
+      if ((await send('/notes', multipart('text', v))).status !== 200) refused.push(`multipart: ${v}`);
+      if ((await send('/notes', text(v))).status !== 200) refused.push(`text/plain: ${v}`);
+      if ((await send('/notes', xml(v))).status !== 200) refused.push(`xml: ${v}`);
       const header = /^[\x20-\x7e]+$/.test(v) ? v : q(v);
       if ((await send('/notes', { headers: { 'x-note': header, cookie: `note=${q(v)}` } })).status !== 200) {
         refused.push(`header/cookie: ${v}`);
@@ -222,11 +237,18 @@ describe('injection-protection', () => {
     for (const doc of corpus('benign-json.txt')) {
       const res = await send('/api/items', { method: 'POST', headers: { 'content-type': 'application/json' }, body: doc });
       if (res.status !== 200) refused.push(`json document: ${doc}`);
+      if ((await send('/api/items', multipart('doc', doc, 'items.json', 'application/json'))).status !== 200) refused.push(`json file: ${doc}`);
+    }
+    const xmlTypes = ['application/xml', 'text/xml', 'application/soap+xml'];
+    for (const [i, doc] of corpus('benign-xml.txt').entries()) {
+      const type = doc.startsWith('<svg') ? 'image/svg+xml' : xmlTypes[i % xmlTypes.length]!;
+      if ((await send('/api/items', text(doc, type))).status !== 200) refused.push(`xml document (${type}): ${doc}`);
+      if ((await send('/api/items', multipart('doc', doc, 'doc.xml', type))).status !== 200) refused.push(`xml file: ${doc}`);
     }
     assert.deepEqual(refused, [], 'false positives');
   });
 
-  test('malicious corpus: detection rate in the query (reported) and in a JSON body', async (t) => {
+  test('malicious corpus: detection rate in the query (reported), the same in a JSON, multipart, text and XML body', async (t) => {
     const rows = corpus('malicious.txt').map((l) => [l.slice(0, l.indexOf(' ')), l.slice(l.indexOf(' ') + 1)] as const);
     assert.ok(rows.length > 300);
     const byFamily = new Map<string, [number, number]>();
@@ -234,8 +256,11 @@ describe('injection-protection', () => {
     for (const [family, payload] of rows) {
       const res = await send(`/search?q=${q(payload)}`);
       const hit = res.status === 400 ? 1 : 0;
-      const inBody = (await send('/search', json({ q: payload }))).status === 400 ? 1 : 0;
-      assert.equal(inBody, hit, `same verdict in the query and in a JSON body: ${payload}`);
+      const bodies = { json: json({ q: payload }), multipart: multipart('q', payload), 'text/plain': text(payload), xml: xml(payload) };
+      for (const [kind, body] of Object.entries(bodies)) {
+        const inBody = (await send('/search', body)).status === 400 ? 1 : 0;
+        assert.equal(inBody, hit, `same verdict in the query and in a ${kind} body: ${payload}`);
+      }
       found += hit;
       const f = byFamily.get(family) ?? [0, 0];
       byFamily.set(family, [f[0] + hit, f[1] + 1]);

@@ -20,9 +20,22 @@ export interface Finding {
   readonly type: string;
 }
 
+/** The tests a body walk (XML, multipart, text) gives its values to; each returns the finding or null. */
+export interface Visitors {
+  value(value: string): string | null;
+  name(value: string): string | null;
+  /** A file name: any ".." segment or an absolute sensitive path is traversal, then the value tests. */
+  filename(value: string): string | null;
+  json(utf8: Buffer): string | null;
+  params(raw: string): string | null;
+}
+
 export class Inspector {
   readonly #detectors: readonly Detector[];
   readonly #traversal: string | null;
+  /** The type reported for XSS in markup (xss or js), or null when XSS is not looked for. */
+  readonly xssType: string | null;
+  readonly #visitors: Visitors;
   readonly #skipHeaders: ReadonlySet<string>;
   /** Values (and, prefixed with NUL, names) found clean during the current location's inspection. */
   readonly #clean = new Set<string>();
@@ -31,6 +44,26 @@ export class Inspector {
     this.#detectors = detectors;
     this.#traversal = detectors.find((d) => d.type === 'path_traversal')?.type ?? null;
     this.#skipHeaders = new Set(['cookie', ...skipHeaders.map((h) => h.toLowerCase())]);
+    this.xssType = detectors.find((d) => d.type === 'xss' || d.type === 'js')?.type ?? null;
+    this.#visitors = {
+      value: (v) => this.#value(v),
+      name: (v) => this.#value(v, true),
+      filename: (v) => this.#filename(v),
+      json: (utf8) => this.#json(utf8),
+      params: (raw) => this.#params(raw),
+    };
+  }
+
+  /** A body walk: `run` gets the tests for its values; one memo of clean values for the whole walk. */
+  walk<T>(run: (visit: Visitors) => T): T {
+    return this.#scope(() => run(this.#visitors));
+  }
+
+  #filename(name: string): string | null {
+    if (this.#traversal !== null) {
+      for (const form of decodedForms(name)) if (traversalInPath(form)) return this.#traversal;
+    }
+    return this.#value(name);
   }
 
   #value(value: string, isName = false): string | null {
@@ -127,12 +160,14 @@ export class Inspector {
    * text as one value.
    */
   json(utf8: Buffer): string | null {
-    return this.#scope(() => {
-      const hit: { type: string | null } = { type: null };
-      const scanner = new JsonScanner(NO_JSON_LIMITS, (value, isName) => (hit.type = this.#value(value, isName)) !== null);
-      const v = scanner.write(utf8) ?? scanner.end();
-      if (v === null || hit.type !== null) return hit.type;
-      return this.#value(utf8.toString('utf8'));
-    });
+    return this.#scope(() => this.#json(utf8));
+  }
+
+  #json(utf8: Buffer): string | null {
+    const hit: { type: string | null } = { type: null };
+    const scanner = new JsonScanner(NO_JSON_LIMITS, (value, isName) => (hit.type = this.#value(value, isName)) !== null);
+    const v = scanner.write(utf8) ?? scanner.end();
+    if (v === null || hit.type !== null) return hit.type;
+    return this.#value(utf8.toString('utf8'));
   }
 }

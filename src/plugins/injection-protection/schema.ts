@@ -28,7 +28,8 @@ export const InjectionProtectionSchema = Type.Object(
       Enum(LOCATIONS, {
         description:
           'path (raw request path, per segment), query (parameter names and values), path_and_query (both), headers (every header ' +
-          'value except Cookie and skip_headers), cookies (each cookie value), body (JSON keys and string values, or form fields).',
+          'value except Cookie and skip_headers), cookies (each cookie value), body (JSON keys and strings, form and multipart fields, ' +
+          'file names and text files, XML text and attribute values, text bodies and bodies without a type; binary types are not read).',
       }),
       { default: ['path_and_query'], minItems: 1, uniqueItems: true, description: 'Where to look (Kong default: path_and_query).' },
     ),
@@ -54,18 +55,18 @@ export const InjectionProtectionSchema = Type.Object(
       default: 131072,
       minimum: 1,
       description:
-        'Palisade: largest JSON or form body (bytes, after decompression) read and inspected when the body location is enabled; ' +
-        'it bounds the memory and CPU one request can cost (128 KiB by default).',
+        'Palisade: largest body (bytes, after decompression) read and inspected when the body location is enabled, multipart ' +
+        'uploads included (binary types are not read); it bounds the memory and CPU one request can cost (128 KiB by default).',
     }),
     oversized_body: Enum(['block', 'allow'], {
       default: 'block',
-      description: 'Palisade: a JSON or form body larger than max_body_size is refused with 413 (block) or passed uninspected (allow).',
+      description: 'Palisade: a body larger than max_body_size is refused with 413 (block) or passed uninspected (allow).',
     }),
     uninspectable_body: Enum(['block', 'allow'], {
       default: 'block',
       description:
-        'Palisade: a JSON or form body that cannot be read with confidence (UTF-32, NUL bytes, an unknown charset, an unknown or ' +
-        'corrupt Content-Encoding) is refused with 415 (block) or passed uninspected (allow).',
+        'Palisade: a body that cannot be read with confidence (UTF-32, NUL bytes, an unknown charset, an unknown or corrupt ' +
+        'Content-Encoding, malformed multipart, XML that is not well-formed) is refused with 415 (block) or passed uninspected (allow).',
     }),
     skip_headers: Type.Array(Type.String({ minLength: 1 }), {
       default: ['authorization', 'proxy-authorization'],
