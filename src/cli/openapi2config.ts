@@ -2,8 +2,9 @@
  * `palisade openapi2config SPEC [-o FILE]`: exit 0 with the config written
  * (stdout or FILE), 1 when the document cannot be converted (not OpenAPI 3,
  * no usable server URL, invalid x-palisade-* extension), 2 when it cannot be
- * read. Warnings (security schemes nothing enforces …) go to stderr and into
- * the generated file as comments.
+ * read. Warnings go to stderr and into the generated file as comments; a
+ * route whose security requirement no generated plugin enforces answers 401
+ * (request-termination) unless --allow-unenforced-security.
  */
 import { readFile, writeFile } from 'node:fs/promises';
 import { extname } from 'node:path';
@@ -18,6 +19,8 @@ export interface Openapi2ConfigOptions {
   specPath?: string;
   server?: string;
   validation: boolean;
+  /** Serve routes whose security no generated plugin enforces (default: they answer 401). */
+  allowUnenforcedSecurity?: boolean;
 }
 
 /** The config as YAML with a header and the warnings as comments beside what they concern (JSON for a .json output). */
@@ -45,7 +48,7 @@ export async function openapi2configCommand(spec: string, opts: Openapi2ConfigOp
   let result: ToConfigResult;
   try {
     const doc = await loadOpenApi(/^https?:\/\//.test(spec) ? { url: spec } : { file: spec });
-    result = openapiToConfig(doc, { specRef: opts.specPath ?? spec, server: opts.server, validation: opts.validation });
+    result = openapiToConfig(doc, { specRef: opts.specPath ?? spec, server: opts.server, validation: opts.validation, allowUnenforcedSecurity: opts.allowUnenforcedSecurity === true });
   } catch (err) {
     if (err instanceof OpenApiError && /cannot (read|fetch)/.test(err.problem)) {
       console.error(`palisade: cannot read ${spec}: ${err.problem}`);
@@ -78,6 +81,10 @@ export async function openapi2configCommand(spec: string, opts: Openapi2ConfigOp
     for (const w of result.warnings) if (w.at && typeof w.at[1] === 'number') w.at = ['services', w.at[1] + offset, ...w.at.slice(2)];
   }
   for (const w of result.warnings) console.error(`palisade: warning: ${w.pointer || '/'}: ${w.message}`);
+  const closed = result.warnings.filter((w) => w.message.includes('the route answers 401 (request-termination)')).length;
+  const open = result.warnings.filter((w) => w.message.includes('UNENFORCED:')).length;
+  if (closed) console.error(`palisade: ${closed} route${closed === 1 ? '' : 's'} answer 401 to every request: their security schemes cannot be enforced by Palisade yet (see the warnings; --allow-unenforced-security serves them unauthenticated)`);
+  if (open) console.error(`palisade: WARNING: ${open} route${open === 1 ? ' is' : 's are'} served WITHOUT the authentication the document requires (--allow-unenforced-security)`);
   const text = render(result, `palisade ${process.argv.slice(2).join(' ')}`, extname(opts.output ?? '').toLowerCase() === '.json');
   if (opts.output) {
     await writeFile(opts.output, text);

@@ -20,6 +20,12 @@ export interface ToConfigOptions {
   server?: string;
   /** Leave out the oas-validation plugin. */
   validation?: boolean;
+  /**
+   * Let routes whose security requirement no generated plugin enforces pass
+   * unauthenticated (with warnings). Default false: such a route gets a
+   * request-termination answering 401 (authentication fails closed).
+   */
+  allowUnenforcedSecurity?: boolean;
 }
 
 export interface Warning {
@@ -95,8 +101,8 @@ function fields(node: Obj, key: string, pointer: string): Obj {
 interface Service {
   entity: Obj;
   routes: Obj[];
-  /** Each route's security plugins (JSON), to hoist them to the service when all routes agree. */
-  security: { route: Obj; plugins: PluginEntry[] }[];
+  /** Each route's security plugins (JSON), to hoist them to the service when all routes agree; its fail-closed 401, always on the route. */
+  security: { route: Obj; plugins: PluginEntry[]; terminate: PluginEntry | null }[];
 }
 
 export function openapiToConfig(doc: OpenApiDocument, opts: ToConfigOptions): ToConfigResult {
@@ -151,13 +157,13 @@ export function openapiToConfig(doc: OpenApiDocument, opts: ToConfigOptions): To
       ...fields(opNode, 'x-palisade-route', op.pointer),
       plugins: [] as Obj[],
     };
-    const sec = planSecurity(doc.securitySchemes, op.security);
+    const sec = planSecurity(doc.securitySchemes, op.security, opts.allowUnenforcedSecurity === true);
     const secPtr = opNode.security !== undefined ? `${op.pointer}/security` : '/security';
     for (const message of sec.warnings) warnings.push({ pointer: secPtr, message: `${String(route.name)}: ${message}` });
     anonymous ||= sec.anonymous;
     for (const p of [...extensionPlugins(item, itemPtr, warnings), ...extensionPlugins(opNode, op.pointer, warnings)]) mergePlugin(route.plugins as Obj[], p);
     svc.routes.push(route);
-    svc.security.push({ route, plugins: sec.plugins });
+    svc.security.push({ route, plugins: sec.plugins, terminate: sec.terminate });
   }
   if (services.size === 0) {
     const servers = Array.isArray(raw.servers) && raw.servers.length ? (raw.servers as ServerObject[]) : [{ url: '/' }];
@@ -195,11 +201,12 @@ function placeSecurity(svc: Service, scoped: Obj[]): void {
     const own = plugins.splice(0); // extension plugins of the document are merged over the generated ones
     for (const p of svc.security[0]!.plugins) place(plugins, p, { service: svc.entity.name });
     for (const p of own) mergePlugin(plugins, p);
-    return;
   }
-  for (const { route, plugins } of svc.security) {
+  for (const { route, plugins, terminate } of svc.security) {
     const own = (route.plugins as Obj[]).splice(0);
-    for (const p of plugins) place(route.plugins as Obj[], p, { route: route.name });
+    if (!same) for (const p of plugins) place(route.plugins as Obj[], p, { route: route.name });
+    // The fail-closed 401 stays on its route (a service-wide one would outlive a route added by hand).
+    if (terminate) place(route.plugins as Obj[], terminate, { route: route.name });
     for (const p of own) mergePlugin(route.plugins as Obj[], p);
   }
 }

@@ -168,7 +168,10 @@ const SCHEMES = `    header: { type: apiKey, in: header, name: X-API-Key }
     basic: { type: http, scheme: basic }
     bearer: { type: http, scheme: bearer, bearerFormat: JWT }
     oauth: { type: oauth2, flows: { clientCredentials: { tokenUrl: "https://idp.example.com/token", scopes: {} } } }
-    oidc: { type: openIdConnect, openIdConnectUrl: "https://idp.example.com/.well-known/openid-configuration" }`;
+    oidc: { type: openIdConnect, openIdConnectUrl: "https://idp.example.com/.well-known/openid-configuration" }
+    mtls: { type: mutualTLS }
+    digest: { type: http, scheme: digest }
+    header2: { type: apiKey, in: header, name: X-Other-Key }`;
 
 test('security schemes → auth plugins; the same on every route → on the service', async () => {
   const cases: [string, Obj[]][] = [
@@ -204,26 +207,64 @@ test('security alternatives: "any of them" with the anonymous consumer and a 401
   assert.deepEqual((optional.config.services as Obj[])[0]!.plugins, [{ name: 'basic-auth', config: { hide_credentials: true, anonymous: 'anonymous' } }]);
 });
 
-test('operation security differs → per route; security: [] → none; oauth2/openIdConnect/cookie keys → warnings and comments', async () => {
+test('operation security differs → per route; security: [] → none', async () => {
   const { config, warnings } = await convert(SECURED('[{ basic: [] }]', SCHEMES, 'security: []'));
   assert.equal(route(config, 'get-a').plugins, undefined, 'security: [] — no authentication');
   assert.deepEqual(route(config, 'get-b').plugins, [{ name: 'basic-auth', config: { hide_credentials: true } }]);
   assert.deepEqual((config.services as Obj[])[0]!.plugins, []);
   assert.deepEqual(warnings, []);
+});
 
-  for (const scheme of ['oauth', 'oidc', 'cookie']) {
+const UNSUPPORTED: [string, RegExp, string][] = [
+  ['oauth', /no OpenID Connect \/ OAuth 2\.0 plugin exists yet/, "'oauth' (oauth2)"],
+  ['oidc', /no OpenID Connect \/ OAuth 2\.0 plugin exists yet/, "'oidc' (openIdConnect)"],
+  ['cookie', /API key in a cookie is not supported by key-auth/, "'cookie' (API key in a cookie)"],
+  ['mtls', /mtls-auth needs the CA certificates/, "'mtls' (mutualTLS)"],
+  ['digest', /http 'digest' authentication has no Palisade plugin/, "'digest' (http digest)"],
+];
+
+test('authentication fails closed: a scheme no plugin enforces → a route-scoped request-termination 401 naming it, warnings and comments', async () => {
+  for (const [scheme, reason, label] of UNSUPPORTED) {
     const r = await convert(SECURED(`[{ ${scheme}: [] }]`, SCHEMES));
-    assert.equal(r.warnings.length, 4, `${scheme}: 2 routes × (unsupported scheme, nothing enforces it)`);
-    assert.match(r.warnings[0]!.message, scheme === 'cookie' ? /API key in a cookie is not supported by key-auth/ : /no OpenID Connect \/ OAuth 2\.0 plugin exists yet/);
-    assert.match(r.warnings[1]!.message, /no plugin enforces this security requirement: requests pass unauthenticated/);
+    for (const name of ['get-a', 'get-b']) {
+      assert.deepEqual(route(r.config, name).plugins, [
+        { name: 'request-termination', config: { status_code: 401, message: `Unauthorized: this operation requires authentication Palisade cannot enforce yet: ${label}` } },
+      ], `${scheme}: ${name} answers 401`);
+    }
+    assert.deepEqual((r.config.services as Obj[])[0]!.plugins, [], 'not on the service: each route has its own');
+    assert.equal(r.warnings.length, 4, `${scheme}: 2 routes × (unsupported scheme, the route answers 401)`);
+    assert.match(r.warnings[0]!.message, reason);
+    assert.match(r.warnings[1]!.message, /nothing enforces this security requirement, so the route answers 401 \(request-termination\).*--allow-unenforced-security/);
     const yaml = render(r, 'palisade openapi2config spec.yaml', false);
     assert.match(yaml, /^ {6}# WARNING: get-a: security scheme '\w+'/m, 'a comment above the route');
     assert.deepEqual(parseYaml(yaml), r.config, 'comments do not change the data');
   }
+  // Required together with a supported scheme: the supported one alone must not be enough.
+  const both = await convert(SECURED('[{ header: [], oauth: [] }]', SCHEMES));
+  assert.deepEqual(route(both.config, 'get-a').plugins.map((p: Obj) => p.name), ['request-termination']);
+  assert.deepEqual((both.config.services as Obj[])[0]!.plugins.map((p: Obj) => p.name), ['key-auth']);
+  // Two API keys required together would become one key-auth accepting either: not enforced either.
+  const twoKeys = await convert(SECURED('[{ header: [], header2: [] }]', SCHEMES));
+  assert.match(route(twoKeys.config, 'get-a').plugins[0].config.message, /'header2' together with another key-auth scheme/);
+  // An alternative Palisade enforces: the others are refused by the anonymous 401, nothing more needed.
+  const either = await convert(SECURED('[{ header: [] }, { oauth: [] }]', SCHEMES));
+  assert.equal(route(either.config, 'get-a').plugins, undefined);
+  assert.deepEqual((either.config.services as Obj[])[0]!.plugins.map((p: Obj) => p.name), ['key-auth']);
+  assert.ok(either.warnings.some((w) => /clients presenting only 'oauth' \(oauth2\) are refused \(401\)/.test(w.message)));
+  // Optional authentication ({}): nothing to enforce.
+  const optional = await convert(SECURED('[{ oauth: [] }, {}]', SCHEMES));
+  assert.equal(route(optional.config, 'get-a').plugins, undefined);
+});
+
+test('--allow-unenforced-security: no 401, loud warnings', async () => {
+  const r = await convert(SECURED('[{ oauth: [] }]', SCHEMES), { allowUnenforcedSecurity: true });
+  assert.ok(routes(r.config).every((x) => x.plugins === undefined), 'served unauthenticated');
+  assert.equal(r.warnings.length, 4);
+  assert.match(r.warnings[1]!.message, /UNENFORCED: no plugin enforces this security requirement, requests pass UNAUTHENTICATED \(--allow-unenforced-security\)/);
 });
 
 test('the rendered YAML (and JSON) passes the config loader', async () => {
-  for (const doc of [SPEC, SECURED('[{ header: [] }, { bearer: [] }]', SCHEMES), SECURED('[{ oauth: [] }]', SCHEMES)]) {
+  for (const doc of [SPEC, SECURED('[{ header: [] }, { bearer: [] }]', SCHEMES), SECURED('[{ oauth: [] }]', SCHEMES), SECURED('[{ header: [], mtls: [] }]', SCHEMES)]) {
     const r = await convert(doc, { validation: true });
     assert.doesNotThrow(() => parseConfig(render(r, 'palisade openapi2config spec.yaml', false), 'generated.yaml'));
     assert.doesNotThrow(() => parseConfig(render(r, 'palisade openapi2config spec.yaml', true), 'generated.json'));
@@ -248,6 +289,18 @@ test('palisade openapi2config -o FILE; palisade config validate FILE', async () 
     assert.equal(stdout.code, 0);
     assert.match(stdout.stdout, /^# Generated by `palisade openapi2config spec\.yaml --no-validation`: Palisade declarative config/);
     assert.match(stdout.stdout, /^ {8}methods: \[GET\]$/m);
+
+    dir.write('oauth.yaml', SECURED('[{ oauth: [] }]', SCHEMES));
+    const closed = await runPalisade(['openapi2config', 'oauth.yaml', '-o', 'oauth-palisade.yaml'], { cwd: dir.path });
+    assert.equal(closed.code, 0, closed.stderr);
+    assert.match(closed.stderr, /2 routes answer 401 to every request: their security schemes cannot be enforced by Palisade yet/);
+    assert.match(readFileSync(dir.file('oauth-palisade.yaml'), 'utf8'), /- name: request-termination\n +config:\n +status_code: 401\n +message: "Unauthorized: this operation requires authentication Palisade cannot enforce yet: 'oauth' \(oauth2\)"/);
+    const closedCheck = await runPalisade(['config', 'validate', 'oauth-palisade.yaml'], { cwd: dir.path });
+    assert.equal(closedCheck.code, 0, closedCheck.stdout + closedCheck.stderr);
+    const open = await runPalisade(['openapi2config', 'oauth.yaml', '--allow-unenforced-security'], { cwd: dir.path });
+    assert.equal(open.code, 0, open.stderr);
+    assert.match(open.stderr, /WARNING: 2 routes are served WITHOUT the authentication the document requires/);
+    assert.doesNotMatch(open.stdout, /request-termination/);
 
     const missing = await runPalisade(['openapi2config', dir.file('nope.yaml')]);
     assert.equal(missing.code, 2, 'unreadable: usage error');
@@ -293,4 +346,20 @@ test('on a gateway: routes proxy to the server URL with its base path; the gener
   assert.equal((await request(gw.port, '/b?api_key=alice-key')).status, 200, 'or in the query, the other alternative');
   assert.equal((await request(gw.port, '/b/more')).status, 404, 'regex paths are anchored at the end');
   assert.equal((await request(gw.port, '/b', { method: 'POST' })).status, 404, 'only the declared methods');
+});
+
+test('on a gateway: a route whose security Palisade cannot enforce answers 401 and never reaches the upstream', async () => {
+  const { config } = await convert(SECURED('[{ oidc: [] }]', SCHEMES, 'security: []'), { server: `${upstream.url}/v1`, validation: true, specRef: 'unused.yaml' });
+  for (const s of config.services as Obj[]) s.plugins = (s.plugins as Obj[]).filter((p) => p.name !== 'oas-validation');
+  const g = await startGateway(config);
+  try {
+    const before = upstream.requests.length;
+    const r = await request(g.port, '/b', { headers: { authorization: 'Bearer anything' } });
+    assert.equal(r.status, 401);
+    assert.equal(r.json().message, "Unauthorized: this operation requires authentication Palisade cannot enforce yet: 'oidc' (openIdConnect)");
+    assert.equal(upstream.requests.length, before);
+    assert.equal((await request(g.port, '/a')).status, 200, 'security: [] stays open');
+  } finally {
+    await g.close();
+  }
 });
