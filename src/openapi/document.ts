@@ -5,7 +5,7 @@
  * responses, effective security and servers.
  *
  *   const doc = await loadOpenApi({ file: 'openapi.yaml' });     // CLI tools
- *   const doc = loadOpenApiSync({ text: yaml });                   // config load (plugin create())
+ *   const doc = loadOpenApiSync({ text: yaml });                   // config load (plugin create()); URLs cached (url-cache.ts)
  *   for (const op of doc.operations) op.method, op.path, op.parameters …
  *
  * The document keeps its internal `$ref`s ("#/components/…"): `resolve()`
@@ -14,11 +14,10 @@
  * them by pointer (`op.requestBody.pointer + '/content/…/schema'`).
  * Errors are OpenApiError: file, JSON pointer, line when known, what to do.
  */
-import { createSyncFn } from 'synckit';
 import { getAt, isObject, isRef, join, toPointer } from './pointer.ts';
 import { hasExternalRefs, lineOf, OpenApiError, readLocal, readSource, type LoadOptions, type OpenApiSource, type ParsedSource } from './source.ts';
 import { checkStructure } from './structure.ts';
-import type { WorkerAnswer } from './bundle-worker.ts';
+import { loadInWorker, loadUrlSync } from './url-cache.ts';
 
 export { OpenApiError, type LoadOptions, type OpenApiSource } from './source.ts';
 
@@ -355,25 +354,20 @@ export async function loadOpenApi(source: OpenApiSource, opts: LoadOptions = {})
   return new OpenApiDocument(await readSource(source, opts), opts);
 }
 
-let syncBundle: ((source: OpenApiSource, opts: LoadOptions) => WorkerAnswer) | null = null;
-
 /**
  * Load a document synchronously (plugin create() at config load). Files,
  * text and objects without external references are read in-process; a URL
- * or external $refs are fetched and bundled by a worker thread while this
- * thread waits.
+ * (cached, see url-cache.ts) or external $refs are fetched and bundled by a
+ * worker thread while this thread waits (at most opts.timeoutMs).
  */
 export function loadOpenApiSync(source: OpenApiSource, opts: LoadOptions = {}): OpenApiDocument {
-  let parsed: ParsedSource | null = null;
-  if (!('url' in source)) {
-    parsed = readLocal(source, opts);
-    if (hasExternalRefs(parsed.raw)) parsed = null;
-  }
-  if (!parsed) {
-    syncBundle ??= createSyncFn(new URL('./bundle-worker.ts', import.meta.url).pathname, { timeout: 4 * (opts.timeoutMs ?? 10_000) });
-    const answer = syncBundle(source, opts);
-    if (!answer.ok) throw new OpenApiError(answer.file, answer.pointer, answer.problem, answer.hint, answer.line);
-    parsed = answer.parsed;
-  }
-  return new OpenApiDocument(parsed, opts);
+  return new OpenApiDocument(readSourceSync(source, opts).parsed, opts);
+}
+
+/** The parsed (and bundled) source, synchronously; warnings when a cached URL copy could not be revalidated. */
+export function readSourceSync(source: OpenApiSource, opts: LoadOptions = {}): { parsed: ParsedSource; hash: string | null; warnings: readonly string[] } {
+  if ('url' in source) return loadUrlSync(source.url, source.headers, { ...opts, ttlMs: opts.urlTtlMs ?? 0 });
+  const parsed = readLocal(source, opts);
+  if (!hasExternalRefs(parsed.raw)) return { parsed, hash: null, warnings: [] };
+  return { parsed: loadInWorker(source, opts)!, hash: null, warnings: [] };
 }

@@ -21,15 +21,45 @@ export type OpenApiSource =
 export interface LoadOptions {
   /** Directory that relative file paths (and relative `$ref`s of inline documents) are resolved against; default the working directory. */
   readonly baseDir?: string;
-  /** Timeout of each URL fetch in milliseconds (default 10000). */
+  /** Timeout of a URL fetch in milliseconds (default 10000); for the synchronous loader, of the whole load (the document and every document it references). */
   readonly timeoutMs?: number;
+  /** Synchronous loader: how long a fetched URL document is reused without asking the server again (default 0: revalidated on every load). */
+  readonly urlTtlMs?: number;
   /** Largest document (and referenced file) fetched from a URL, in bytes (default 50 MiB). */
   readonly maxBytes?: number;
   /** Skip the check against the official OpenAPI JSON Schema (default false). */
   readonly skipStructureCheck?: boolean;
 }
 
-/** A problem with a document: which file, where in it (JSON pointer, line when known), what and what to do. */
+/** A URL fit for a message or a log: userinfo and query values (tokens, signatures) replaced by REDACTED. */
+export function redactUrl(text: string): string {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    return text;
+  }
+  if (url.username !== '' || url.password !== '') {
+    url.username = 'REDACTED';
+    url.password = '';
+  }
+  if (url.search !== '') {
+    const names = [...new URLSearchParams(url.search).keys()];
+    url.search = names.map((n) => `${encodeURIComponent(n)}=REDACTED`).join('&');
+  }
+  return url.href;
+}
+
+/** Every http(s) URL of a text redacted (see redactUrl). */
+export function redactUrls(text: string): string {
+  if (!text.includes('://')) return text;
+  return text.replace(/\bhttps?:\/\/[^\s'"<>`]+/gi, (match) => {
+    const tail = /[).,;:]+$/.exec(match)?.[0] ?? ''; // sentence punctuation after the URL
+    return redactUrl(match.slice(0, match.length - tail.length)) + tail;
+  });
+}
+
+/** A problem with a document: which file, where in it (JSON pointer, line when known), what and what to do. URLs in it are redacted. */
 export class OpenApiError extends Error {
   readonly file: string;
   readonly pointer: string;
@@ -40,6 +70,9 @@ export class OpenApiError extends Error {
   readonly problems: readonly { pointer: string; message: string; line: number | null }[];
 
   constructor(file: string, pointer: string, problem: string, hint: string, line: number | null = null, more: readonly { pointer: string; message: string; line: number | null }[] = []) {
+    file = redactUrls(file);
+    problem = redactUrls(problem);
+    hint = redactUrls(hint);
     const where = `${file}${line !== null ? `:${line}` : ''}`;
     const extra = more.length > 1 ? `\n${more.slice(1, 10).map((p) => `  ${p.pointer || '/'}${p.line !== null ? ` (line ${p.line})` : ''}: ${p.message}`).join('\n')}${more.length > 10 ? `\n  … and ${more.length - 10} more` : ''}` : '';
     super(`OpenAPI document ${where}: at ${pointer || '/'}: ${problem}. ${hint}${extra}`);
@@ -64,7 +97,19 @@ export interface ParsedSource {
   readonly text: string | null;
   /** True when external $refs (other files, URLs) were bundled in: the text alone does not determine the document. */
   readonly bundled?: boolean;
+  /** Of a fetched document: the server's validators, for a conditional fetch later. */
+  readonly etag?: string | null;
+  readonly lastModified?: string | null;
 }
+
+/** Validators of a copy already fetched: the server answers 304 when the document did not change. */
+export interface Conditional {
+  readonly etag: string | null;
+  readonly lastModified: string | null;
+}
+
+/** The document did not change since the copy whose validators were sent. */
+export const NOT_MODIFIED = 'not-modified';
 
 const FIX_SYNTAX = 'Fix the syntax (YAML 1.2 or JSON) of the document.';
 
@@ -150,24 +195,56 @@ export function readLocal(source: OpenApiSource, opts: LoadOptions = {}): Parsed
   throw new Error('readLocal: a URL source must be fetched');
 }
 
-/** Fetch and parse a URL source. */
-export async function fetchSource(url: string, headers: Readonly<Record<string, string>> = {}, opts: LoadOptions = {}): Promise<ParsedSource> {
+/** Fetch and parse a URL source (NOT_MODIFIED when `conditional` validators still match). The body is read up to maxBytes, never further. */
+export async function fetchSource(url: string, headers: Readonly<Record<string, string>> = {}, opts: LoadOptions = {}, conditional: Conditional | null = null): Promise<ParsedSource | typeof NOT_MODIFIED> {
+  const label = redactUrl(url);
   const fix = 'Check that the URL is reachable from the gateway and serves the OpenAPI document (YAML or JSON).';
-  let res: Response;
-  try {
-    res = await fetch(url, { headers: { accept: 'application/yaml, application/json;q=0.9, */*;q=0.5', ...headers }, signal: AbortSignal.timeout(opts.timeoutMs ?? 10_000), redirect: 'follow' });
-  } catch (err) {
-    const cause = (err as Error & { cause?: Error }).cause?.message ?? (err as Error).message;
-    throw new OpenApiError(url, '', `cannot fetch the document (${cause})`, fix);
-  }
-  if (!res.ok) throw new OpenApiError(url, '', `fetching the document answered HTTP ${res.status}`, fix);
   const max = opts.maxBytes ?? 50 * 1024 * 1024;
-  const declared = Number(res.headers.get('content-length') ?? -1);
-  if (declared > max) throw new OpenApiError(url, '', `the document is larger than ${max} bytes`, 'Serve a smaller document or raise the limit.');
-  const body = Buffer.from(await res.arrayBuffer());
-  if (body.length > max) throw new OpenApiError(url, '', `the document is larger than ${max} bytes`, 'Serve a smaller document or raise the limit.');
-  const text = body.toString('utf8');
-  return { label: url, base: url, raw: parseText(text, url), text };
+  const tooLarge = () => new OpenApiError(label, '', `the document is larger than ${max} bytes`, 'Serve a smaller document or raise the limit.');
+  const cond: Record<string, string> = {};
+  if (conditional?.etag) cond['if-none-match'] = conditional.etag;
+  if (conditional?.lastModified) cond['if-modified-since'] = conditional.lastModified;
+  // fetch() refuses URLs with credentials: user:password@ becomes Basic authentication.
+  const target = new URL(url);
+  const auth: Record<string, string> = {};
+  if (target.username !== '' || target.password !== '') {
+    auth.authorization = `Basic ${Buffer.from(`${decodeURIComponent(target.username)}:${decodeURIComponent(target.password)}`).toString('base64')}`;
+    target.username = '';
+    target.password = '';
+  }
+  let res: Response;
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  try {
+    res = await fetch(target, { headers: { accept: 'application/yaml, application/json;q=0.9, */*;q=0.5', ...auth, ...headers, ...cond }, signal: AbortSignal.timeout(opts.timeoutMs ?? 10_000), redirect: 'follow' });
+    if (res.status === 304 && conditional) {
+      await res.body?.cancel();
+      return NOT_MODIFIED;
+    }
+    if (!res.ok) {
+      await res.body?.cancel();
+      throw new OpenApiError(label, '', `fetching the document answered HTTP ${res.status}`, fix);
+    }
+    if (Number(res.headers.get('content-length') ?? -1) > max) {
+      await res.body?.cancel();
+      throw tooLarge();
+    }
+    const reader = res.body?.getReader();
+    for (let r = await reader?.read(); r && !r.done; r = await reader!.read()) {
+      total += r.value.length;
+      if (total > max) {
+        await reader!.cancel();
+        throw tooLarge();
+      }
+      chunks.push(r.value);
+    }
+  } catch (err) {
+    if (err instanceof OpenApiError) throw err;
+    const cause = (err as Error & { cause?: Error }).cause?.message ?? (err as Error).message;
+    throw new OpenApiError(label, '', `cannot fetch the document (${cause})`, fix);
+  }
+  const text = Buffer.concat(chunks, total).toString('utf8');
+  return { label, base: url, raw: parseText(text, label), text, etag: res.headers.get('etag'), lastModified: res.headers.get('last-modified') };
 }
 
 /** Inline every external $ref (relative files, URLs) of a parsed document: the result has internal refs only. */
@@ -188,8 +265,10 @@ export async function bundleExternal(parsed: ParsedSource, opts: LoadOptions = {
   }
 }
 
-/** Read (or fetch) and bundle a source: the asynchronous loader. */
-export async function readSource(source: OpenApiSource, opts: LoadOptions = {}): Promise<ParsedSource> {
-  const parsed = 'url' in source ? await fetchSource(source.url, source.headers, opts) : readLocal(source, opts);
-  return bundleExternal(parsed, opts);
+/** Read (or fetch) and bundle a source: the asynchronous loader (NOT_MODIFIED only when `conditional` is given for a URL). */
+export async function readSource(source: OpenApiSource, opts?: LoadOptions): Promise<ParsedSource>;
+export async function readSource(source: OpenApiSource, opts: LoadOptions, conditional: Conditional | null): Promise<ParsedSource | typeof NOT_MODIFIED>;
+export async function readSource(source: OpenApiSource, opts: LoadOptions = {}, conditional: Conditional | null = null): Promise<ParsedSource | typeof NOT_MODIFIED> {
+  const parsed = 'url' in source ? await fetchSource(source.url, source.headers, opts, conditional) : readLocal(source, opts);
+  return parsed === NOT_MODIFIED ? parsed : bundleExternal(parsed, opts);
 }

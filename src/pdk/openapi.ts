@@ -3,8 +3,9 @@
  * compile request and response validators from it. The implementation lives
  * in src/openapi/ (shared with the CLI's lint, openapi2config and mock).
  */
-export { loadOpenApiSync, OpenApiError, type LoadOptions, type OpenApiDocument, type OpenApiSource, type Operation } from '../openapi/document.ts';
-export { RequestValidator, type CompiledOperation, type RequestValidatorOptions, type RequestView } from '../openapi/validation/request.ts';
+export { loadOpenApiSync, readSourceSync, OpenApiDocument, OpenApiError, type LoadOptions, type OpenApiSource, type Operation } from '../openapi/document.ts';
+export { RequestValidator, UNDECLARED_BODY, type CompiledOperation, type RequestValidatorOptions, type RequestView } from '../openapi/validation/request.ts';
 export { ResponseValidator, type CompiledResponse } from '../openapi/validation/response.ts';
-export { mediaType } from '../openapi/validation/body.ts';
+export { mediaType, type MediaEntry } from '../openapi/validation/body.ts';
+export { decodable, decodeBody, describeFailure, isDecodeFailure, SUPPORTED_CODINGS, type DecodeFailure } from '../openapi/validation/decode.ts';
 export { summary, type Violation } from '../openapi/validation/violations.ts';

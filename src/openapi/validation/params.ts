@@ -136,7 +136,10 @@ export function parseQuery(raw: string): Map<string, string[]> | BadValue {
   return out;
 }
 
-/** Name=value pairs of a Cookie header (values raw). */
+/** A cookie sent more than once: which copy a server reads varies (first, last), so a declared one is refused. */
+export const DUPLICATE_COOKIE = '\0duplicate';
+
+/** Name=value pairs of a Cookie header (values raw); a name sent twice maps to DUPLICATE_COOKIE. */
 export function parseCookies(header: string | undefined): Map<string, string> {
   const out = new Map<string, string>();
   if (!header) return out;
@@ -144,7 +147,7 @@ export function parseCookies(header: string | undefined): Map<string, string> {
     const eq = part.indexOf('=');
     if (eq <= 0) continue;
     const name = part.slice(0, eq).trim();
-    if (!out.has(name)) out.set(name, part.slice(eq + 1).trim());
+    out.set(name, out.has(name) ? DUPLICATE_COOKIE : part.slice(eq + 1).trim());
   }
   return out;
 }
@@ -228,6 +231,7 @@ export function headerValue(spec: ParamSpec, header: string | undefined): unknow
 export function cookieValue(spec: ParamSpec, cookies: Map<string, string>): unknown {
   const raw = cookies.get(spec.name);
   if (raw === undefined) return undefined;
+  if (raw === DUPLICATE_COOKIE) return new BadValue('must appear only once');
   return guarded(() => {
     if (spec.json) return parseJson(decodeURIComponent(raw));
     if (spec.shape === 'primitive') return decodeURIComponent(raw);

@@ -26,6 +26,8 @@ export interface RequestValidatorOptions {
   readonly unknownQuery?: boolean;
   /** Refuse headers the operation does not declare, except these (lower-case) and the security schemes' headers. */
   readonly unknownHeaders?: readonly string[] | null;
+  /** Accept a body on an operation that declares no requestBody (default false: refused, it would reach the upstream unchecked). */
+  readonly undeclaredBody?: boolean;
   /** Prefix of every path template: 'none' (default), 'servers' (the path of each server URL) or a fixed base path. */
   readonly basePath?: 'none' | 'servers' | { readonly custom: string };
 }
@@ -65,6 +67,9 @@ export interface CompiledOperation {
 export type MatchResult =
   | { readonly operation: CompiledOperation; readonly pathParams: Readonly<Record<string, string>> }
   | { readonly violation: Violation };
+
+/** A body sent to an operation that declares none. */
+export const UNDECLARED_BODY: Violation = Object.freeze({ in: 'body', pointer: '', message: 'the operation does not accept a request body (it declares no requestBody)' });
 
 /** Headers that frame the message or the connection: never "unknown". */
 const FRAMING = ['host', 'connection', 'keep-alive', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'proxy-connection', 'content-length'];
@@ -209,7 +214,8 @@ export class RequestValidator {
    * or an undocumented media type.
    */
   planBody(c: CompiledOperation, contentType: string | undefined, hasBody: boolean): { violations: Violation[]; entry: MediaEntry | null } {
-    if (this.#opts.body === false || !c.body) return { violations: [], entry: null };
+    if (this.#opts.body === false) return { violations: [], entry: null };
+    if (!c.body) return { violations: hasBody && !this.acceptsUndeclaredBody ? [UNDECLARED_BODY] : [], entry: null };
     if (!hasBody) return { violations: c.body.required ? [{ in: 'body', pointer: '', message: 'request body is required' }] : [], entry: null };
     const entry = selectMedia(c.body.media, contentType);
     if (!entry) {
@@ -218,6 +224,11 @@ export class RequestValidator {
       return { violations: [{ in: 'content-type', pointer: '', message: `Content-Type is ${what} of this operation (expected ${allowed})` }], entry: null };
     }
     return { violations: [], entry: c.body.validators.has(entry) ? entry : null };
+  }
+
+  /** True when a body on an operation without requestBody is let through (body validation off, or undeclaredBody). */
+  get acceptsUndeclaredBody(): boolean {
+    return this.#opts.body === false || this.#opts.undeclaredBody === true;
   }
 
   /** Validate a body read for a media entry chosen by planBody. */

@@ -6,7 +6,8 @@
  * - 3.0 `nullable: true` → `type: [t, "null"]` (or `anyOf` with null), null added to an `enum`;
  * - 3.0 boolean `exclusiveMinimum`/`exclusiveMaximum` → the draft-06+ numeric form;
  * - 3.1 `$schema` naming the OAS dialect dropped (Ajv knows the JSON Schema vocabularies);
- * - requests: a `readOnly` property is not required; responses: a `writeOnly` one is not.
+ * - requests: a `readOnly` property is not required; responses: a `writeOnly` one is not;
+ * - integer, number and boolean schemas check the text form of coerced values (textForm).
  * The normalised copy is added to Ajv whole, and validators are compiled by
  * JSON pointer (`{ $ref: 'urn:palisade:openapi#/paths/…/schema' }`), so a
  * component schema referenced by a hundred operations is compiled once.
@@ -143,6 +144,7 @@ export function normalise(doc: OpenApiDocument, side: Side): Json {
   eachSchema(copy, (s) => {
     if (is30) nullable30(s);
     else if (typeof s.$schema === 'string' && !KNOWN_DIALECTS.test(s.$schema)) delete s.$schema;
+    textForm(s);
     if (Array.isArray(s.required) && isObject(s.properties)) {
       const props = s.properties;
       const keep = (s.required as string[]).filter((name) => {
@@ -154,6 +156,68 @@ export function normalise(doc: OpenApiDocument, side: Side): Json {
   });
   copy.$id = DOC_ID;
   return copy;
+}
+
+/** The keyword that checks the text form of a value before it is coerced (see textForm). */
+export const TEXT_FORM = 'x-palisade-text';
+
+/**
+ * How a number or boolean must be written when it arrives as text (a
+ * parameter, a form field): Ajv's coercion reads "0x10", "0b11", "5e1" or
+ * " 50" as numbers (JavaScript's Number()); upstreams read them differently.
+ * Integers: decimal digits with an optional minus sign, no leading zeros;
+ * numbers: the JSON number grammar; booleans: exactly true or false.
+ */
+const TEXT: Record<string, RegExp> = {
+  integer: /^-?(?:0|[1-9]\d*)$/,
+  number: /^-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?$/,
+  boolean: /^(?:true|false)$/,
+};
+/** Keys that stay on a wrapped schema object: references into it, and the annotations normalise() reads. */
+const KEEP = ['$id', '$anchor', '$dynamicAnchor', '$defs', 'definitions', '$schema', 'readOnly', 'writeOnly'];
+
+/**
+ * For values that arrive as text: a schema that accepts an integer, a number
+ * or a boolean (and not a string) is wrapped so that the text is checked
+ * before Ajv coerces it — `{ allOf: [{ x-palisade-text: [kinds] }, <the
+ * schema>] }`: Ajv checks `type` (and coerces) before the other keywords of
+ * an object, so the check must sit in an earlier allOf member. The keyword
+ * checks in the coercing validators and compiles to nothing in the strict
+ * ones (JSON bodies), which share the normalised document.
+ */
+function textForm(s: Json): void {
+  const types = typeof s.type === 'string' ? [s.type] : Array.isArray(s.type) ? (s.type as unknown[]) : [];
+  if (types.includes('string')) return;
+  const kinds = types.filter((t): t is string => typeof t === 'string' && t in TEXT);
+  if (kinds.length === 0) return;
+  const inner: Json = {};
+  for (const [k, v] of Object.entries(s)) {
+    if (KEEP.includes(k)) continue;
+    inner[k] = v;
+    delete s[k];
+  }
+  s.allOf = [{ [TEXT_FORM]: types.includes('null') ? [...kinds, 'null'] : kinds }, inner];
+}
+
+/** The text-form check: a string must be written as one of the kinds ("" stands for null); nothing for strict validators. */
+function textFormKeyword(ajv: Ajv, coerce: boolean): void {
+  if (!coerce) {
+    ajv.addKeyword({ keyword: TEXT_FORM, schemaType: 'array', macro: () => true });
+    return;
+  }
+  const names: Record<string, string> = { integer: 'a decimal integer (digits, an optional minus sign)', number: 'a JSON number', boolean: 'true or false' };
+  ajv.addKeyword({
+    keyword: TEXT_FORM,
+    type: 'string',
+    schemaType: 'array',
+    errors: true,
+    validate: function check(kinds: string[], data: string): boolean {
+      if (kinds.some((k) => (k === 'null' ? data === '' : TEXT[k]!.test(data)))) return true;
+      const wanted = kinds.filter((k) => k !== 'null').map((k) => names[k]).join(' or ');
+      (check as unknown as { errors: Partial<ErrorObject>[] }).errors = [{ keyword: TEXT_FORM, message: `must be written as ${wanted}`, params: { kinds } }];
+      return false;
+    },
+  });
 }
 
 /** OpenAPI's own formats (not in ajv-formats). */
@@ -169,7 +233,8 @@ function addOpenApiFormats(ajv: Ajv): void {
 
 /**
  * Validators over one normalised document. `coerce` compiles for values
- * that arrive as text (parameters, form fields): "42" passes `integer`.
+ * that arrive as text (parameters, form fields): "42" passes `integer`,
+ * "0x2A" does not (textForm).
  */
 export class SchemaSet {
   readonly #ajv: Ajv;
@@ -181,6 +246,7 @@ export class SchemaSet {
     this.#ajv = doc.version === '3.1' ? (new Ajv2020(opts) as unknown as Ajv) : new Ajv(opts);
     addFormats(this.#ajv);
     addOpenApiFormats(this.#ajv);
+    textFormKeyword(this.#ajv, coerce);
     this.#ajv.addSchema(normalised);
     this.#doc = doc;
   }

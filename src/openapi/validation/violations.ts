@@ -5,6 +5,7 @@
  */
 import type { ErrorObject } from 'ajv';
 import { escapeToken } from '../pointer.ts';
+import { TEXT_FORM } from './schemas.ts';
 
 export type ViolationLocation = 'operation' | 'path' | 'query' | 'header' | 'cookie' | 'security' | 'content-type' | 'body' | 'status';
 
@@ -45,7 +46,10 @@ export function fromAjv(errors: readonly ErrorObject[] | null | undefined, locat
   if (!errors) return [];
   const out: Violation[] = [];
   const seen = new Set<string>();
+  // A text-form error says the same as a type error at the same place ("abc" for an integer): keep one.
+  const typed = new Set(errors.filter((e) => e.keyword === 'type').map((e) => e.instancePath));
   for (const e of errors) {
+    if (e.keyword === TEXT_FORM && typed.has(e.instancePath)) continue;
     const d = describe(e);
     const key = `${d.pointer}\0${d.message}`;
     if (seen.has(key)) continue;

@@ -11,6 +11,8 @@ import { summary, type Violation } from '../../pdk/openapi.ts';
 export const REQUEST_MESSAGE = "request doesn't conform to schema";
 export const PARAM_MESSAGE = "request param doesn't conform to schema";
 export const RESPONSE_MESSAGE = "response doesn't conform to schema";
+/** Palisade's: a request body above request_body_max_size (as sent or once decoded). */
+export const TOO_LARGE = 'request body too large to validate';
 
 export interface AnswerOptions {
   readonly verbose: boolean;
@@ -20,6 +22,16 @@ export interface AnswerOptions {
 /** Kong's message for request violations: the request itself (operation, media type) or its parameters and body. */
 export function requestMessage(violations: readonly Violation[]): string {
   return violations.some((v) => v.in === 'operation' || v.in === 'content-type' || (v.in === 'body' && v.pointer === '' && v.name === undefined)) ? REQUEST_MESSAGE : PARAM_MESSAGE;
+}
+
+/**
+ * A response that breaks the document: Kong's generic message only — the
+ * violations name the upstream's fields and headers, which are none of the
+ * client's business (they are logged). `verbose_response` (meant for
+ * testing) lists them as for requests.
+ */
+export function answerResponse(ctx: PdkContext, status: number, violations: readonly Violation[], opts: AnswerOptions): Reply {
+  return opts.verbose ? answer(ctx, status, RESPONSE_MESSAGE, violations, opts) : ctx.reject(status, RESPONSE_MESSAGE);
 }
 
 export function answer(ctx: PdkContext, status: number, generic: string, violations: readonly Violation[], opts: AnswerOptions): Reply {

@@ -11,13 +11,30 @@
  * Access: the operation is matched (unknown path or method: 400 "request
  * doesn't conform to schema"), then path/query/header/cookie parameters,
  * security-credential presence, unknown query parameters or headers (when
- * asked), the Content-Type and the body. Every violation is listed in the 400
- * problem document. Response (validate_response_body): status, headers,
- * Content-Type and body in the body phase; 502 (or 406) unless notify-only.
+ * asked), the Content-Type (once) and the body — decoded first when it has a
+ * Content-Encoding; a body where the operation declares none is refused.
+ * Every violation is listed in the 400 problem document. Notify-only logs
+ * and lets everything through, bodies too large to validate included.
+ * Response (validate_response_body): status, headers, Content-Type and the
+ * (decoded) body in the body phase; 502 (or 406) with Kong's generic message
+ * unless notify-only, the violations in the log.
  */
 import { definePlugin, type PdkContext, type PdkRequest, type PluginHandlers, type PluginServices } from '../../pdk/index.ts';
-import { type CompiledOperation, type CompiledResponse, type Operation, type RequestView, type Violation } from '../../pdk/openapi.ts';
-import { answer, requestMessage, RESPONSE_MESSAGE } from './answer.ts';
+import {
+  decodable,
+  decodeBody,
+  describeFailure,
+  isDecodeFailure,
+  SUPPORTED_CODINGS,
+  UNDECLARED_BODY,
+  type CompiledOperation,
+  type CompiledResponse,
+  type MediaEntry,
+  type Operation,
+  type RequestView,
+  type Violation,
+} from '../../pdk/openapi.ts';
+import { answer, answerResponse, requestMessage, TOO_LARGE } from './answer.ts';
 import { OasValidationSchema, validateOasConfig, type OasValidationConfig } from './schema.ts';
 import { compile } from './spec.ts';
 
@@ -54,6 +71,15 @@ function hasBody(req: PdkRequest): boolean {
   return req.contentLength > 0 || (req.contentLength < 0 && req.header('transfer-encoding') !== undefined);
 }
 
+/** More than one Content-Type header: the plugin and the upstream could read different ones. */
+function repeatedContentType(req: PdkRequest): boolean {
+  let n = 0;
+  for (let i = 0; i < req.rawHeaders.length; i += 2) if (req.rawHeaders[i]!.length === 12 && req.rawHeaders[i]!.toLowerCase() === 'content-type' && ++n > 1) return true;
+  return false;
+}
+
+const REPEATED_CONTENT_TYPE: Violation = { in: 'content-type', pointer: '', message: 'Content-Type must appear only once' };
+
 function create(config: OasValidationConfig, services: PluginServices): PluginHandlers {
   const { requests, responses } = compile(config, services);
   const log = services.logger;
@@ -61,17 +87,37 @@ function create(config: OasValidationConfig, services: PluginServices): PluginHa
   const limit = config.request_body_max_size;
   const notifyRequest = config.notify_only_request_validation_failure;
   const notifyResponse = config.notify_only_response_body_validation_failure;
+  const checkBodies = config.validate_request_body;
 
   const refuse = (ctx: PdkContext, violations: Violation[]) => {
     if (violations.length === 0) return;
     log.warn({ request_id: ctx.requestId, violations }, 'oas-validation: request does not conform to the OpenAPI document');
     if (!notifyRequest) return answer(ctx, 400, requestMessage(violations), violations, opts);
+    ctx.decide('detect', 'request does not conform to the OpenAPI document (notify only)');
   };
 
-  const checkBody = async (ctx: PdkContext, c: CompiledOperation, entry: NonNullable<ReturnType<typeof requests.planBody>['entry']>, violations: Violation[]) => {
-    const body = await ctx.request.readBody(limit);
-    if (body === null) return ctx.reject(413, 'request body too large to validate');
-    violations.push(...(await requests.validateBody(c, entry, body, ctx.request.header('content-type'))));
+  /** A request that cannot be validated (too large, unknown Content-Encoding): refused, or logged and let through in notify-only mode. */
+  const unchecked = (ctx: PdkContext, status: 413 | 415, message: string, violations: Violation[]) => {
+    if (!notifyRequest) return ctx.reject(status, message);
+    log.warn({ request_id: ctx.requestId, reason: message }, 'oas-validation: request body not validated, let through (notify only)');
+    ctx.decide('detect', `${message} (notify only)`);
+    return refuse(ctx, violations);
+  };
+
+  const checkBody = async (ctx: PdkContext, c: CompiledOperation, entry: MediaEntry, violations: Violation[]) => {
+    const raw = await ctx.request.readBody(limit);
+    if (raw === null) return unchecked(ctx, 413, TOO_LARGE, violations);
+    const body = await decodeBody(raw, ctx.request.header('content-encoding'), limit);
+    if (isDecodeFailure(body)) {
+      if (body.reason === 'too-large') return unchecked(ctx, 413, TOO_LARGE, violations);
+      violations.push({ in: 'body', pointer: '', message: describeFailure(body) });
+    } else violations.push(...(await requests.validateBody(c, entry, body, ctx.request.header('content-type'))));
+    return refuse(ctx, violations);
+  };
+
+  /** An operation without requestBody: a body is refused (unless allowed); a chunked one is read to see whether it is empty. */
+  const noBodyExpected = async (ctx: PdkContext, violations: Violation[]) => {
+    if ((await ctx.request.readBody(0)) === null) violations.push(UNDECLARED_BODY);
     return refuse(ctx, violations);
   };
 
@@ -82,10 +128,15 @@ function create(config: OasValidationConfig, services: PluginServices): PluginHa
       if ('violation' in m) return refuse(ctx, [m.violation]);
       if (responses) ctx.shared[SHARED] = { operation: m.operation.operation, violations: [], response: null } satisfies ResponseState;
       const violations = requests.validateParameters(m.operation, m.pathParams, new View(req));
-      const plan = requests.planBody(m.operation, req.header('content-type'), hasBody(req));
+      if (checkBodies && repeatedContentType(req)) violations.push(REPEATED_CONTENT_TYPE);
+      const sent = hasBody(req);
+      if (m.operation.body === null && sent && !requests.acceptsUndeclaredBody && req.contentLength < 0) return noBodyExpected(ctx, violations);
+      const plan = requests.planBody(m.operation, req.header('content-type'), sent);
       violations.push(...plan.violations);
       if (!plan.entry) return refuse(ctx, violations);
-      if (req.contentLength > limit) return ctx.reject(413, 'request body too large to validate');
+      const unknown = decodable(req.header('content-encoding'));
+      if (unknown !== null) return unchecked(ctx, 415, `request body Content-Encoding '${unknown}' cannot be validated (supported: ${SUPPORTED_CODINGS.join(', ')})`, violations);
+      if (req.contentLength > limit) return unchecked(ctx, 413, TOO_LARGE, violations);
       return checkBody(ctx, m.operation, plan.entry, violations);
     },
   };
@@ -117,12 +168,16 @@ function create(config: OasValidationConfig, services: PluginServices): PluginHa
     if (!state || ctx.response.source !== 'upstream') return;
     const violations = state.violations;
     if (state.response && body !== null) {
+      const encoding = ctx.response.getHeader('content-encoding');
+      const decoded = await decodeBody(body, Array.isArray(encoding) ? encoding.join(', ') : encoding, config.response_body_max_size);
       const ct = ctx.response.getHeader('content-type');
-      violations.push(...(await responses.validateBody(state.response, Array.isArray(ct) ? ct[0] : ct, body)));
+      if (!isDecodeFailure(decoded)) violations.push(...(await responses.validateBody(state.response, Array.isArray(ct) ? ct[0] : ct, decoded)));
+      else if (decoded.reason === 'too-large') log.warn({ request_id: ctx.requestId, limit: config.response_body_max_size }, 'oas-validation: response body larger than response_body_max_size once decoded, not validated');
+      else violations.push({ in: 'body', pointer: '', message: describeFailure(decoded) });
     } else if (body === null) log.debug({ request_id: ctx.requestId }, 'oas-validation: response body larger than the buffer limit, not validated');
     if (violations.length === 0) return;
     report(ctx, violations);
-    if (!notifyResponse) return answer(ctx, config.response_validation_failure_status, RESPONSE_MESSAGE, violations, opts);
+    if (!notifyResponse) return answerResponse(ctx, config.response_validation_failure_status, violations, opts);
   };
   return handlers;
 }

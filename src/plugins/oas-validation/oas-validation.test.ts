@@ -2,6 +2,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { gzipSync } from 'node:zlib';
 import { startGateway, startUpstream, type TestGateway, type TestUpstream } from '../../../test/helpers/gateway.ts';
 import { request } from '../../../test/helpers/http.ts';
 
@@ -36,6 +37,7 @@ describe('oas-validation: requests', () => {
             },
             { name: 'notify', paths: ['/notify'], strip_path: true, plugins: [{ name: 'oas-validation', config: { api_spec_file: SPEC_FILE, include_base_path: true, custom_base_path: '/notify', notify_only_request_validation_failure: true } }] },
             { name: 'v1', paths: ['/v1'], plugins: [{ name: 'oas-validation', config: { api_spec_file: SPEC_FILE, include_base_path: true, max_structured_errors: 2 } }] },
+            { name: 'loose', paths: ['/loose'], strip_path: true, plugins: [{ name: 'oas-validation', config: { api_spec_file: SPEC_FILE, include_base_path: true, custom_base_path: '/loose', allow_undeclared_request_body: true } }] },
           ],
         },
       ],
@@ -50,7 +52,8 @@ describe('oas-validation: requests', () => {
   /** A request; `reached` tells whether the upstream saw it. */
   async function call(path: string, o: { method?: string; headers?: Record<string, string>; body?: string | Buffer } = {}) {
     const before = upstream.requests.length;
-    const headers = { ...(o.body !== undefined ? { 'content-length': String(Buffer.byteLength(o.body)) } : {}), ...o.headers };
+    const chunked = o.headers?.['transfer-encoding'] !== undefined;
+    const headers = { ...(o.body !== undefined && !chunked ? { 'content-length': String(Buffer.byteLength(o.body)) } : {}), ...o.headers };
     const res = await request(gw.port, path, { ...o, headers });
     return { status: res.status, headers: res.headers, text: res.body, reached: upstream.requests.length > before };
   }
@@ -276,6 +279,79 @@ describe('oas-validation: requests', () => {
     assert.equal(r.reached, true);
     const line = gw.logs.find((l) => String(l.msg).includes('request does not conform') && JSON.stringify(l.violations).includes('limit'));
     assert.ok(line, 'a log line with the violations');
+  });
+
+  test('numbers and booleans are checked as written, before coercion: 0x10, 0b11, 5e1, " 50" are not integers', async () => {
+    for (const limit of ['0x10', '0b11', '0o7', '5e1', '%2050', '50%20', '5.0', '%2B5', '050', 'Infinity']) {
+      has(await refused(`/pets?limit=${limit}`), 'query', 'limit', '', /must be written as a decimal integer|must be integer/);
+    }
+    assert.equal((await call('/pets?limit=50')).status, 200);
+    assert.equal((await call('/pets?limit=-0')).status, 400, 'minimum 1 still applies');
+    has(await refused('/pets/0x7', { headers: { 'x-request-tag': 'abc' } }), 'path', 'petId', '', /decimal integer/);
+    has(await refused('/search?ids=1,0x2'), 'query', 'ids', '/1', /decimal integer/);
+    assert.equal((await call('/search?spaces=1.5e1%202')).status, 200, 'numbers: the JSON number grammar');
+    has(await refused('/search?spaces=0x1%202'), 'query', 'spaces', '/0', /JSON number/);
+    const form = { 'content-type': 'application/x-www-form-urlencoded' };
+    has(await refused('/forms', { method: 'POST', headers: form, body: 'name=Rex&age=0x3' }), 'body', undefined, '/age', /decimal integer/);
+  });
+
+  test('a body where the operation declares none is refused (400), unless allow_undeclared_request_body', async () => {
+    const json = { 'content-type': 'application/json' };
+    const p = await refused('/pets', { headers: json, body: '{"limit":1}' });
+    assert.equal(p.message, "request doesn't conform to schema");
+    has(p, 'body', undefined, '', /does not accept a request body/);
+    const chunked = await refused('/pets', { method: 'GET', headers: { ...json, 'transfer-encoding': 'chunked'}, body: '{"limit":1}' });
+    has(chunked, 'body', undefined, '', /does not accept a request body/);
+    assert.equal((await call('/pets', { headers: { 'transfer-encoding': 'chunked'}, body: '' })).status, 200, 'an empty chunked body is no body');
+    assert.equal((await call('/pets', { headers: { 'content-length': '0' } })).status, 200);
+    const loose = await call('/loose/pets', { headers: json, body: '{"limit":1}' });
+    assert.equal(loose.status, 200, loose.text);
+    assert.equal(loose.reached, true);
+  });
+
+  test('a declared cookie sent twice is refused; so is a repeated Content-Type', async () => {
+    has(await refused('/search', { headers: { cookie: 'theme=dark; theme=light' } }), 'cookie', 'theme', '', /only once/);
+    assert.equal((await call('/search', { headers: { cookie: 'theme=dark; other=1; other=2' } })).status, 200, 'undeclared cookies may repeat');
+    const before = upstream.requests.length;
+    const body = '{"name":"Rex"}';
+    // Raw headers: Content-Type twice (node would keep the first for the plugin; an upstream may read the last).
+    const headers = ['host', '127.0.0.1', 'content-type', 'application/json', 'Content-Type', 'text/plain', 'content-length', String(body.length), 'x-api-key', 'k'];
+    const r = await request(gw.port, '/pets', { method: 'POST', headers, body });
+    assert.equal(r.status, 400, r.body);
+    assert.equal(upstream.requests.length, before, 'not forwarded');
+    has(r.json() as Problem, 'content-type', undefined, '', /only once/);
+  });
+
+  test('compressed request bodies (Content-Encoding) are decoded for validation and forwarded as sent; unknown codings 415, bombs 413', async () => {
+    const headers = { 'content-type': 'application/json', 'x-api-key': 'k', 'content-encoding': 'gzip' };
+    const ok = await call('/pets', { method: 'POST', headers, body: gzipSync('{"name":"Rex"}') });
+    assert.equal(ok.status, 200, ok.text);
+    assert.equal(upstream.requests.at(-1)!.headers['content-encoding'], 'gzip', 'forwarded compressed');
+    has(await refused('/pets', { method: 'POST', headers, body: gzipSync('{"name":""}') }), 'body', undefined, '/name', /fewer than 1/);
+    has(await refused('/pets', { method: 'POST', headers, body: Buffer.from('{"name":"Rex"}') }), 'body', undefined, '', /not valid gzip data/);
+    const unknown = await call('/pets', { method: 'POST', headers: { ...headers, 'content-encoding': 'compress' }, body: 'x' });
+    assert.equal(unknown.status, 415, unknown.text);
+    assert.equal(unknown.reached, false);
+    assert.match(JSON.parse(unknown.text).message, /Content-Encoding 'compress' cannot be validated/);
+    const bomb = gzipSync(Buffer.alloc(9 * 1024 * 1024, 0x20)); // 9 MiB of spaces: a few KiB compressed, above the 8 MiB limit once decoded
+    const big = await call('/pets', { method: 'POST', headers, body: bomb });
+    assert.equal(big.status, 413, big.text);
+    assert.equal(big.reached, false);
+  });
+
+  test('notify only: bodies too large to validate, or in an unknown coding, are logged and let through', async () => {
+    const big = await call('/notify/pets', { method: 'POST', headers: { 'content-type': 'application/json', 'x-api-key': 'k' }, body: JSON.stringify({ name: 'x'.repeat(9 * 1024 * 1024) }) });
+    assert.equal(big.status, 200);
+    assert.equal(big.reached, true);
+    assert.equal(upstream.requests.at(-1)!.body.length, 9 * 1024 * 1024 + 11, 'the whole body went upstream');
+    const line = gw.logs.find((l) => String(l.msg).includes('not validated, let through') && l.request_id === big.headers['x-request-id']);
+    assert.ok(line, 'logged');
+    const chunked = await call('/notify/pets', { method: 'POST', headers: { 'content-type': 'application/json', 'x-api-key': 'k', 'transfer-encoding': 'chunked'}, body: JSON.stringify({ name: 'y'.repeat(9 * 1024 * 1024) }) });
+    assert.equal(chunked.status, 200, 'a chunked body found too large while reading');
+    assert.equal(chunked.reached, true);
+    const coded = await call('/notify/pets', { method: 'POST', headers: { 'content-type': 'application/json', 'x-api-key': 'k', 'content-encoding': 'compress' }, body: 'x' });
+    assert.equal(coded.status, 200);
+    assert.equal(coded.reached, true);
   });
 
   test('a body larger than request_body_max_size is refused with 413 before validation', async () => {

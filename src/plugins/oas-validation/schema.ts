@@ -29,7 +29,17 @@ export const OasValidationSchema = Type.Object(
         description: 'Palisade: http(s) URL of the OpenAPI document, fetched at config load (and on every reload); its relative $refs are fetched too. A fetch failure is a config error.',
       }),
     ),
-    api_spec_url_timeout: Type.Integer({ default: 10000, minimum: 1, description: 'Palisade: timeout of each fetch of api_spec_url (and of the documents it references), in milliseconds.' }),
+    api_spec_url_timeout: Type.Integer({
+      default: 10000,
+      minimum: 1,
+      description: 'Palisade: time allowed to fetch api_spec_url and every document it references, in milliseconds. The config load waits at most this long (plus the start of the loader thread, once).',
+    }),
+    api_spec_url_ttl: Type.Integer({
+      default: 300,
+      minimum: 0,
+      description:
+        'Palisade: seconds a fetched api_spec_url document is reused by later config loads (reloads) without asking the server; after that it is revalidated (If-None-Match / If-Modified-Since). 0: revalidate on every load. When revalidation fails the copy already fetched is kept (logged).',
+    }),
     verbose_response: Type.Boolean({ default: false, description: "Put the detailed violations in the answer's `message` (Kong); without it `message` is Kong's generic text. The `errors` list is always there." }),
     validate_request_body: Type.Boolean({ default: true, description: 'Validate the request body (JSON, form-urlencoded, multipart/form-data, text) and its Content-Type against the operation.' }),
     notify_only_request_validation_failure: Type.Boolean({ default: false, description: 'Log request violations and let the request through (Kong: notify only).' }),
@@ -64,7 +74,19 @@ export const OasValidationSchema = Type.Object(
     request_body_max_size: Type.Integer({
       default: 8388608,
       minimum: 1,
-      description: 'Palisade: largest request body read for validation, in bytes (default 8 MiB); a larger body is refused with 413.',
+      description:
+        'Palisade: largest request body read for validation, in bytes (default 8 MiB), as received and once decoded (Content-Encoding gzip, deflate, br, zstd); a larger body is refused with 413 (let through and logged when notify_only_request_validation_failure).',
+    }),
+    response_body_max_size: Type.Integer({
+      default: 10485760,
+      minimum: 1,
+      description:
+        'Palisade: largest upstream response body validated once decoded (Content-Encoding gzip, deflate, br, zstd), in bytes (default 10 MiB); a larger one is not validated (logged), like a body above server.response_buffer_limit.',
+    }),
+    allow_undeclared_request_body: Type.Boolean({
+      default: false,
+      description:
+        'Palisade: let a request body through to an operation that declares no requestBody (it is not validated). Default: refused with 400, as the upstream would receive it unchecked.',
     }),
   },
   { additionalProperties: false, description: 'Validate requests (and optionally responses) against an OpenAPI 3.0/3.1 document.' },
