@@ -86,7 +86,7 @@ export class RequestHandler implements ProxyCallbacks {
     if (path === null) return this.#gatewayError(ctx, ERR.BAD_REQUEST, null);
     try {
       const rewrite = runtime.globalChains[scheme].rewrite;
-      const r = rewrite === null ? undefined : runPhase(rewrite, ctx, 0);
+      const r = rewrite === null ? undefined : runPhase(rewrite, 'rewrite', ctx, 0);
       if (isPromise(r)) r.then((v) => this.#afterRewrite(ctx, v), (err) => this.#crash(ctx, err));
       else this.#afterRewrite(ctx, r);
     } catch (err) {
@@ -185,7 +185,7 @@ export class RequestHandler implements ProxyCallbacks {
     const response = chain.response;
     const call = (ctx.res as Res)[kCall]!;
     try {
-      const r = response === null ? undefined : runResponse(response, ctx, 0);
+      const r = response === null ? undefined : runPhase(response, 'response', ctx, 0);
       if (isPromise(r)) return r.then((v) => this.#afterResponsePhase(ctx, call, v));
       this.#afterResponsePhase(ctx, call, r);
     } catch (err) {
@@ -210,7 +210,7 @@ export class RequestHandler implements ProxyCallbacks {
 
   onBody(ctx: RequestContext, body: Buffer | null): Reply | undefined | Promise<Reply | undefined> {
     try {
-      const r = runBody(chainOf(ctx).body!, ctx, body, 0);
+      const r = runPhase(chainOf(ctx).body!, 'body', ctx, 0, body);
       if (!isPromise(r)) return this.#afterBody(ctx, r);
       return r.then((v) => this.#afterBody(ctx, v), (err) => this.#bodyCrash(ctx, err));
     } catch (err) {
@@ -304,7 +304,7 @@ export class RequestHandler implements ProxyCallbacks {
     const response = chain?.response ?? null;
     try {
       // A Reply from the response phase is ignored here: this already is the gateway's answer.
-      const r = response === null ? undefined : runResponse(response, ctx, 0);
+      const r = response === null ? undefined : runPhase(response, 'response', ctx, 0);
       ctx.plugin = null;
       if (isPromise(r)) r.then(finish).catch((err: unknown) => this.#crash(ctx, err));
       else finish();
@@ -339,6 +339,7 @@ function chainOf(ctx: RequestContext): Chain {
 }
 
 type StopPhase = NonNullable<Chain['access']>;
+type BodyPhase = NonNullable<Chain['body']>;
 
 const sinceStart = (ctx: RequestContext) => Number(process.hrtime.bigint() - ctx.startNs) / 1e6;
 
@@ -353,17 +354,21 @@ function ran(ctx: RequestContext, phase: 'rewrite' | 'access' | 'response' | 'bo
   }
 }
 
-/** Runs a stop-phase from index i; sync as long as handlers are sync. */
-function runPhase(phase: StopPhase, ctx: RequestContext, i: number): Reply | undefined | Promise<Reply | undefined> {
+/**
+ * Runs a phase whose handlers may stop it with a Reply (rewrite, response,
+ * body), from index i; sync as long as handlers are sync. `body` is the body
+ * phase's argument (the other phases' handlers ignore it).
+ */
+function runPhase(phase: StopPhase | BodyPhase, label: 'rewrite' | 'response' | 'body', ctx: RequestContext, i: number, body: Buffer | null = null): Reply | undefined | Promise<Reply | undefined> {
   for (; i < phase.fns.length; i++) {
     ctx.plugin = phase.names[i]!;
     const t0 = ctx.phaseRuns === null ? -1 : sinceStart(ctx);
-    const r = phase.fns[i]!(ctx);
-    if (t0 >= 0) ran(ctx, 'rewrite', phase.names[i]!, t0, r);
+    const r = (phase.fns[i] as BodyPhase['fns'][number])(ctx, body);
+    if (t0 >= 0) ran(ctx, label, phase.names[i]!, t0, r);
     if (r === undefined) continue;
     if (r instanceof Reply) return r;
     const next = i + 1;
-    return (r as Promise<void | Reply>).then((v) => (v instanceof Reply ? v : runPhase(phase, ctx, next)));
+    return (r as Promise<void | Reply>).then((v) => (v instanceof Reply ? v : runPhase(phase, label, ctx, next, body)));
   }
   return undefined;
 }
@@ -416,31 +421,4 @@ function switchToConsumer(ctx: RequestContext, chain: Chain, priority: number): 
   return [next, idx];
 }
 
-/** The response phase: a handler may return a Reply to replace the upstream response. */
-function runResponse(phase: NonNullable<Chain['response']>, ctx: RequestContext, i: number): Reply | undefined | Promise<Reply | undefined> {
-  for (; i < phase.fns.length; i++) {
-    ctx.plugin = phase.names[i]!;
-    const t0 = ctx.phaseRuns === null ? -1 : sinceStart(ctx);
-    const r = phase.fns[i]!(ctx);
-    if (t0 >= 0) ran(ctx, 'response', phase.names[i]!, t0, r);
-    if (r === undefined) continue;
-    if (r instanceof Reply) return r;
-    const next = i + 1;
-    return (r as Promise<void | Reply>).then((v) => (v instanceof Reply ? v : runResponse(phase, ctx, next)));
-  }
-  return undefined;
-}
 
-function runBody(phase: NonNullable<Chain['body']>, ctx: RequestContext, body: Buffer | null, i: number): Reply | undefined | Promise<Reply | undefined> {
-  for (; i < phase.fns.length; i++) {
-    ctx.plugin = phase.names[i]!;
-    const t0 = ctx.phaseRuns === null ? -1 : sinceStart(ctx);
-    const r = phase.fns[i]!(ctx, body);
-    if (t0 >= 0) ran(ctx, 'body', phase.names[i]!, t0, r);
-    if (r === undefined) continue;
-    if (r instanceof Reply) return r;
-    const next = i + 1;
-    return (r as Promise<void | Reply>).then((v) => (v instanceof Reply ? v : runBody(phase, ctx, body, next)));
-  }
-  return undefined;
-}
