@@ -70,6 +70,9 @@ export function countDrops(services: PluginServices, plugin: string): DropListen
   return (n, reason) => counter.inc({ plugin, reason }, n);
 }
 
+/** Make V8 flatten a concatenated string (converting it to a number reads it flat; the result is unused). */
+const flatten = (s: string): void => void Number(s);
+
 /** How often a queue repeats its "dropped entries" warning at most (ms). */
 const WARN_EVERY = 10_000;
 
@@ -84,6 +87,8 @@ export class LogQueue {
   /** Bytes of the waiting entries (counted only when max_bytes is set). */
   #bytes = 0;
   #timer: NodeJS.Timeout | null = null;
+  /** Whether #timer is the 0 ms one (dispatch at the next turn). */
+  #immediate = false;
   /** Batches handed to the sender and not settled yet, their entries and bytes. */
   #inflight = 0;
   #inflightEntries = 0;
@@ -126,25 +131,31 @@ export class LogQueue {
     if (this.#closed) return false;
     const max = this.#p.max_bytes ?? Infinity;
     const size = this.#size(entry);
-    const full = () => this.held >= this.#p.max_entries || this.#bytes + this.#inflightBytes + size > max;
     if (size > max) {
       this.#drop(1);
       return false;
     }
-    while (this.pending > 0 && full()) {
+    while (this.pending > 0 && this.#full(size, max)) {
       this.#bytes -= this.#size(this.#entries[this.#head]!);
       this.#entries[this.#head++] = '';
       this.#drop(1);
     }
     this.#compact();
-    if (full()) {
+    if (this.#full(size, max)) {
       this.#drop(1);
       return false;
     }
+    // A string built by concatenation is a tree of pieces; flat, it is one object when it outlives the young generation.
+    flatten(entry);
     this.#entries.push(entry);
     this.#bytes += size;
     this.#schedule();
     return true;
+  }
+
+  /** Whether an entry of `size` bytes does not fit (max_entries, max_bytes). */
+  #full(size: number, max: number): boolean {
+    return this.held >= this.#p.max_entries || this.#bytes + this.#inflightBytes + size > max;
   }
 
   /** Drop the consumed head of the array once it is most of it (taken or dropped entries). */
@@ -175,17 +186,20 @@ export class LogQueue {
     if (!this.#canSend()) return;
     if (this.pending >= this.#p.max_batch_size || this.#p.max_coalescing_delay === 0 || this.#closed) {
       if (this.#timer !== null) {
+        if (this.#immediate) return; // already due at the next turn
         clearTimeout(this.#timer);
         this.#timer = null;
       }
       // Let the entries of this event-loop turn join the batch.
       this.#timer = setTimeout(() => this.#dispatch(), 0);
       this.#timer.unref();
+      this.#immediate = true;
       return;
     }
     if (this.#timer === null) {
       this.#timer = setTimeout(() => this.#dispatch(), this.#p.max_coalescing_delay * 1000);
       this.#timer.unref();
+      this.#immediate = false;
     }
   }
 

@@ -153,7 +153,12 @@ export function checkLogConfig(config: { redact?: readonly string[]; custom_fiel
  * Compile a serializer once (in create()); call it in the log phase. The
  * record is a fresh object each time: plugins may add to it.
  */
-export function logSerializer(options: LogSerializerOptions = {}): (ctx: PdkContext) => LogRecord {
+export type LogSerializer = ((ctx: PdkContext) => LogRecord) & {
+  /** The record as JSON text: the same as JSON.stringify(serialize(ctx)), written without building the record. */
+  json(ctx: PdkContext): string;
+};
+
+export function logSerializer(options: LogSerializerOptions = {}): LogSerializer {
   const names = new Set<string>();
   const paths: string[][] = [];
   for (const entry of options.redact ?? []) {
@@ -170,8 +175,18 @@ export function logSerializer(options: LogSerializerOptions = {}): (ctx: PdkCont
   const sensitive = options.sensitive;
   const extra: NameSet = sensitive === undefined ? names : { has: (n) => names.has(n) || sensitive.sensitiveQuery.has(n) || sensitive.sensitiveHeaders.has(n) };
   const secretHeader = (name: string) => SECRET_HEADERS.has(name) || SECRET_HEADER_SUFFIX.test(name) || isSecretName(name, extra);
+  /** The config-independent part of secretHeader, remembered per name (bounded). */
+  const known = new Map<string, boolean>();
+  const fastSecret = (name: string): boolean => {
+    let fixed = known.get(name);
+    if (fixed === undefined) {
+      fixed = SECRET_HEADERS.has(name) || SECRET_HEADER_SUFFIX.test(name) || SECRET_PARAMS.test(name) || names.has(name);
+      if (known.size < 1024) known.set(name, fixed);
+    }
+    return fixed || (sensitive !== undefined && (sensitive.sensitiveQuery.has(name) || sensitive.sensitiveHeaders.has(name)));
+  };
 
-  return (ctx) => {
+  const serialize = (ctx: PdkContext): LogRecord => {
     const req = ctx.request;
     const t = ctx.timings;
     const query = redactQuery(req.rawQuery, extra);
@@ -220,6 +235,70 @@ export function logSerializer(options: LogSerializerOptions = {}): (ctx: PdkCont
     for (const p of paths) redactPath(record as unknown as Record<string, unknown>, p);
     return record;
   };
+  const json = paths.length > 0 ? (ctx: PdkContext) => JSON.stringify(serialize(ctx)) : (ctx: PdkContext) => recordJson(ctx, extra, fastSecret);
+  return Object.assign(serialize, { json });
+}
+
+const str = JSON.stringify as (s: string) => string;
+const num = (n: number): string => (Number.isFinite(n) ? String(n) : 'null');
+const strOrNull = (s: string | null): string => (s === null ? 'null' : str(s));
+/** Route and service JSON, once per config entity. */
+const entityJson = new WeakMap<object, string>();
+function entity(e: { id: string; name: string | null; tags: readonly string[] }): string {
+  let out = entityJson.get(e);
+  if (out === undefined) entityJson.set(e, (out = JSON.stringify({ id: e.id, name: e.name, tags: e.tags })));
+  return out;
+}
+
+/** Headers as a JSON object (the names lower-case, secrets REDACTED), as JSON.stringify(copyHeaders(...)) writes them. */
+function headersJson(src: IncomingHttpHeaders | Record<string, string | string[] | number | undefined>, secret: (name: string) => boolean): string {
+  let out = '';
+  for (const name in src) {
+    const v = src[name];
+    if (v === undefined) continue;
+    const lower = name.toLowerCase();
+    if (lower !== name) return JSON.stringify(copyHeaders(src, secret)); // names that may collide once lower-cased
+    out += `${out === '' ? '' : ','}${str(lower)}:${secret(lower) ? '"REDACTED"' : typeof v === 'number' ? `"${v}"` : JSON.stringify(v)}`;
+  }
+  return `{${out}}`;
+}
+
+/** JSON.stringify(serialize(ctx)) for a serializer without redact paths, written directly. */
+function recordJson(ctx: PdkContext, extra: NameSet, secret: (name: string) => boolean): string {
+  const req = ctx.request;
+  const t = ctx.timings;
+  const raw = req.rawQuery;
+  const query = raw === '' ? '' : redactQuery(raw, extra);
+  const uri = query === '' ? req.path : `${req.path}?${query}`;
+  const upstream = ctx.upstreamUri;
+  let upstreamUri = '';
+  if (upstream !== null) {
+    const q = upstream.indexOf('?');
+    upstreamUri = q < 0 ? upstream : `${upstream.slice(0, q)}?${redactQuery(upstream.slice(q + 1), extra)}`;
+  }
+  const target = ctx.upstreamTarget;
+  const id = str(ctx.requestId);
+  let tlsJson = '';
+  const tls = req.tls;
+  if (tls !== null) {
+    const verify = tls.authorized ? 'SUCCESS' : tls.authorizationError !== null && tls.peerCertificate() !== null ? `FAILED:${tls.authorizationError}` : 'NONE';
+    tlsJson = `,"tls":${JSON.stringify({ client_verify: verify, sni: tls.servername })}`;
+  }
+  const res = ctx.response;
+  let out =
+    `{"request_id":${id},"request":{"id":${id},"method":${str(req.method)},"uri":${str(uri)},"url":${str(`${req.scheme}://${req.host}:${req.port}${uri}`)},` +
+    `"size":${num(ctx.bytesReceived)},"querystring":${raw === '' ? '{}' : JSON.stringify(parseQuery(raw, extra))},"headers":${headersJson(req.headers, secret)}${tlsJson}},` +
+    `"upstream_uri":${str(upstreamUri)},"response":{"status":${num(res.status)},"size":${num(ctx.bytesSent)},"headers":${headersJson(res.getHeaders(), secret)}},` +
+    `"latencies":{"request":${num(round(t.total))},"kong":${num(round(t.gateway))},"proxy":${t.upstream === 0 && ctx.tries === 0 ? '-1' : num(round(t.upstream))},"upstream_headers":${num(round(t.upstreamHeaders))}},` +
+    `"tries":${target === null ? '[]' : `[${JSON.stringify(splitTarget(target))}]`},"upstream_target":${strOrNull(target)},"upstream_attempts":${num(ctx.tries)},` +
+    `"client_ip":${str(req.clientIp)},"started_at":${num(t.startedAt)},"source":${str(res.source)},"error_code":${strOrNull(ctx.errorCode)},` +
+    `"decisions":${ctx.decisions.length === 0 ? '[]' : JSON.stringify(ctx.decisions)},"config_version":${str(ctx.configVersion)}`;
+  if (ctx.route) out += `,"route":${entity(ctx.route)}`;
+  if (ctx.service) out += `,"service":${entity(ctx.service)}`;
+  const c = ctx.consumer;
+  if (c) out += `,"consumer":${JSON.stringify({ id: c.id, username: c.username, custom_id: c.custom_id, tags: c.tags })}`;
+  if (ctx.credential) out += `,"authenticated_entity":${JSON.stringify({ id: ctx.credential.id, consumer_id: c?.id ?? null })}`;
+  return `${out}}`;
 }
 
 /**

@@ -24,7 +24,7 @@ function create(config: FileLogConfig, services: PluginServices) {
   const serialize = logSerializer({ redact: config.redact, sensitive: services });
   return {
     log(ctx: PdkContext) {
-      queue.add(JSON.stringify(serialize(ctx)));
+      queue.add(serialize.json(ctx));
     },
     dispose() {
       return queue.close().then(() => appender.close());

@@ -56,7 +56,7 @@ function create(config: HttpLogConfig, services: PluginServices) {
 
   return {
     log(ctx: PdkContext) {
-      queue.add(JSON.stringify(serialize(ctx)));
+      queue.add(serialize.json(ctx));
     },
     dispose() {
       // A reload retires this instance: deliver what waits, then close the connections.

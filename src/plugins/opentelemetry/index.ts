@@ -15,11 +15,22 @@
  */
 import { readFileSync } from 'node:fs';
 import { definePlugin, type PdkContext, type PluginServices } from '../../pdk/index.ts';
-import { encodeSpan, OtlpExporter, SPAN_KIND, STATUS, type AttrValue, type Span, type SpanEvent } from './otlp.ts';
+import { attrKey, errorStatus, intAttr, nanos, spanJson, STATUS_UNSET, strAttr } from './encode.ts';
+import { OtlpExporter, SPAN_KIND } from './otlp.ts';
 import { extract, inject, newSpanId, newTraceId, sampledByRatio, type Format } from './propagation.ts';
 import { IMPLEMENTED, OpentelemetrySchema, type OpentelemetryConfig } from './schema.ts';
 
 const VERSION: string = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')).version;
+/** Attribute key fragments, built once. */
+const K = {
+  method: attrKey('http.request.method'), scheme: attrKey('url.scheme'), path: attrKey('url.path'), address: attrKey('server.address'),
+  port: attrKey('server.port'), client: attrKey('client.address'), peer: attrKey('network.peer.address'), protocol: attrKey('network.protocol.version'),
+  status: attrKey('http.response.status_code'), requestId: attrKey('palisade.request_id'), source: attrKey('palisade.response.source'),
+  configVersion: attrKey('palisade.config_version'), userAgent: attrKey('user_agent.original'), route: attrKey('palisade.route'),
+  service: attrKey('palisade.service'), consumer: attrKey('palisade.consumer'), errorType: attrKey('error.type'), plugin: attrKey('palisade.plugin'),
+  phase: attrKey('palisade.phase'), outcome: attrKey('palisade.outcome'), reason: attrKey('palisade.reason'), tries: attrKey('palisade.tries'),
+  peerService: attrKey('peer.service'),
+} as const;
 const PHASE_NAME = { rewrite: 'rewrite', access: 'access', response: 'header_filter', body: 'body_filter' } as const;
 
 /** The request's trace (one opentelemetry instance applies to a request, like any plugin). */
@@ -119,78 +130,58 @@ function create(config: OpentelemetryConfig, services: PluginServices) {
     for (const f of prop.inject) inject(ctx, f === 'preserve' ? (t.format ?? prop.fallback) : f, out);
   }
 
-  function spans(ctx: PdkContext, t: Trace): Span[] {
+  /** The request's spans, written as OTLP JSON straight into the exporter's queue. */
+  function exportSpans(e: OtlpExporter, ctx: PdkContext, t: Trace): void {
     const tm = ctx.timings;
     const t0 = tm.startedAt;
+    const req = ctx.request;
     const res = ctx.response;
     const route = ctx.route === null ? null : (ctx.route.name ?? ctx.route.id);
     const service = ctx.service === null ? null : (ctx.service.name ?? ctx.service.id);
     const runs = ctx.phaseSpans;
-    const out: Span[] = [];
-    const child = (name: string, spanId: string, kind: number, start: number, end: number, attributes: Record<string, AttrValue>, status: Span['status']): Span => ({
-      traceId: t.traceId, spanId, parentSpanId: t.rootId, traceState: null, name, kind, start, end, attributes, status,
-    });
-    const events: SpanEvent[] = ctx.decisions.map((d) => {
-      const run = runs.find((r) => r.plugin === d.plugin);
-      return {
-        name: 'palisade.decision',
-        time: t0 + (run === undefined ? 0 : run.end >= 0 ? run.end : run.start),
-        attributes: { 'palisade.plugin': d.plugin, 'palisade.outcome': d.outcome, 'palisade.reason': d.reason, ...(d.status > 0 ? { 'http.response.status_code': d.status } : {}) },
-      };
-    });
-    const attrs: Record<string, AttrValue> = {
-      'http.request.method': ctx.request.method,
-      'url.scheme': ctx.request.scheme,
-      'url.path': ctx.request.path,
-      'server.address': ctx.request.host,
-      'server.port': ctx.request.port,
-      'client.address': ctx.request.clientIp,
-      'network.peer.address': ctx.request.remoteAddress,
-      'network.protocol.version': ctx.request.httpVersion,
-      'http.response.status_code': res.status,
-      'palisade.request_id': ctx.requestId,
-      'palisade.response.source': res.source,
-      'palisade.config_version': ctx.configVersion,
-    };
-    const ua = ctx.request.header('user-agent');
-    if (ua !== undefined) attrs['user_agent.original'] = ua;
-    if (route !== null) attrs['palisade.route'] = route;
-    if (service !== null) attrs['palisade.service'] = service;
-    if (ctx.consumer !== null) attrs['palisade.consumer'] = ctx.consumer.username ?? ctx.consumer.custom_id ?? ctx.consumer.id;
-    if (ctx.errorCode !== null) attrs['error.type'] = ctx.errorCode;
-    out.push({
-      traceId: t.traceId,
-      spanId: t.rootId,
-      parentSpanId: t.parentId,
-      traceState: t.tracestate,
-      name: route === null ? ctx.request.method : `${ctx.request.method} ${route}`,
-      kind: SPAN_KIND.server,
-      start: t0,
-      end: t0 + tm.total,
-      attributes: attrs,
-      status: res.status >= 500 ? { code: STATUS.error, message: ctx.errorCode ?? `HTTP ${res.status}` } : { code: STATUS.unset },
-      events,
-    });
-    for (const r of runs) {
-      out.push(child(`kong.${PHASE_NAME[r.phase]}.plugin.${r.plugin}`, newSpanId(), SPAN_KIND.internal, t0 + r.start, t0 + (r.end >= 0 ? r.end : r.start), { 'palisade.plugin': r.plugin, 'palisade.phase': r.phase }, { code: STATUS.unset }));
+    const method = req.method;
+    let events = '';
+    const decisions = ctx.decisions;
+    for (let i = 0; i < decisions.length; i++) {
+      const d = decisions[i]!;
+      let run = null;
+      for (let j = 0; j < runs.length; j++) if (runs[j]!.plugin === d.plugin) { run = runs[j]!; break; }
+      const time = t0 + (run === null ? 0 : run.end >= 0 ? run.end : run.start);
+      events +=
+        `${i === 0 ? '' : ','}{"timeUnixNano":"${nanos(time)}","name":"palisade.decision","attributes":[` +
+        `${strAttr(K.plugin, d.plugin)},${strAttr(K.outcome, d.outcome)},${strAttr(K.reason, d.reason)}${d.status > 0 ? `,${intAttr(K.status, d.status)}` : ''}]}`;
+    }
+    let attrs =
+      `${strAttr(K.method, method)},${strAttr(K.scheme, req.scheme)},${strAttr(K.path, req.path)},${strAttr(K.address, req.host)},` +
+      `${intAttr(K.port, req.port)},${strAttr(K.client, req.clientIp)},${strAttr(K.peer, req.remoteAddress)},${strAttr(K.protocol, req.httpVersion)},` +
+      `${intAttr(K.status, res.status)},${strAttr(K.requestId, ctx.requestId)},${strAttr(K.source, res.source)},${strAttr(K.configVersion, ctx.configVersion)}`;
+    const ua = req.header('user-agent');
+    if (ua !== undefined) attrs += `,${strAttr(K.userAgent, ua)}`;
+    if (route !== null) attrs += `,${strAttr(K.route, route)}`;
+    if (service !== null) attrs += `,${strAttr(K.service, service)}`;
+    const c = ctx.consumer;
+    if (c !== null) attrs += `,${strAttr(K.consumer, c.username ?? c.custom_id ?? c.id)}`;
+    if (ctx.errorCode !== null) attrs += `,${strAttr(K.errorType, ctx.errorCode)}`;
+    const status = res.status >= 500 ? errorStatus(ctx.errorCode ?? `HTTP ${res.status}`) : STATUS_UNSET;
+    const start = nanos(t0);
+    e.add(spanJson(t.traceId, t.rootId, t.parentId, t.tracestate, route === null ? method : `${method} ${route}`, SPAN_KIND.server, start, nanos(t0 + tm.total), attrs, events, status));
+    for (let i = 0; i < runs.length; i++) {
+      const r = runs[i]!;
+      const a = `${strAttr(K.plugin, r.plugin)},${strAttr(K.phase, r.phase)}`;
+      e.add(spanJson(t.traceId, newSpanId(), t.rootId, null, `kong.${PHASE_NAME[r.phase]}.plugin.${r.plugin}`, SPAN_KIND.internal, nanos(t0 + r.start), nanos(t0 + (r.end >= 0 ? r.end : r.start)), a, '', STATUS_UNSET));
     }
     if (tm.upstreamStart >= 0) {
       const target = ctx.upstreamTarget ?? '';
       const colon = target.lastIndexOf(':');
-      const up: Record<string, AttrValue> = {
-        'server.address': colon > 0 ? target.slice(0, colon).replace(/^\[|\]$/g, '') : target,
-        'http.request.method': ctx.request.method,
-        'palisade.tries': ctx.tries,
-      };
-      if (colon > 0) up['server.port'] = Number(target.slice(colon + 1));
-      if (service !== null) up['peer.service'] = service;
+      let up = `${strAttr(K.address, colon > 0 ? target.slice(0, colon).replace(/^\[|\]$/g, '') : target)},${strAttr(K.method, method)},${intAttr(K.tries, ctx.tries)}`;
+      if (colon > 0) up += `,${intAttr(K.port, Number(target.slice(colon + 1)))}`;
+      if (service !== null) up += `,${strAttr(K.peerService, service)}`;
       const answered = res.source === 'upstream';
-      if (answered) up['http.response.status_code'] = res.status;
+      if (answered) up += `,${intAttr(K.status, res.status)}`;
       const failed = !answered || res.status >= 400;
-      const start = t0 + tm.upstreamStart;
-      out.push(child('kong.balancer', t.clientId, SPAN_KIND.client, start, start + tm.upstream, up, failed ? { code: STATUS.error, message: ctx.errorCode ?? `HTTP ${res.status}` } : { code: STATUS.unset }));
+      const begin = t0 + tm.upstreamStart;
+      e.add(spanJson(t.traceId, t.clientId, t.rootId, null, 'kong.balancer', SPAN_KIND.client, nanos(begin), nanos(begin + tm.upstream), up, '', failed ? errorStatus(ctx.errorCode ?? `HTTP ${res.status}`) : STATUS_UNSET));
     }
-    return out;
   }
 
   return {
@@ -204,8 +195,7 @@ function create(config: OpentelemetryConfig, services: PluginServices) {
     log(ctx: PdkContext): void {
       const t = trace(ctx);
       if (!t.sampled || disposed) return;
-      const e = (exporter ??= open());
-      for (const s of spans(ctx, t)) e.add(encodeSpan(s));
+      exportSpans((exporter ??= open()), ctx, t);
     },
     dispose(): Promise<void> | void {
       disposed = true;

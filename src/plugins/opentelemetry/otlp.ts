@@ -10,11 +10,13 @@ import { hostname } from 'node:os';
 import { Agent, request } from 'undici';
 import type { Logger } from 'pino';
 import { LogQueue, type DropListener, type QueueParameters } from '../../pdk/index.ts';
+import { attributes, nanos, spanJson, type AttrValue } from './encode.ts';
 
 export const SPAN_KIND = { internal: 1, server: 2, client: 3 } as const;
 export const STATUS = { unset: 0, ok: 1, error: 2 } as const;
 
-export type AttrValue = string | number | boolean;
+export type { AttrValue } from './encode.ts';
+export { nanos } from './encode.ts';
 
 export interface SpanEvent {
   readonly name: string;
@@ -39,46 +41,12 @@ export interface Span {
   readonly events?: readonly SpanEvent[];
 }
 
-/** ms since the epoch (fractional) → nanoseconds as a decimal string (no float precision lost on the ms part). */
-export function nanos(ms: number): string {
-  let whole = Math.floor(ms);
-  let frac = Math.round((ms - whole) * 1e6);
-  if (frac >= 1e6) {
-    whole += 1;
-    frac = 0;
-  }
-  return `${whole}${String(frac).padStart(6, '0')}`;
-}
-
-function anyValue(v: AttrValue): object {
-  if (typeof v === 'string') return { stringValue: v };
-  if (typeof v === 'boolean') return { boolValue: v };
-  return Number.isInteger(v) ? { intValue: String(v) } : { doubleValue: v };
-}
-
-export function attributes(attrs: Record<string, AttrValue>): object[] {
-  const out: object[] = [];
-  for (const key in attrs) out.push({ key, value: anyValue(attrs[key]!) });
-  return out;
-}
-
-/** One span in OTLP JSON. */
+/** One span in OTLP JSON (the request path writes its spans with encode.ts directly). */
 export function encodeSpan(s: Span): string {
-  return JSON.stringify({
-    traceId: s.traceId,
-    spanId: s.spanId,
-    ...(s.parentSpanId === '' ? {} : { parentSpanId: s.parentSpanId }),
-    ...(s.traceState === null ? {} : { traceState: s.traceState }),
-    name: s.name,
-    kind: s.kind,
-    startTimeUnixNano: nanos(s.start),
-    endTimeUnixNano: nanos(s.end),
-    attributes: attributes(s.attributes),
-    ...(s.events && s.events.length > 0
-      ? { events: s.events.map((e) => ({ timeUnixNano: nanos(e.time), name: e.name, attributes: attributes(e.attributes) })) }
-      : {}),
-    status: s.status,
-  });
+  let events = '';
+  for (const e of s.events ?? []) events += `${events === '' ? '' : ','}{"timeUnixNano":"${nanos(e.time)}","name":${JSON.stringify(e.name)},"attributes":${attributes(e.attributes)}}`;
+  const attrs = attributes(s.attributes);
+  return spanJson(s.traceId, s.spanId, s.parentSpanId, s.traceState, s.name, s.kind, nanos(s.start), nanos(s.end), attrs.slice(1, -1), events, JSON.stringify(s.status));
 }
 
 export interface ExporterOptions {
@@ -108,7 +76,7 @@ export class OtlpExporter {
       ...opts.resource,
     };
     this.#head =
-      `{"resourceSpans":[{"resource":{"attributes":${JSON.stringify(attributes(resource))}},` +
+      `{"resourceSpans":[{"resource":{"attributes":${attributes(resource)}},` +
       `"scopeSpans":[{"scope":{"name":"palisade","version":${JSON.stringify(opts.version)}},"spans":[`;
     this.#queue = new LogQueue('opentelemetry', opts.queue, (batch) => this.#post(batch), log, onDrop);
   }

@@ -137,6 +137,7 @@ export function inject(ctx: PdkContext, format: Format, o: Outgoing): void {
 
 /** Random ids from a pooled buffer (one randomFillSync per 256 ids). */
 const pool = Buffer.alloc(2048);
+const ZEROS: Record<number, string> = { 8: '0'.repeat(16), 16: '0'.repeat(32) };
 let offset = pool.length;
 function hex(bytes: number): string {
   if (offset + bytes > pool.length) {
@@ -145,7 +146,7 @@ function hex(bytes: number): string {
   }
   const s = pool.toString('hex', offset, offset + bytes);
   offset += bytes;
-  return s === '0'.repeat(bytes * 2) ? hex(bytes) : s;
+  return s === ZEROS[bytes] ? hex(bytes) : s;
 }
 export const newTraceId = () => hex(16);
 export const newSpanId = () => hex(8);

@@ -14,6 +14,8 @@ import { PrometheusSchema, type PrometheusConfig } from './schema.ts';
 /** Kong's buckets (exporter.lua), with finer ones below 1 ms for the gateway's own time. */
 const KONG_LATENCY_BUCKETS = [0.1, 0.25, 0.5, 1, 2, 5, 7, 10, 15, 20, 30, 50, 75, 100, 200, 500, 750, 1000];
 const UPSTREAM_LATENCY_BUCKETS = [25, 50, 80, 100, 250, 400, 700, 1000, 2000, 5000, 10000, 30000, 60000];
+/** (service, route) pairs whose histogram children are kept. */
+const MAX_CACHED = 10_000;
 const HEALTH_STATES = ['healthchecks_off', 'healthy', 'unhealthy', 'dns_error'] as const;
 
 function create(config: PrometheusConfig, services: PluginServices) {
@@ -55,6 +57,9 @@ function create(config: PrometheusConfig, services: PluginServices) {
     );
   }
   const perConsumer = config.per_consumer;
+  /** The latency histograms' children per (service, route): no label objects per request. Bounded (labels come from the config). */
+  type Child = { observe(value: number): void };
+  const children = new Map<string, { request: Child; upstream: Child; kong: Child }>();
 
   function record(ctx: PdkContext): void {
     const svc = ctx.service;
@@ -72,10 +77,15 @@ function create(config: PrometheusConfig, services: PluginServices) {
     if (requests !== null) requests.inc({ service, route, code: String(res.status), source: res.source === 'upstream' ? 'service' : 'kong', consumer });
     if (latency !== null) {
       const t = ctx.timings;
-      const labels = { service, route };
-      latency.request.observe(labels, t.total);
-      if (t.upstreamStart >= 0) latency.upstream.observe(labels, t.upstream);
-      latency.kong.observe(labels, t.gateway);
+      const key = `${service}\u0000${route}`;
+      let h = children.get(key);
+      if (h === undefined) {
+        h = { request: latency.request.labels(service, route), upstream: latency.upstream.labels(service, route), kong: latency.kong.labels(service, route) };
+        if (children.size < MAX_CACHED) children.set(key, h);
+      }
+      h.request.observe(t.total);
+      if (t.upstreamStart >= 0) h.upstream.observe(t.upstream);
+      h.kong.observe(t.gateway);
     }
     if (bandwidth !== null) {
       const ingress = ctx.bytesReceived;

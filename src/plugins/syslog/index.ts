@@ -37,7 +37,7 @@ function create(config: SyslogConfig, services: PluginServices) {
     log(ctx: PdkContext) {
       const severity = severityOf(ctx.response.status);
       if (severity === null) return;
-      queue.add(formatMessage(config.facility, severity, new Date(), JSON.stringify(serialize(ctx))));
+      queue.add(formatMessage(config.facility, severity, new Date(), serialize.json(ctx)));
     },
     dispose() {
       return queue.close().then(close);

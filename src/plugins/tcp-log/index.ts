@@ -23,7 +23,7 @@ function create(config: TcpLogConfig, services: PluginServices) {
   const serialize = logSerializer({ redact: config.redact, sensitive: services });
   return {
     log(ctx: PdkContext) {
-      queue.add(JSON.stringify(serialize(ctx)));
+      queue.add(serialize.json(ctx));
     },
     dispose() {
       return queue.close().then(() => sender.close());
