@@ -30,14 +30,16 @@ export interface HandlerHost {
   readonly accessLog: AccessLog;
   /** Security decisions of finished requests go to the audit trail, when one is configured. */
   readonly audit: AuditTrail | null;
+  /** Shutting down: responses say Connection: close. */
+  readonly draining: boolean;
   /** The response is over (finished or its connection closed). */
-  released(res: ServerResponse): void;
+  released(): void;
 }
 
 /** One shared 'close' listener (no per-request closure): stop the upstream leg if the client left, tell the host. */
 function onResClose(this: Res): void {
   if (!this.writableFinished) this[kCall]?.abort();
-  this[kHost]!.released(this);
+  this[kHost]!.released();
 }
 
 export class RequestHandler implements ProxyCallbacks {
@@ -279,6 +281,7 @@ export class RequestHandler implements ProxyCallbacks {
       const prev = h.via;
       h.via = prev === undefined ? via : `${Array.isArray(prev) ? prev.join(', ') : prev}, ${via}`;
     }
+    if (this.#host.draining) res.shouldKeepAlive = false;
     res.writeHead(ctx.status, h as Record<string, string | string[]>);
   }
 
