@@ -198,7 +198,9 @@ describe('injection-protection: request bodies', () => {
     assert.equal(over.status, 413);
   });
 
-  test('CPU: a megabyte of worst-case input costs little (process CPU time, not wall time)', async () => {
+  // Not a benchmark (speed is measured in bench/): the bound only catches super-linear blowups (catastrophic
+  // backtracking takes seconds to hours on these inputs); about 200 ms is typical, CI machines under load need slack.
+  test('CPU: a megabyte of worst-case input stays linear (process CPU time, not wall time)', async () => {
     const MB = 1024 * 1024;
     const fill = (unit: string) => JSON.stringify({ a: unit.repeat(Math.floor((MB - 16) / unit.length)) });
     const raw = (unit: string) => unit.repeat(Math.floor((MB - 256) / unit.length));
@@ -240,7 +242,7 @@ describe('injection-protection: request bodies', () => {
         assert.equal(res.json().message, 'inspected', name);
       }
       costs.push(`${name} ${ms.toFixed(0)} ms`);
-      assert.ok(ms < 500, `${name}: ${ms.toFixed(0)} ms of CPU for ${body.length} bytes`);
+      assert.ok(ms < 2000, `${name}: ${ms.toFixed(0)} ms of CPU for ${body.length} bytes`);
     }
     console.log(`# CPU per 1 MB body: ${costs.join(', ')}`);
   });

@@ -307,8 +307,10 @@ describe('oas-validation: documents and config', () => {
     const used = process.cpuUsage(started);
     const cpu = (used.user + used.system) / 1000;
     const wall = performance.now() - t0;
-    // CPU time, not wall time: the machine running the tests may be busy. About 2.5 s on an idle machine.
-    assert.ok(cpu < 6_000, `compiling the GitHub description took ${Math.round(cpu)} ms of CPU (${Math.round(wall)} ms wall)`);
+    // CPU time, not wall time: the machine running the tests may be busy. About 2.5 s on an idle machine, up to ~4 s
+    // on a loaded one; the bound (3.5× the issue's 2 MB document, so "a few seconds" scaled) catches a regression
+    // to per-operation recompilation, not a few percent.
+    assert.ok(cpu < 9_000, `compiling the GitHub description took ${Math.round(cpu)} ms of CPU (${Math.round(wall)} ms wall)`);
     t.diagnostic(`GitHub description compiled in ${Math.round(cpu)} ms CPU, ${Math.round(wall)} ms wall`);
 
     const json = { 'content-type': 'application/json' };
