@@ -241,18 +241,19 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
     const r = this.cb.onHeaders(ctx);
     // Held from now on (onHeaders decides synchronously): chunks arriving while an async response phase runs are not written before the head.
     if (ctx.holdResponse && !this.#over) this.#held = [];
-    if (r === undefined) return this.#afterHeaders(controller);
+    if (r === undefined) return void this.#afterHeaders(controller);
     controller.pause();
     r.then(() => {
-      if (this.#over) return;
-      this.#afterHeaders(controller);
-      controller.resume();
+      // The overflow resumes the stream itself once the body phase has decided.
+      if (!this.#over && !this.#afterHeaders(controller)) controller.resume();
     }).catch((err: unknown) => this.crash(err));
   }
 
-  /** The response phase is done: an event stream cannot be held for the body phase; it goes on as an overflow. */
-  #afterHeaders(controller: Dispatcher.DispatchController): void {
-    if (this.#held !== null && !this.#over && isEventStream(this.ctx.headers['content-type'])) this.#overflow(controller);
+  /** The response phase is done: an event stream cannot be held for the body phase; it goes on as an overflow (true then). */
+  #afterHeaders(controller: Dispatcher.DispatchController): boolean {
+    if (this.#held === null || this.#over || !isEventStream(this.ctx.headers['content-type'])) return false;
+    this.#overflow(controller);
+    return true;
   }
 
   /** True once the exchange is over for this call: the handler must not write anything more for it. */
