@@ -52,3 +52,52 @@ export function request(port: number, path: string, o: RequestOptions = {}): Pro
   });
 }
 
+
+export interface Streamed {
+  status: number;
+  text: string;
+  /** Body bytes the client had produced when the answer arrived. */
+  produced: number;
+  /** The client had written the whole body before the answer. */
+  finished: boolean;
+}
+
+/**
+ * POST a chunked body produced lazily from `chunks()` (at most `total`
+ * bytes), honouring backpressure; production stops once the answer arrives.
+ */
+export function streamPost(url: string, headers: Record<string, string>, next: (i: number) => Buffer, total: number): Promise<Streamed> {
+  return new Promise((resolve, reject) => {
+    let produced = 0;
+    let answered = false;
+    let finished = false;
+    const req = httpRequest(url, { method: 'POST', headers: { ...headers, 'transfer-encoding': 'chunked' }, agent: false }, (res) => {
+      answered = true;
+      const at = produced;
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (text += c));
+      res.on('end', () => {
+        resolve({ status: res.statusCode!, text, produced: at, finished });
+        req.destroy();
+      });
+    });
+    // The gateway answers and closes before the body is over: the rest cannot be written.
+    req.on('error', (err: NodeJS.ErrnoException) => {
+      if (!answered && err.code !== 'EPIPE' && err.code !== 'ECONNRESET') reject(err);
+    });
+    let i = 0;
+    const pump = () => {
+      while (!answered && !req.destroyed && produced < total) {
+        const chunk = next(i++);
+        produced += chunk.length;
+        if (!req.write(chunk)) return void req.once('drain', pump);
+      }
+      if (!answered && !req.destroyed) {
+        finished = true;
+        req.end();
+      }
+    };
+    pump();
+  });
+}
