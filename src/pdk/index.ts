@@ -13,7 +13,7 @@ import { Reply } from './reply.ts';
 export { Reply, problem } from './reply.ts';
 export { Enum } from './schema.ts';
 export { logSerializer, redactQuery, isSecretName, checkLogConfig, RedactField, CustomFieldsByLuaField, REDACTED, type LogRecord, type LogSerializerOptions, type NameSet } from './log-record.ts';
-export { LogQueue, QueueSchema, LOG_STREAM_QUEUE, countDrops, type QueueParameters, type BatchSender, type DropListener } from './log-queue.ts';
+export { LogQueue, QueueSchema, LOG_STREAM_QUEUE, countDrops, queuedLogHandlers, type QueueParameters, type BatchSender, type DropListener, type LogDelivery } from './log-queue.ts';
 export { StreamSender, DatagramSender, type StreamTarget } from './log-transport.ts';
 export { mediaTypeMatcher, MEDIA_TYPE_MASK } from './media-type.ts';
 

@@ -12,7 +12,7 @@
  */
 import { Type } from '@sinclair/typebox';
 import type { Logger } from 'pino';
-import type { PluginServices } from './index.ts';
+import type { PdkContext, PluginHandlers, PluginServices } from './index.ts';
 import { Enum } from './schema.ts';
 
 /** Kong's `queue` record (kong/tools/queue_schema.lua): same names, defaults and ranges (times in seconds). */
@@ -68,6 +68,32 @@ export const LOG_STREAM_QUEUE: QueueParameters = { max_batch_size: 1000, max_coa
 export function countDrops(services: PluginServices, plugin: string): DropListener {
   const counter = services.metrics.counter('palisade_log_dropped_total', 'Log entries dropped by log plugins (queue full or delivery failed).', ['plugin', 'reason']);
   return (n, reason) => counter.inc({ plugin, reason }, n);
+}
+
+/** Where a log plugin's lines go: `send` delivers a batch, `close` releases the connection or file. */
+export interface LogDelivery {
+  /** Names the destination in warnings (host:port, URL, path). */
+  readonly target: string;
+  readonly params: QueueParameters;
+  readonly send: BatchSender;
+  close(): void;
+}
+
+/**
+ * The handlers of a log plugin: in the log phase each request's line (null: none) joins a bounded
+ * queue delivered in batches, drops counted; a retired instance delivers what waits, then closes.
+ */
+export function queuedLogHandlers(services: PluginServices, plugin: string, delivery: LogDelivery, line: (ctx: PdkContext) => string | null): PluginHandlers {
+  const queue = new LogQueue(`${plugin} ${delivery.target}`, delivery.params, delivery.send, services.logger, countDrops(services, plugin));
+  return {
+    log(ctx: PdkContext) {
+      const entry = line(ctx);
+      if (entry !== null) queue.add(entry);
+    },
+    dispose() {
+      return queue.close().then(() => delivery.close());
+    },
+  };
 }
 
 /** Make V8 flatten a concatenated string (converting it to a number reads it flat; the result is unused). */

@@ -8,7 +8,7 @@
  */
 import { statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { checkLogConfig, countDrops, LOG_STREAM_QUEUE, definePlugin, LogQueue, logSerializer, type PdkContext, type PluginServices } from '../../pdk/index.ts';
+import { checkLogConfig, LOG_STREAM_QUEUE, definePlugin, logSerializer, queuedLogHandlers, type PluginServices } from '../../pdk/index.ts';
 import { FileAppender } from './appender.ts';
 import { FileLogSchema, type FileLogConfig } from './schema.ts';
 
@@ -20,16 +20,9 @@ function create(config: FileLogConfig, services: PluginServices) {
   } catch {}
   if (!dir?.isDirectory()) throw new Error(`path: cannot create a file in ${dirname(path)}: the directory does not exist`);
   const appender = new FileAppender(path, config.reopen);
-  const queue = new LogQueue(`file-log ${path}`, LOG_STREAM_QUEUE, (lines) => appender.append(`${lines.join('\n')}\n`), services.logger, countDrops(services, 'file-log'));
   const serialize = logSerializer({ redact: config.redact, sensitive: services });
-  return {
-    log(ctx: PdkContext) {
-      queue.add(serialize.json(ctx));
-    },
-    dispose() {
-      return queue.close().then(() => appender.close());
-    },
-  };
+  const send = (lines: string[]) => appender.append(`${lines.join('\n')}\n`);
+  return queuedLogHandlers(services, 'file-log', { target: path, params: LOG_STREAM_QUEUE, send, close: () => appender.close() }, (ctx) => serialize.json(ctx));
 }
 
 export default definePlugin({

@@ -7,7 +7,7 @@
  * entries are dropped and counted (log warning, palisade_log_dropped_total),
  * and requests never wait for it.
  */
-import { checkLogConfig, countDrops, definePlugin, LogQueue, logSerializer, type PdkContext, type PluginServices } from '../../pdk/index.ts';
+import { checkLogConfig, definePlugin, logSerializer, queuedLogHandlers, type PluginServices } from '../../pdk/index.ts';
 import { HttpLogSchema, type HttpLogConfig } from './schema.ts';
 import { HttpSender, parseEndpoint } from './sender.ts';
 
@@ -51,18 +51,9 @@ function create(config: HttpLogConfig, services: PluginServices) {
   });
   const single = params.max_batch_size === 1;
   const send = (batch: string[]) => sender.send(single ? batch[0]! : `[${batch.join(',')}]`);
-  const queue = new LogQueue(`http-log ${endpoint.display}`, params, send, services.logger, countDrops(services, 'http-log'));
   const serialize = logSerializer({ redact: config.redact, sensitive: services });
-
-  return {
-    log(ctx: PdkContext) {
-      queue.add(serialize.json(ctx));
-    },
-    dispose() {
-      // A reload retires this instance: deliver what waits, then close the connections.
-      return queue.close().then(() => sender.close());
-    },
-  };
+  // A reload retires this instance: it delivers what waits, then closes the connections.
+  return queuedLogHandlers(services, 'http-log', { target: endpoint.display, params, send, close: () => sender.close() }, (ctx) => serialize.json(ctx));
 }
 
 export default definePlugin({

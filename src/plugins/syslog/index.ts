@@ -6,7 +6,7 @@
  * Palisade sends RFC 5424 messages to host:port over UDP or TCP, through a
  * bounded queue (requests never wait for the syslog server).
  */
-import { checkLogConfig, countDrops, LOG_STREAM_QUEUE, DatagramSender, definePlugin, LogQueue, logSerializer, StreamSender, type PdkContext, type PluginServices } from '../../pdk/index.ts';
+import { checkLogConfig, LOG_STREAM_QUEUE, DatagramSender, definePlugin, logSerializer, queuedLogHandlers, StreamSender, type PluginServices } from '../../pdk/index.ts';
 import { formatMessage, SEVERITY_CODE, type Severity } from './rfc5424.ts';
 import { SyslogSchema, type SyslogConfig } from './schema.ts';
 
@@ -31,18 +31,12 @@ function create(config: SyslogConfig, services: PluginServices) {
   }
   // UDP has nothing to retry (a datagram is sent or it is not); TCP retries like tcp-log.
   const params = config.protocol === 'udp' ? { ...LOG_STREAM_QUEUE, max_retry_time: -1 } : LOG_STREAM_QUEUE;
-  const queue = new LogQueue(`syslog ${config.protocol}://${config.host}:${config.port}`, params, send, services.logger, countDrops(services, 'syslog'));
   const serialize = logSerializer({ redact: config.redact, sensitive: services });
-  return {
-    log(ctx: PdkContext) {
-      const severity = severityOf(ctx.response.status);
-      if (severity === null) return;
-      queue.add(formatMessage(config.facility, severity, new Date(), serialize.json(ctx)));
-    },
-    dispose() {
-      return queue.close().then(close);
-    },
-  };
+  const target = `${config.protocol}://${config.host}:${config.port}`;
+  return queuedLogHandlers(services, 'syslog', { target, params, send, close }, (ctx) => {
+    const severity = severityOf(ctx.response.status);
+    return severity === null ? null : formatMessage(config.facility, severity, new Date(), serialize.json(ctx));
+  });
 }
 
 export default definePlugin({

@@ -6,7 +6,7 @@
  * backoff; a full queue drops its oldest records and counts them), so a slow
  * or dead log server never delays a request.
  */
-import { checkLogConfig, countDrops, LOG_STREAM_QUEUE, definePlugin, LogQueue, logSerializer, StreamSender, type PdkContext, type PluginServices } from '../../pdk/index.ts';
+import { checkLogConfig, LOG_STREAM_QUEUE, definePlugin, logSerializer, queuedLogHandlers, StreamSender, type PluginServices } from '../../pdk/index.ts';
 import { TcpLogSchema, type TcpLogConfig } from './schema.ts';
 
 function create(config: TcpLogConfig, services: PluginServices) {
@@ -19,16 +19,9 @@ function create(config: TcpLogConfig, services: PluginServices) {
     servername: config.tls_sni,
     verify: config.ssl_verify,
   });
-  const queue = new LogQueue(`tcp-log ${config.host}:${config.port}`, LOG_STREAM_QUEUE, (lines) => sender.send(`${lines.join('\n')}\n`), services.logger, countDrops(services, 'tcp-log'));
   const serialize = logSerializer({ redact: config.redact, sensitive: services });
-  return {
-    log(ctx: PdkContext) {
-      queue.add(serialize.json(ctx));
-    },
-    dispose() {
-      return queue.close().then(() => sender.close());
-    },
-  };
+  const send = (lines: string[]) => sender.send(`${lines.join('\n')}\n`);
+  return queuedLogHandlers(services, 'tcp-log', { target: `${config.host}:${config.port}`, params: LOG_STREAM_QUEUE, send, close: () => sender.close() }, (ctx) => serialize.json(ctx));
 }
 
 export default definePlugin({
