@@ -11,7 +11,7 @@ import type { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { Reply } from './reply.ts';
 
 export { Reply, problem } from './reply.ts';
-export { Enum } from './schema.ts';
+export { Enum, payloadSizeFields, payloadBytes } from './schema.ts';
 export { logSerializer, redactQuery, isSecretName, checkLogConfig, RedactField, CustomFieldsByLuaField, REDACTED, type LogRecord, type LogSerializerOptions, type NameSet } from './log-record.ts';
 export { LogQueue, QueueSchema, LOG_STREAM_QUEUE, countDrops, queuedLogHandlers, type QueueParameters, type BatchSender, type DropListener, type LogDelivery } from './log-queue.ts';
 export { StreamSender, DatagramSender, type StreamTarget } from './log-transport.ts';

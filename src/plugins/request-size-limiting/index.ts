@@ -7,20 +7,14 @@
  * limit. require_content_length refuses requests with neither a
  * Content-Length nor chunked encoding: 411.
  */
-import { definePlugin, type PdkContext } from '../../pdk/index.ts';
+import { definePlugin, payloadBytes, type PdkContext } from '../../pdk/index.ts';
 import { RequestSizeLimitingSchema, type RequestSizeLimitingConfig } from './schema.ts';
-
-const UNIT_FACTOR: Record<RequestSizeLimitingConfig['size_unit'], number> = {
-  bytes: 1,
-  kilobytes: 1024,
-  megabytes: 1048576,
-};
 
 const TOO_LARGE = 'Request size limit exceeded';
 const LENGTH_REQUIRED = 'A valid Content-Length header is required';
 
 function create(config: RequestSizeLimitingConfig) {
-  const limit = config.allowed_payload_size * UNIT_FACTOR[config.size_unit];
+  const limit = payloadBytes(config);
   const requireContentLength = config.require_content_length;
 
   return {

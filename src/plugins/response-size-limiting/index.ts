@@ -7,17 +7,11 @@
  * through; past the limit the upstream exchange is stopped and the client's
  * connection is closed, so the client never takes a cut body for a whole one.
  */
-import { definePlugin, type PdkContext } from '../../pdk/index.ts';
+import { definePlugin, payloadBytes, type PdkContext } from '../../pdk/index.ts';
 import { ResponseSizeLimitingSchema, type ResponseSizeLimitingConfig } from './schema.ts';
 
-const UNIT_FACTOR: Record<ResponseSizeLimitingConfig['size_unit'], number> = {
-  bytes: 1,
-  kilobytes: 1024,
-  megabytes: 1048576,
-};
-
 function create(config: ResponseSizeLimitingConfig) {
-  const limit = config.allowed_payload_size * UNIT_FACTOR[config.size_unit];
+  const limit = payloadBytes(config);
   return {
     access(ctx: PdkContext) {
       ctx.response.setBodyLimit(limit);
