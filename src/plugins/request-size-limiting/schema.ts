@@ -5,7 +5,6 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { payloadSizeFields } from '../../pdk/index.ts';
 
-
 export const RequestSizeLimitingSchema = Type.Object(
   {
     ...payloadSizeFields('request body', 'Larger bodies get 413.'),
