@@ -34,6 +34,10 @@ export class AccessLog {
   onRecord: ((record: Record<string, unknown>) => void) | null = null;
 
   readonly #timer: NodeJS.Timeout | null = null;
+  /** Lines not yet handed to the destination, and their length (batched here, see the constructor). */
+  #pending = '';
+  #pendingLength = 0;
+  readonly #batch: number = 0;
 
   /**
    * Lines are buffered (32 KiB: one write per ~80 lines) and flushed at least every 500 ms. Workers that
@@ -46,8 +50,11 @@ export class AccessLog {
     if (target === 'off') return;
     const dest = target === 'stdout' ? 1 : target === 'stderr' ? 2 : target;
     const perLine = typeof dest === 'number' && cluster.isWorker;
-    this.#dest = pino.destination({ dest, sync: perLine, mkdir: true, minLength: perLine ? 0 : 32768, maxWrite: 65536 });
+    // Batched here, not by SonicBoom's minLength: SonicBoom measures the byte length of its whole
+    // pending buffer on every write (a flattened copy of up to minLength bytes per line).
+    this.#dest = pino.destination({ dest, sync: perLine, mkdir: true, minLength: 0, maxWrite: 65536 });
     if (!perLine) {
+      this.#batch = 32768;
       this.#timer = setInterval(() => this.flushNow(), 500);
       this.#timer.unref();
     }
@@ -72,7 +79,7 @@ export class AccessLog {
     if (this.#dest !== null) {
       // Built by hand (strings through JSON.stringify for escaping): a fraction of the cost of stringifying an object.
       const str = JSON.stringify;
-      this.#dest.write(
+      this.#append(
         `{"time":"${time}","type":"access","request_id":${str(ctx.requestId)},"client_ip":${str(ctx.clientIp)},"method":${str(ctx.method)},` +
           `"path":${str(path)},"host":${str(ctx.host)},"scheme":"${ctx.scheme}","status":${ctx.res.statusCode},"source":"${ctx.source}",` +
           `"route":${str(routeName)},"service":${str(service)},"consumer":${str(consumer)},"upstream":${str(ctx.upstreamTarget)},` +
@@ -108,9 +115,28 @@ export class AccessLog {
     });
   }
 
+  #append(line: string): void {
+    if (this.#batch === 0) {
+      this.#dest!.write(line);
+      return;
+    }
+    this.#pending += line;
+    this.#pendingLength += line.length;
+    if (this.#pendingLength >= this.#batch) this.#handOver();
+  }
+
+  #handOver(): void {
+    if (this.#pending === '') return;
+    const chunk = this.#pending;
+    this.#pending = '';
+    this.#pendingLength = 0;
+    this.#dest!.write(chunk);
+  }
+
   /** Write out buffered lines (a destination still opening its file is skipped). */
   flushNow(): void {
     try {
+      this.#handOver();
       this.#dest?.flush();
     } catch {}
   }
