@@ -15,6 +15,7 @@ export { Enum, payloadSizeFields, payloadBytes } from './schema.ts';
 export { logSerializer, redactQuery, isSecretName, checkLogConfig, RedactField, CustomFieldsByLuaField, REDACTED, type LogRecord, type LogSerializerOptions, type NameSet } from './log-record.ts';
 export { LogQueue, QueueSchema, LOG_STREAM_QUEUE, countDrops, queuedLogHandlers, type QueueParameters, type BatchSender, type DropListener, type LogDelivery } from './log-queue.ts';
 export { StreamSender, DatagramSender, type StreamTarget } from './log-transport.ts';
+export { post, type PostOptions, type PostResult } from './http-post.ts';
 export { mediaTypeMatcher, MEDIA_TYPE_MASK } from './media-type.ts';
 
 /** What a phase handler may return: nothing (go on) or a Reply (stop the chain and answer). */

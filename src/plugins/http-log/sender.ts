@@ -3,28 +3,11 @@
  * connections, Kong's timeouts, a status >= 400 is a failure (the queue
  * retries the batch).
  */
-import { Pool, type Dispatcher } from 'undici';
+import { Pool } from 'undici';
+import { post } from '../../pdk/index.ts';
 
-/** Bytes of a collector's error body read for the message (the rest is not read; the connection is dropped). */
-const ERROR_BODY_READ = 4096;
-/** Characters of it kept in the error message (Kong's 200). */
+/** Characters of a collector's error body kept in the error message (Kong's 200). */
 const ERROR_BODY_KEPT = 200;
-
-/** The first `max` bytes of a body (fewer if it ends or breaks first); an unread rest aborts the response. */
-async function readPrefix(body: Dispatcher.ResponseData['body'], max: number): Promise<string> {
-  const chunks: Buffer[] = [];
-  let n = 0;
-  try {
-    for await (const chunk of body) {
-      chunks.push(chunk as Buffer);
-      n += (chunk as Buffer).length;
-      if (n >= max) break; // leaving the loop destroys the body
-    }
-  } catch {
-    // A body that breaks off: the status is what matters.
-  }
-  return Buffer.concat(chunks).subarray(0, max).toString('utf8');
-}
 
 export interface Endpoint {
   /** scheme://host:port */
@@ -85,13 +68,9 @@ export class HttpSender {
   }
 
   async send(payload: string): Promise<void> {
-    const res = await this.#pool.request({ path: this.#endpoint.path, method: this.#method, headers: this.#headers, body: payload });
-    if (res.statusCode < 400) {
-      await res.body.dump();
-      return;
-    }
-    const body = (await readPrefix(res.body, ERROR_BODY_READ)).slice(0, ERROR_BODY_KEPT);
-    throw new Error(`request to ${this.#endpoint.display} returned status code ${res.statusCode} and body ${body}`);
+    const res = await post(this.#pool, this.#endpoint.origin, { path: this.#endpoint.path, method: this.#method, headers: this.#headers, body: payload, keep: ERROR_BODY_KEPT * 4 });
+    if (res.status < 400) return;
+    throw new Error(`request to ${this.#endpoint.display} returned status code ${res.status} and body ${res.body.slice(0, ERROR_BODY_KEPT)}`);
   }
 
   close(): void {

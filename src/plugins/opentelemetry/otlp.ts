@@ -7,9 +7,9 @@
  * request.
  */
 import { hostname } from 'node:os';
-import { Agent, request } from 'undici';
+import { Agent } from 'undici';
 import type { Logger } from 'pino';
-import { LogQueue, type DropListener, type QueueParameters } from '../../pdk/index.ts';
+import { LogQueue, post, type DropListener, type QueueParameters } from '../../pdk/index.ts';
 import { attributes, nanos, spanJson, type AttrValue } from './encode.ts';
 
 export const SPAN_KIND = { internal: 1, server: 2, client: 3 } as const;
@@ -65,10 +65,15 @@ export class OtlpExporter {
   readonly #queue: LogQueue;
   readonly #opts: ExporterOptions;
   readonly #head: string;
+  readonly #url: { origin: string; path: string };
+  readonly #headers: Record<string, string>;
   #agent: Agent | null = null;
 
   constructor(opts: ExporterOptions, log: Logger, onDrop: DropListener) {
     this.#opts = opts;
+    const u = new URL(opts.url);
+    this.#url = { origin: u.origin, path: `${u.pathname}${u.search}` };
+    this.#headers = { 'content-type': 'application/json', ...opts.headers };
     const resource = {
       'service.name': 'palisade',
       'service.version': opts.version,
@@ -90,15 +95,9 @@ export class OtlpExporter {
     const o = this.#opts;
     this.#agent ??= new Agent({ connect: { timeout: o.connectTimeout }, headersTimeout: o.readTimeout, bodyTimeout: o.readTimeout, keepAliveTimeout: 10_000 });
     const body = `${this.#head}${batch.join(',')}]}]}]}`;
-    const res = await request(o.url, {
-      method: 'POST',
-      dispatcher: this.#agent,
-      headers: { 'content-type': 'application/json', ...o.headers },
-      body,
-      signal: AbortSignal.timeout(o.connectTimeout + o.sendTimeout + o.readTimeout),
-    });
-    await res.body.dump();
-    if (res.statusCode < 200 || res.statusCode >= 300) throw new Error(`OTLP endpoint answered ${res.statusCode}`);
+    // Sending and reading share one bound: undici has no separate write timeout.
+    const res = await post(this.#agent, this.#url.origin, { path: this.#url.path, headers: this.#headers, body, headersTimeout: o.sendTimeout + o.readTimeout });
+    if (res.status < 200 || res.status >= 300) throw new Error(`OTLP endpoint answered ${res.status}`);
   }
 
   /** Send what waits (bounded by `timeoutMs`), then release the connection pool. */

@@ -1,0 +1,84 @@
+/**
+ * One request to a collector (log batches, OTLP exports) on undici's dispatch
+ * API: the status and the first bytes of the answer, for the queue to decide
+ * whether the batch was delivered.
+ *
+ * Not undici's request(), and the handler must have onRequestStart: undici
+ * runs a handler without it (request()'s own is one) through its legacy
+ * adapter, and under load V8 then promoted each exchange's objects to the old
+ * generation (measured at ~7k proxied requests/s with every span exported:
+ * ~4 MB promoted per scavenge and 14 ms pauses, against 0.3 MB and 3 ms).
+ */
+import type { Dispatcher } from 'undici';
+
+export interface PostResult {
+  readonly status: number;
+  /** The start of the response body (up to `keep` bytes), decoded as UTF-8. */
+  readonly body: string;
+}
+
+export interface PostOptions {
+  readonly path: string;
+  readonly method?: 'POST' | 'PUT' | 'PATCH';
+  readonly headers: Record<string, string>;
+  readonly body: string | Buffer;
+  /** ms to wait for the response head once the request is sent (undefined: the dispatcher's). */
+  readonly headersTimeout?: number;
+  /** ms without response data before the request fails (undefined: the dispatcher's). */
+  readonly bodyTimeout?: number;
+  /**
+   * Bytes of the response body kept in the result. A success's body is read to its end (the connection
+   * stays open); an error's (status >= 400) only up to these bytes, then its connection is dropped.
+   */
+  readonly keep?: number;
+}
+
+/** Sends one request and resolves with its status once the response is read; rejects on a network error or timeout. */
+export function post(dispatcher: Dispatcher, origin: string, o: PostOptions): Promise<PostResult> {
+  return new Promise((resolve, reject) => {
+    const keep = o.keep ?? 0;
+    let status = 0;
+    let chunks: Buffer[] | null = null;
+    let kept = 0;
+    let settled = false;
+    const done = () => {
+      settled = true;
+      resolve({ status, body: chunks === null ? '' : Buffer.concat(chunks).subarray(0, keep).toString('utf8') });
+    };
+    const handler: Dispatcher.DispatchHandler = {
+      onRequestStart() {}, // see above: required to stay off undici's legacy adapter
+      onResponseStart(_controller, statusCode) {
+        status = statusCode;
+      },
+      onResponseData(controller, chunk) {
+        if (settled || kept >= keep) return;
+        (chunks ??= []).push(chunk);
+        kept += chunk.length;
+        if (kept >= keep && status >= 400) {
+          done();
+          controller.abort(new Error('error body read in part'));
+        }
+      },
+      onResponseEnd() {
+        if (!settled) done();
+      },
+      onResponseError(_controller, err) {
+        if (settled) return;
+        settled = true;
+        reject(err);
+      },
+    };
+    dispatcher.dispatch(
+      {
+        origin,
+        path: o.path,
+        method: o.method ?? 'POST',
+        headers: o.headers,
+        body: o.body,
+        ...(o.headersTimeout === undefined ? {} : { headersTimeout: o.headersTimeout }),
+        ...(o.bodyTimeout === undefined ? {} : { bodyTimeout: o.bodyTimeout }),
+      },
+      handler,
+    );
+  });
+}
