@@ -174,7 +174,7 @@ export class Gateway {
     // Log plugins deliver what they still hold (bounded: a dead collector does not hold the exit).
     await Promise.race([this.runtime.dispose(), new Promise((r) => setTimeout(r, 5000).unref())]);
     await this.#pools.closeAll();
-    this.accessLog.flush();
+    await this.accessLog.close();
     await this.audit?.close();
   }
 }

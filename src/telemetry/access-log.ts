@@ -141,9 +141,21 @@ export class AccessLog {
     } catch {}
   }
 
-  /** Final flush at shutdown. */
-  flush(): void {
+  /** Final flush at shutdown: resolves once every line is written (or after `timeoutMs`). */
+  async close(timeoutMs = 2000): Promise<void> {
     if (this.#timer) clearInterval(this.#timer);
-    this.flushNow();
+    const dest = this.#dest;
+    if (dest === null) return;
+    this.#handOver();
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      new Promise<void>((resolve) => {
+        dest.once('close', resolve);
+        dest.once('error', resolve);
+        dest.end();
+      }),
+      new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs).unref())),
+    ]);
+    clearTimeout(timer);
   }
 }

@@ -5,6 +5,7 @@
  * server.shutdown_timeout.
  */
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { Agent } from 'node:http';
 import { after, before, test } from 'node:test';
 import { eventually, freePorts, portAnswers, request, sleep, spawnPalisade, startUpstream, TempDir, type PalisadeProcess, type Upstream } from '../helpers/process.ts';
@@ -163,6 +164,21 @@ test('shutdown_timeout bounds the drain: a 30 s upstream, shutdown_timeout 500 â
     assert.ok(took < 3000, `exited after ${took} ms: the drain was not bounded by shutdown_timeout 500`);
     const outcome = await inflight;
     assert.notEqual(outcome, 200, 'the cut request cannot have completed');
+  } finally {
+    await p.kill();
+  }
+});
+
+test('an access log file gets every line on SIGTERM, also those still waiting in its 32 KB batch', async () => {
+  const log = dir.file('access-batch.log');
+  const file = dir.write('access-file.yaml', config(['/a'], { watch: false, access_log: log }));
+  const { p, port } = await start(file);
+  try {
+    for (let i = 0; i < 25; i++) assert.equal((await request(port, `/a/line/${i}`)).status, 200);
+    assert.equal(await p.stop('SIGTERM'), 0, p.output);
+    const lines = readFileSync(log, 'utf8').split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as { path: string; status: number });
+    assert.deepEqual(lines.map((l) => l.path), Array.from({ length: 25 }, (_, i) => `/a/line/${i}`), 'each request once, in order');
+    assert.ok(lines.every((l) => l.status === 200));
   } finally {
     await p.kill();
   }
