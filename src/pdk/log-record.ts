@@ -189,14 +189,7 @@ export function logSerializer(options: LogSerializerOptions = {}): LogSerializer
   const serialize = (ctx: PdkContext): LogRecord => {
     const req = ctx.request;
     const t = ctx.timings;
-    const query = redactQuery(req.rawQuery, extra);
-    const uri = query === '' ? req.path : `${req.path}?${query}`;
-    const upstream = ctx.upstreamUri;
-    let upstreamUri = '';
-    if (upstream !== null) {
-      const q = upstream.indexOf('?');
-      upstreamUri = q < 0 ? upstream : `${upstream.slice(0, q)}?${redactQuery(upstream.slice(q + 1), extra)}`;
-    }
+    const { uri, upstreamUri } = redactedUris(ctx, extra);
     const target = ctx.upstreamTarget;
     const record: LogRecord = {
       request_id: ctx.requestId,
@@ -263,19 +256,23 @@ function headersJson(src: IncomingHttpHeaders | Record<string, string | string[]
   return `{${out}}`;
 }
 
-/** JSON.stringify(serialize(ctx)) for a serializer without redact paths, written directly. */
-function recordJson(ctx: PdkContext, extra: NameSet, secret: (name: string) => boolean): string {
+/** The request's path and query, and the upstream's ('' without an upstream call), secret query values redacted. */
+function redactedUris(ctx: PdkContext, extra: NameSet): { uri: string; upstreamUri: string } {
   const req = ctx.request;
-  const t = ctx.timings;
   const raw = req.rawQuery;
   const query = raw === '' ? '' : redactQuery(raw, extra);
   const uri = query === '' ? req.path : `${req.path}?${query}`;
   const upstream = ctx.upstreamUri;
-  let upstreamUri = '';
-  if (upstream !== null) {
-    const q = upstream.indexOf('?');
-    upstreamUri = q < 0 ? upstream : `${upstream.slice(0, q)}?${redactQuery(upstream.slice(q + 1), extra)}`;
-  }
+  if (upstream === null) return { uri, upstreamUri: '' };
+  const q = upstream.indexOf('?');
+  return { uri, upstreamUri: q < 0 ? upstream : `${upstream.slice(0, q)}?${redactQuery(upstream.slice(q + 1), extra)}` };
+}
+
+/** JSON.stringify(serialize(ctx)) for a serializer without redact paths, written directly. */
+function recordJson(ctx: PdkContext, extra: NameSet, secret: (name: string) => boolean): string {
+  const req = ctx.request;
+  const t = ctx.timings;
+  const { uri, upstreamUri } = redactedUris(ctx, extra);
   const target = ctx.upstreamTarget;
   const id = str(ctx.requestId);
   let tlsJson = '';
@@ -287,7 +284,7 @@ function recordJson(ctx: PdkContext, extra: NameSet, secret: (name: string) => b
   const res = ctx.response;
   let out =
     `{"request_id":${id},"request":{"id":${id},"method":${str(req.method)},"uri":${str(uri)},"url":${str(`${req.scheme}://${req.host}:${req.port}${uri}`)},` +
-    `"size":${num(ctx.bytesReceived)},"querystring":${raw === '' ? '{}' : JSON.stringify(parseQuery(raw, extra))},"headers":${headersJson(req.headers, secret)}${tlsJson}},` +
+    `"size":${num(ctx.bytesReceived)},"querystring":${req.rawQuery === '' ? '{}' : JSON.stringify(parseQuery(req.rawQuery, extra))},"headers":${headersJson(req.headers, secret)}${tlsJson}},` +
     `"upstream_uri":${str(upstreamUri)},"response":{"status":${num(res.status)},"size":${num(ctx.bytesSent)},"headers":${headersJson(res.getHeaders(), secret)}},` +
     `"latencies":{"request":${num(round(t.total))},"kong":${num(round(t.gateway))},"proxy":${t.upstream === 0 && ctx.tries === 0 ? '-1' : num(round(t.upstream))},"upstream_headers":${num(round(t.upstreamHeaders))}},` +
     `"tries":${target === null ? '[]' : `[${JSON.stringify(splitTarget(target))}]`},"upstream_target":${strOrNull(target)},"upstream_attempts":${num(ctx.tries)},` +
