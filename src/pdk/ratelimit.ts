@@ -9,10 +9,17 @@
  * only once the previous has ended, so the per-request cost is a comparison.
  */
 import { createHash } from 'node:crypto';
+import { Type } from '@sinclair/typebox';
 import type { PdkContext, PluginServices, RateWindow, RateWindows, Reply } from './index.ts';
 
 export const PERIODS = ['second', 'minute', 'hour', 'day', 'month', 'year'] as const;
 export type Period = (typeof PERIODS)[number];
+
+/** Kong's optional per-period limit fields (second … year); `what` names the unit counted, e.g. 'HTTP requests'. */
+export function periodLimitFields(what: string) {
+  const limit = (period: Period) => Type.Optional(Type.Number({ exclusiveMinimum: 0, description: `The number of ${what} allowed per ${period}.` }));
+  return { second: limit('second'), minute: limit('minute'), hour: limit('hour'), day: limit('day'), month: limit('month'), year: limit('year') };
+}
 
 /** Nominal window lengths in seconds (Kong's EXPIRATION table): RateLimit-Policy's w=. */
 export const WINDOW_SECONDS: Record<Period, number> = { second: 1, minute: 60, hour: 3600, day: 86400, month: 2592000, year: 31536000 };

@@ -6,19 +6,12 @@
  */
 import { Type, type Static } from '@sinclair/typebox';
 import { Enum } from '../../pdk/index.ts';
+import { periodLimitFields } from '../../pdk/ratelimit.ts';
 import { RedisFlatFields, RedisSchema } from '../../pdk/redis-config.ts';
-
-const Limit = (period: string) =>
-  Type.Optional(Type.Number({ exclusiveMinimum: 0, description: `The number of HTTP requests that can be made per ${period}.` }));
 
 export const RateLimitingSchema = Type.Object(
   {
-    second: Limit('second'),
-    minute: Limit('minute'),
-    hour: Limit('hour'),
-    day: Limit('day'),
-    month: Limit('month'),
-    year: Limit('year'),
+    ...periodLimitFields('HTTP requests'),
     limit_by: Enum(['consumer', 'credential', 'ip', 'service', 'header', 'path', 'consumer-group'], {
       default: 'consumer',
       description:

@@ -6,19 +6,12 @@
  */
 import { Type, type Static } from '@sinclair/typebox';
 import { Enum } from '../../pdk/index.ts';
+import { periodLimitFields } from '../../pdk/ratelimit.ts';
 import { RedisFlatFields, RedisSchema } from '../../pdk/redis-config.ts';
-
-const Limit = (period: string) =>
-  Type.Optional(Type.Number({ exclusiveMinimum: 0, description: `The number of units (as the upstream reports them) allowed per ${period}.` }));
 
 const Quota = Type.Object(
   {
-    second: Limit('second'),
-    minute: Limit('minute'),
-    hour: Limit('hour'),
-    day: Limit('day'),
-    month: Limit('month'),
-    year: Limit('year'),
+    ...periodLimitFields('units (as the upstream reports them)'),
   },
   { additionalProperties: false, description: 'The limits of one quota (at least one period; a longer period may not have a lower limit).' },
 );
