@@ -34,9 +34,8 @@ export class AccessLog {
   onRecord: ((record: Record<string, unknown>) => void) | null = null;
 
   readonly #timer: NodeJS.Timeout | null = null;
-  /** Lines not yet handed to the destination, and their length (batched here, see the constructor). */
+  /** Lines not yet handed to the destination (batched here, see the constructor). */
   #pending = '';
-  #pendingLength = 0;
   readonly #batch: number = 0;
 
   /**
@@ -121,15 +120,13 @@ export class AccessLog {
       return;
     }
     this.#pending += line;
-    this.#pendingLength += line.length;
-    if (this.#pendingLength >= this.#batch) this.#handOver();
+    if (this.#pending.length >= this.#batch) this.#handOver();
   }
 
   #handOver(): void {
     if (this.#pending === '') return;
     const chunk = this.#pending;
     this.#pending = '';
-    this.#pendingLength = 0;
     this.#dest!.write(chunk);
   }
 

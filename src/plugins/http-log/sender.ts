@@ -6,7 +6,9 @@
 import { Pool } from 'undici';
 import { post } from '../../pdk/index.ts';
 
-/** Characters of a collector's error body kept in the error message (Kong's 200). */
+/** Bytes of a collector's error body read for the message (the rest is not read; the connection is dropped). */
+const ERROR_BODY_READ = 4096;
+/** Characters of it kept in the error message (Kong's 200). */
 const ERROR_BODY_KEPT = 200;
 
 export interface Endpoint {
@@ -68,7 +70,7 @@ export class HttpSender {
   }
 
   async send(payload: string): Promise<void> {
-    const res = await post(this.#pool, this.#endpoint.origin, { path: this.#endpoint.path, method: this.#method, headers: this.#headers, body: payload, keep: ERROR_BODY_KEPT * 4 });
+    const res = await post(this.#pool, this.#endpoint.origin, { path: this.#endpoint.path, method: this.#method, headers: this.#headers, body: payload, keep: ERROR_BODY_READ });
     if (res.status < 400) return;
     throw new Error(`request to ${this.#endpoint.display} returned status code ${res.status} and body ${res.body.slice(0, ERROR_BODY_KEPT)}`);
   }

@@ -10,44 +10,9 @@ import { hostname } from 'node:os';
 import { Agent } from 'undici';
 import type { Logger } from 'pino';
 import { LogQueue, post, type DropListener, type QueueParameters } from '../../pdk/index.ts';
-import { attributes, nanos, spanJson, type AttrValue } from './encode.ts';
+import { attributes } from './encode.ts';
 
 export const SPAN_KIND = { internal: 1, server: 2, client: 3 } as const;
-export const STATUS = { unset: 0, ok: 1, error: 2 } as const;
-
-export type { AttrValue } from './encode.ts';
-export { nanos } from './encode.ts';
-
-export interface SpanEvent {
-  readonly name: string;
-  /** ms since the epoch (fractional). */
-  readonly time: number;
-  readonly attributes: Record<string, AttrValue>;
-}
-
-export interface Span {
-  readonly traceId: string;
-  readonly spanId: string;
-  /** '' for a root span without a remote parent. */
-  readonly parentSpanId: string;
-  readonly traceState: string | null;
-  readonly name: string;
-  readonly kind: number;
-  /** ms since the epoch (fractional). */
-  readonly start: number;
-  readonly end: number;
-  readonly attributes: Record<string, AttrValue>;
-  readonly status: { code: number; message?: string };
-  readonly events?: readonly SpanEvent[];
-}
-
-/** One span in OTLP JSON (the request path writes its spans with encode.ts directly). */
-export function encodeSpan(s: Span): string {
-  let events = '';
-  for (const e of s.events ?? []) events += `${events === '' ? '' : ','}{"timeUnixNano":"${nanos(e.time)}","name":${JSON.stringify(e.name)},"attributes":${attributes(e.attributes)}}`;
-  const attrs = attributes(s.attributes);
-  return spanJson(s.traceId, s.spanId, s.parentSpanId, s.traceState, s.name, s.kind, nanos(s.start), nanos(s.end), attrs.slice(1, -1), events, JSON.stringify(s.status));
-}
 
 export interface ExporterOptions {
   readonly url: string;
