@@ -4,9 +4,8 @@
  * parseable certificates.
  */
 import { X509Certificate, createPrivateKey } from 'node:crypto';
-import { BlockList } from 'node:net';
 import type { PalisadeConfig, RouteConfig } from './schema.ts';
-import { addEntry } from '../core/trusted.ts';
+import { entryError } from '../pdk/ip-set.ts';
 import { getPlugin } from '../plugins/registry.ts';
 
 export interface SemanticError {
@@ -182,13 +181,9 @@ export function checkSemantics(cfg: PalisadeConfig): SemanticError[] {
   }
 
   // Server settings the listener would otherwise refuse at start (or on reload).
-  const trusted = new BlockList();
   for (const [i, entry] of cfg.server.trusted_ips.entries()) {
-    try {
-      addEntry(trusted, entry);
-    } catch (err) {
-      errors.push({ path: `/server/trusted_ips/${i}`, message: (err as Error).message });
-    }
+    const error = entryError(entry);
+    if (error !== null) errors.push({ path: `/server/trusted_ips/${i}`, message: error });
   }
   if (cfg.server.request_timeout > 0 && cfg.server.headers_timeout > cfg.server.request_timeout) {
     errors.push({ path: '/server/headers_timeout', message: `headers_timeout (${cfg.server.headers_timeout}) must not exceed request_timeout (${cfg.server.request_timeout})` });

@@ -1,40 +1,23 @@
 /** Trusted proxies: whose X-Forwarded-* and X-Request-Id headers are believed. */
-import { BlockList, isIPv4, isIPv6 } from 'node:net';
+import { isIP, isIPv4, isIPv6 } from 'node:net';
+import { IpSet } from '../pdk/ip-set.ts';
 
 export class TrustedIps {
-  readonly #list = new BlockList();
+  readonly #set: IpSet;
   readonly #any: boolean;
   readonly empty: boolean;
 
   constructor(entries: readonly string[]) {
     this.#any = entries.includes('0.0.0.0/0') && entries.includes('::/0');
     this.empty = entries.length === 0;
-    for (const entry of entries) addEntry(this.#list, entry);
+    this.#set = new IpSet(entries); // validated with the config (entryError)
   }
 
   has(ip: string): boolean {
     if (this.empty) return false;
     if (this.#any) return true;
-    return contains(this.#list, ip);
+    return this.#set.has(ip, isIP(ip));
   }
-}
-
-/** Adds an IP or CIDR; throws with a readable message on a malformed entry. */
-export function addEntry(list: BlockList, entry: string): void {
-  const [addr, bits] = entry.split('/') as [string, string | undefined];
-  const type = isIPv4(addr) ? 'ipv4' : isIPv6(addr) ? 'ipv6' : null;
-  if (!type) throw new Error(`'${entry}' is not an IP address or CIDR`);
-  if (bits === undefined) list.addAddress(addr, type);
-  else {
-    const n = Number(bits);
-    if (!Number.isInteger(n) || n < 0 || n > (type === 'ipv4' ? 32 : 128)) throw new Error(`'${entry}' has an invalid prefix length`);
-    list.addSubnet(addr, n, type);
-  }
-}
-
-export function contains(list: BlockList, ip: string): boolean {
-  if (ip.startsWith('::ffff:') && isIPv4(ip.slice(7))) ip = ip.slice(7);
-  return list.check(ip, isIPv4(ip) ? 'ipv4' : 'ipv6');
 }
 
 /** Normalises the socket address (IPv4-mapped IPv6 → IPv4). */

@@ -202,12 +202,17 @@ describe('config errors: JSON pointer and line:column', () => {
       '    - 10.0.0.0/8',
       '    - 10.0.0.0/33',
       '    - proxy.internal',
+      '    - 192.168.0.0/',
+      '    - 172.16.0.0/1e1',
     ]);
     const errors = errorsOf(() => parseConfig(text));
     expectError(errors, '/server/headers_timeout', valueOf(text, 'headers_timeout: 20000'), /must not exceed request_timeout/);
     expectError(errors, '/server/trusted_ips/1', positionOf(text, '10.0.0.0/33'), /invalid prefix length/);
     expectError(errors, '/server/trusted_ips/2', positionOf(text, 'proxy.internal'), /not an IP address or CIDR/);
-    assert.equal(errors.length, 3);
+    // An empty or exponent prefix is no prefix (it once read as /0 and trusted every IPv4 peer).
+    expectError(errors, '/server/trusted_ips/3', positionOf(text, '192.168.0.0/'), /invalid prefix length/);
+    expectError(errors, '/server/trusted_ips/4', positionOf(text, '172.16.0.0/1e1'), /invalid prefix length/);
+    assert.equal(errors.length, 5);
   });
 
   test('certificates: client_verify needs a parseable client_ca', async () => {

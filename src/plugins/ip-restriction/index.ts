@@ -10,7 +10,7 @@
  */
 import { isIP } from 'node:net';
 import { definePlugin, type PdkContext } from '../../pdk/index.ts';
-import { IpSet, listError } from './ipset.ts';
+import { IpSet, listError } from '../../pdk/ip-set.ts';
 import { IpRestrictionSchema, type IpRestrictionConfig } from './schema.ts';
 
 const NO_IP = 'Cannot identify the client IP address, unix domain sockets are not supported.';

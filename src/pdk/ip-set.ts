@@ -1,6 +1,6 @@
 /**
  * A set of IP addresses and CIDR ranges (IPv4 and IPv6) over node:net
- * BlockList: entries are checked strictly when the config is validated and
+ * BlockList, for ip-restriction and the gateway's trusted_ips: entries are checked strictly when the config is validated and
  * compiled once; a lookup is one native call. BlockList matches an
  * IPv4-mapped IPv6 address (::ffff:192.0.2.7) against IPv4 entries and an
  * IPv4 address against ::ffff:… entries, so both spellings of a client are
