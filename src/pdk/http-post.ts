@@ -51,9 +51,11 @@ export function post(dispatcher: Dispatcher, origin: string, o: PostOptions): Pr
         status = statusCode;
       },
       onResponseData(controller, chunk) {
-        if (settled || kept >= keep) return;
-        (chunks ??= []).push(chunk);
-        kept += chunk.length;
+        if (settled) return;
+        if (kept < keep) {
+          (chunks ??= []).push(chunk);
+          kept += chunk.length;
+        }
         if (kept >= keep && status >= 400) {
           done();
           controller.abort(new Error('error body read in part'));

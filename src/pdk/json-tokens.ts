@@ -130,7 +130,8 @@ export class JsonScanner {
   #utf8Hi = 0xbf;
   #hexLeft = 0;
   #hex = 0;
-  #highSurrogate = false;
+  /** #length right after an escaped high surrogate was counted (-1: none): a low one right after it is the same character. */
+  #highAt = -1;
   /** Raw bytes of the string being read (entry names for the duplicate check, every string for a sink). */
   #parts: Buffer[] | null = null;
   #partStart = -1;
@@ -216,7 +217,6 @@ export class JsonScanner {
           if (b !== 0x22 && b !== 0x5c && b !== 0x2f && b !== 0x62 && b !== 0x66 && b !== 0x6e && b !== 0x72 && b !== 0x74) {
             return violation('invalid', INVALID, this.#base + i);
           }
-          this.#highSurrogate = false;
           this.#state = STRING_BODY;
           if (++this.#length > (this.#inName ? lim.nameLength : lim.stringLength)) return this.#tooLong(i);
           continue;
@@ -227,9 +227,12 @@ export class JsonScanner {
           this.#state = STRING_BODY;
           const low = this.#hex >= 0xdc00 && this.#hex <= 0xdfff;
           // The low half of an escaped surrogate pair is the same character.
-          const counts = !(low && this.#highSurrogate);
-          this.#highSurrogate = this.#hex >= 0xd800 && this.#hex <= 0xdbff;
-          if (counts && ++this.#length > (this.#inName ? lim.nameLength : lim.stringLength)) return this.#tooLong(i);
+          if (low && this.#highAt === this.#length) {
+            this.#highAt = -1;
+            continue;
+          }
+          if (++this.#length > (this.#inName ? lim.nameLength : lim.stringLength)) return this.#tooLong(i);
+          if (this.#hex >= 0xd800 && this.#hex <= 0xdbff) this.#highAt = this.#length;
           continue;
         }
         case NUMBER_BODY: {
@@ -339,7 +342,7 @@ export class JsonScanner {
     this.#state = STRING_BODY;
     this.#inName = name;
     this.#length = 0;
-    this.#highSurrogate = false;
+    this.#highAt = -1;
     if (this.#sink !== null || (name && !this.#limits.allowDuplicateNames)) {
       this.#parts = [];
       this.#partStart = from;
