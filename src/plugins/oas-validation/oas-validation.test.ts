@@ -277,8 +277,11 @@ describe('oas-validation: requests', () => {
     const r = await call('/notify/pets?limit=1000');
     assert.equal(r.status, 200);
     assert.equal(r.reached, true);
-    const line = gw.logs.find((l) => String(l.msg).includes('request does not conform') && JSON.stringify(l.violations).includes('limit'));
-    assert.ok(line, 'a log line with the violations');
+    const line = gw.logs.find((l) => String(l.msg).includes('request does not conform') && l.request_id === r.headers['x-request-id']);
+    assert.ok(line, 'a log line for this request');
+    assert.ok(JSON.stringify(line.violations).includes('limit'), 'with its violations');
+    const decisions = gw.accessLog.find((l) => l.request_id === r.headers['x-request-id'])?.decisions as { plugin: string; outcome: string }[] | undefined;
+    assert.ok(decisions?.some((d) => d.plugin === 'oas-validation' && d.outcome === 'detect'), `a detect decision: ${JSON.stringify(decisions)}`);
   });
 
   test('numbers and booleans are checked as written, before coercion: 0x10, 0b11, 5e1, " 50" are not integers', async () => {

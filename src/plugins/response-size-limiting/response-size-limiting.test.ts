@@ -9,13 +9,18 @@ describe('response-size-limiting', () => {
   let gw: TestGateway;
 
   before(async () => {
-    // /declared/N answers N bytes with Content-Length; /chunked/N streams N bytes in 1 KiB chunks without one.
+    // /declared/N answers N bytes with Content-Length; /chunked/N streams N bytes in 1 KiB chunks without one;
+    // /claims/N declares N bytes and sends one (the limit is decided on the head).
     upstream = await startUpstream((req, res) => {
       const [, kind, n] = /^\/(\w+)\/(\d+)/.exec(req.url!)!;
       const size = Number(n);
       if (kind === 'notmodified') {
         res.writeHead(304, { 'content-length': size });
         return void res.end();
+      }
+      if (kind === 'claims') {
+        res.writeHead(200, { 'content-type': 'text/plain', 'content-length': size });
+        return void res.write('c');
       }
       if (kind === 'declared') {
         res.writeHead(200, { 'content-type': 'text/plain', 'content-length': size });
@@ -94,5 +99,11 @@ describe('response-size-limiting', () => {
     const r = await request(`${gw.url}/default/declared/100000`);
     assert.equal(r.statusCode, 200);
     assert.equal((await r.body.text()).length, 100000);
+    const over = await request(`${gw.url}/default/claims/${128 * 1024 * 1024 + 1}`);
+    assert.equal(over.statusCode, 502, 'one byte over 128 MiB declared');
+    await over.body.dump();
+    const at = await request(`${gw.url}/default/claims/${128 * 1024 * 1024}`);
+    assert.equal(at.statusCode, 200, 'exactly 128 MiB declared');
+    at.body.destroy();
   });
 });
