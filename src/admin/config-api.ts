@@ -119,10 +119,6 @@ export async function diffConfig(backend: AdminBackend, req: IncomingMessage, re
 
 export async function putConfig(backend: AdminBackend, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const file = backend.configFile;
-  if (file === null) {
-    req.resume();
-    return problem(res, 409, 'Conflict', 'this gateway runs without a config file, so a sync could not persist; nothing was changed');
-  }
   const text = await body(req, res);
   if (text === null) return;
   await backend.exclusive(async () => {

@@ -21,7 +21,7 @@ export interface AdminBackend {
   /** Re-read the config file. */
   reload(): Promise<{ ok: boolean; version?: string; errors?: string[] }>;
   /** The file the gateway was started from: PUT /config persists there (null: PUT /config is refused). */
-  readonly configFile: string | null;
+  readonly configFile: string;
   /** Runs `fn` while no reload or other config change runs (they wait for it). */
   exclusive<T>(fn: () => Promise<T>): Promise<T>;
   /**

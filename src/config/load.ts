@@ -223,13 +223,16 @@ export function parseConfig(text: string, file = '<config>'): PalisadeConfig {
   return cfg;
 }
 
-export async function loadConfigFile(file: string): Promise<PalisadeConfig> {
-  let text: string;
+/** A config file's text; a file that cannot be read is a ConfigInvalidError. */
+export async function readConfigText(file: string): Promise<string> {
   try {
-    text = await readFile(file, 'utf8');
+    return await readFile(file, 'utf8');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     throw new ConfigInvalidError(file, [{ path: '', line: 0, column: 0, message: code === 'ENOENT' ? 'file not found' : `cannot read: ${code}` }]);
   }
-  return parseConfig(text, file);
+}
+
+export async function loadConfigFile(file: string): Promise<PalisadeConfig> {
+  return parseConfig(await readConfigText(file), file);
 }

@@ -4,22 +4,11 @@
  * diff; secrets never leave it unmasked); `palisade config diff A B` — what
  * changes from file A to file B, locally. Exit 0: same, 2: different, 1: error.
  */
-import { readFile } from 'node:fs/promises';
 import { parseKeepingMasked } from '../../admin/keep-masked.ts';
 import { diffConfigs, type ConfigDiff } from '../../config/diff.ts';
-import { ConfigInvalidError, loadConfigFile } from '../../config/load.ts';
+import { loadConfigFile, readConfigText } from '../../config/load.ts';
 import { callAdmin, unexpected, type AdminOptions } from './admin-client.ts';
 import { diffLines, orConfigErrors, printConfigErrors, summary } from './print.ts';
-
-/** A config file's text; a file that cannot be read is a ConfigInvalidError like loadConfigFile's. */
-export async function readConfigText(file: string): Promise<string> {
-  try {
-    return await readFile(file, 'utf8');
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new ConfigInvalidError(file, [{ path: '', line: 0, column: 0, message: code === 'ENOENT' ? 'file not found' : `cannot read: ${code}` }]);
-  }
-}
 
 async function localDiff(a: string, b: string): Promise<ConfigDiff> {
   const before = await loadConfigFile(a);

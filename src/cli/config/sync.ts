@@ -6,7 +6,7 @@
  * exit 1, naming the workers and what to do.
  */
 import { callAdmin, unexpected, type AdminOptions } from './admin-client.ts';
-import { readConfigText } from './diff.ts';
+import { readConfigText } from '../../config/load.ts';
 import { diffLines, orConfigErrors, printConfigErrors, summary } from './print.ts';
 import type { WorkerFailure } from '../../admin/config-api.ts';
 import type { ConfigDiff } from '../../config/diff.ts';

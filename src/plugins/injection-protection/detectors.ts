@@ -89,7 +89,7 @@ const BUILTIN: Record<string, { family: string; value: Test; name?: Test }> = {
   ssti: { family: 'ssti', value: sstiInValue },
 };
 
-/** The detectors for a config, cheapest families first; throws on an invalid custom regex. */
+/** The detectors for a config, in the order of injection_types (one per family); throws on an invalid custom regex. */
 export function compileDetectors(config: InjectionProtectionConfig): Detector[] {
   const byFamily = new Map<string, Detector>();
   for (const type of config.injection_types) {
