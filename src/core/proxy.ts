@@ -5,7 +5,8 @@
  */
 import { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
-import type { Reply } from '../pdk/index.ts';
+import { mediaTypeMatcher, type Reply } from '../pdk/index.ts';
+import { isPromise } from './pipeline.ts';
 import { BodyLimitError, ERR, type GatewayError } from './errors.ts';
 import { hasBody, type RequestContext } from './context.ts';
 import type { Target } from './balancer.ts';
@@ -28,8 +29,8 @@ const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE'])
 
 /** Calls `then` with the value (at once when it is not a promise); an exception in `then` goes to `fail`. */
 function settle<T>(v: T | Promise<T>, then: (v: T) => void, fail: (err: unknown) => void): void {
-  if (v instanceof Promise) {
-    v.then(then).catch(fail);
+  if (isPromise(v)) {
+    (v as Promise<T>).then(then).catch(fail);
     return;
   }
   try {
@@ -40,9 +41,8 @@ function settle<T>(v: T | Promise<T>, then: (v: T) => void, fail: (err: unknown)
 }
 
 /** Server-sent events never end: a body phase cannot hold them. */
-function isEventStream(type: string | string[] | number | undefined): boolean {
-  return typeof type === 'string' && type.trimStart().toLowerCase().startsWith('text/event-stream');
-}
+const eventStream = mediaTypeMatcher(['text/event-stream']);
+const isEventStream = (type: string | string[] | number | undefined): boolean => typeof type === 'string' && eventStream(type);
 
 export interface ProxyCallbacks {
   /**
