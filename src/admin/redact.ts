@@ -14,8 +14,9 @@
  * leaking a secret. Hashed credentials are masked too: a fast hash of a weak
  * API key can be brute-forced, and nobody needs to read them.
  */
+import { isSecretHeader } from '../pdk/index.ts';
+
 const SECRET_KEYS = /^(keys?|tokens?|passwords?|passwd|secrets?|credentials?|private_keys?)$|[_-](keys?|tokens?|password|passwd|secrets?|credentials?|hash(es)?)$/i;
-const SECRET_HEADERS = /^(authorization|proxy-authorization|cookie|set-cookie|apikey|signature)$|-(team|signature|session)$/i;
 const URL_PASSWORD = /\b([a-z][a-z0-9+.-]*:\/\/[^:/?#@\s]*:)[^@/?#\s]+@/gi;
 const INDEX = /^\d+$/;
 
@@ -24,7 +25,7 @@ export const MASK = '[REDACTED]';
 
 /** Whether values under this field (or header) name are masked. */
 export function isSecretKey(key: string): boolean {
-  return SECRET_KEYS.test(key) || SECRET_HEADERS.test(key);
+  return SECRET_KEYS.test(key) || isSecretHeader(key);
 }
 
 /** Whether `path` (from the config root) runs through a `headers` map of a plugin's config: …/plugins/N/config/…/headers/NAME. */

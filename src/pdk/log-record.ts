@@ -23,15 +23,21 @@ export const REDACTED = 'REDACTED';
 const SECRET_PARAMS = /^(api[-_]?key|apikey|key|token|access_token|id_token|refresh_token|client_secret|password|passwd|secret|signature|sig|code|jwt|session)$/i;
 
 /** Headers that carry credentials or session state. */
-const SECRET_HEADERS = new Set(['authorization', 'proxy-authorization', 'cookie', 'set-cookie', 'x-api-key', 'api-key', 'x-auth-token', 'x-access-token', 'x-amz-security-token']);
+const SECRET_HEADERS = new Set(['authorization', 'proxy-authorization', 'cookie', 'set-cookie', 'apikey', 'signature']);
 
 /**
- * Header names that read like a secret (as the admin API's redactor reads
- * field names): x-api-key, x-apikey, x-partner-key, x-session-token,
- * x-client-secret, x-db-password, x-request-signature … Over-redacting a
- * harmless header beats logging a credential.
+ * Header names that read like a secret: x-api-key, x-apikey, x-partner-key,
+ * x-session-token, x-client-secret, x-db-password, x-request-signature,
+ * x-honeycomb-team, x-amzn-session … Over-redacting a harmless header beats
+ * logging a credential.
  */
-const SECRET_HEADER_SUFFIX = /[-_](key|apikey|token|secret|password|passwd|signature|credentials?)$/i;
+const SECRET_HEADER_SUFFIX = /[-_](key|apikey|token|secret|password|passwd|signature|credentials?|team|session)$/i;
+
+/** Whether a header of this name carries a credential: the log serializers' and the admin API's config redactor's one rule. */
+export function isSecretHeader(name: string): boolean {
+  const lower = name.toLowerCase();
+  return SECRET_HEADERS.has(lower) || SECRET_HEADER_SUFFIX.test(lower);
+}
 
 /** A set of (lower-case) names; only membership is asked. */
 export interface NameSet {
@@ -174,13 +180,12 @@ export function logSerializer(options: LogSerializerOptions = {}): LogSerializer
   }
   const sensitive = options.sensitive;
   const extra: NameSet = sensitive === undefined ? names : { has: (n) => names.has(n) || sensitive.sensitiveQuery.has(n) || sensitive.sensitiveHeaders.has(n) };
-  const secretHeader = (name: string) => SECRET_HEADERS.has(name) || SECRET_HEADER_SUFFIX.test(name) || isSecretName(name, extra);
-  /** The config-independent part of secretHeader, remembered per name (bounded). */
+  /** Whether a (lower-case) header name is redacted; the config-independent part is remembered per name (bounded). */
   const known = new Map<string, boolean>();
-  const fastSecret = (name: string): boolean => {
+  const secretHeader = (name: string): boolean => {
     let fixed = known.get(name);
     if (fixed === undefined) {
-      fixed = SECRET_HEADERS.has(name) || SECRET_HEADER_SUFFIX.test(name) || SECRET_PARAMS.test(name) || names.has(name);
+      fixed = isSecretHeader(name) || SECRET_PARAMS.test(name) || names.has(name);
       if (known.size < 1024) known.set(name, fixed);
     }
     return fixed || (sensitive !== undefined && (sensitive.sensitiveQuery.has(name) || sensitive.sensitiveHeaders.has(name)));
@@ -228,7 +233,7 @@ export function logSerializer(options: LogSerializerOptions = {}): LogSerializer
     for (const p of paths) redactPath(record as unknown as Record<string, unknown>, p);
     return record;
   };
-  const json = paths.length > 0 ? (ctx: PdkContext) => JSON.stringify(serialize(ctx)) : (ctx: PdkContext) => recordJson(ctx, extra, fastSecret);
+  const json = paths.length > 0 ? (ctx: PdkContext) => JSON.stringify(serialize(ctx)) : (ctx: PdkContext) => recordJson(ctx, extra, secretHeader);
   return Object.assign(serialize, { json });
 }
 

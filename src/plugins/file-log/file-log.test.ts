@@ -40,12 +40,13 @@ describe('file-log', () => {
     const gw = await startGateway(config({ path: file }));
     try {
       const ids: string[] = [];
-      for (let i = 0; i < 5; i++) ids.push((await get(`${gw.url}/p${i}?access_token=tok-${i}`, { cookie: 'sid=abc' })).headers['x-request-id'] as string);
+      for (let i = 0; i < 5; i++) ids.push((await get(`${gw.url}/p${i}?access_token=tok-${i}`, { cookie: 'sid=abc', 'x-honeycomb-team': 'team-tok' })).headers['x-request-id'] as string);
       await eventually(() => lines(file).length === 5, 10000, 'five lines');
       const recs = lines(file);
       assert.deepEqual(recs.map((r) => r.request_id), ids);
       assert.equal(recs[2].request.uri, '/p2?access_token=REDACTED');
       assert.equal(recs[2].request.headers.cookie, 'REDACTED');
+      assert.equal(recs[2].request.headers['x-honeycomb-team'], 'REDACTED', 'a header the config redactor masks is masked in logs too');
       assert.equal(recs[2].response.status, 200);
       assert.ok(!readFileSync(file, 'utf8').includes('tok-'));
     } finally {

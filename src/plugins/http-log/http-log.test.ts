@@ -149,6 +149,7 @@ describe('http-log', () => {
         'x-custom-key': SECRET,
         'x-email': 'alice@example.com',
         'x-trace-secret': `${SECRET}-trace`,
+        'x-honeycomb-team': `${SECRET}-team`,
         'x-visible': 'kept',
       };
       const r = await request(`${gw.url}/keyed/a?apikey=${SECRET}-q1&x-custom-key=${SECRET}-q2&x-trace-secret=${SECRET}-q3&token=${SECRET}-q4&page=2`, { headers });
@@ -159,7 +160,7 @@ describe('http-log', () => {
       assert.ok(!raw.includes(SECRET), `no secret in ${raw}`);
       assert.ok(!raw.includes('alice@example.com'));
       const rec = JSON.parse(raw);
-      for (const h of ['authorization', 'proxy-authorization', 'cookie', 'x-api-key', 'x-custom-key', 'x-email', 'x-trace-secret']) assert.equal(rec.request.headers[h], 'REDACTED', h);
+      for (const h of ['authorization', 'proxy-authorization', 'cookie', 'x-api-key', 'x-custom-key', 'x-email', 'x-trace-secret', 'x-honeycomb-team']) assert.equal(rec.request.headers[h], 'REDACTED', h);
       assert.equal(rec.request.headers['x-visible'], 'kept');
       assert.deepEqual(rec.request.querystring, { apikey: 'REDACTED', 'x-custom-key': 'REDACTED', 'x-trace-secret': 'REDACTED', token: 'REDACTED', page: '2' });
       assert.equal(rec.request.uri, '/keyed/a?apikey=REDACTED&x-custom-key=REDACTED&x-trace-secret=REDACTED&token=REDACTED&page=2');
