@@ -86,8 +86,6 @@ export class RequestHandler implements ProxyCallbacks {
     (res as Res)[kHost] = this.#host;
     res.on('close', onResClose);
     if (path === null) return this.#gatewayError(ctx, ERR.BAD_REQUEST, null);
-    // Before any plugin reads them: node:http keeps the first copy, the upstream might read another.
-    if (repeatsSingleHeader(req.rawHeaders)) return this.#gatewayError(ctx, ERR.DUPLICATE_HEADER, null);
     try {
       const rewrite = runtime.globalChains[scheme].rewrite;
       const r = rewrite === null ? undefined : runPhase(rewrite, 'rewrite', ctx, 0);
@@ -152,6 +150,7 @@ export class RequestHandler implements ProxyCallbacks {
     const c = route.config;
     ctx.upstreamPath = upstreamPath(svc.path, ctx.path, ctx.matchedLength, c.strip_path, c.path_handling);
     const call = new UpstreamCall(ctx, target, this, ctx.upstreamPath);
+    if (call.opts.headers === null) return this.#gatewayError(ctx, ERR.DUPLICATE_HEADER, chainOf(ctx));
     (ctx.res as Res)[kCall] = call;
     call.start();
   }
@@ -330,24 +329,6 @@ export class RequestHandler implements ProxyCallbacks {
     }
     this.#reply(ctx, problem(ERR.INTERNAL.status, ERR.INTERNAL.message, ctx.requestId), null);
   }
-}
-
-/**
- * Whether the request repeats a header that must appear once (Content-Type,
- * Authorization, RFC 9110 §5.3): plugins and the upstream could read
- * different copies, so it is refused.
- */
-function repeatsSingleHeader(raw: readonly string[]): boolean {
-  let once = 0;
-  for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i]!;
-    // Lengths first: most names are neither (no lower-casing).
-    const bit = name.length === 12 && name.toLowerCase() === 'content-type' ? 1 : name.length === 13 && name.toLowerCase() === 'authorization' ? 2 : 0;
-    if (bit === 0) continue;
-    if ((once & bit) !== 0) return true;
-    once |= bit;
-  }
-  return false;
 }
 
 /** A plugin answered instead of the upstream: a refusal (4xx/5xx) is its security decision; a preflight or redirect is not. */

@@ -82,8 +82,12 @@ async function* bodyStream(prefix: Buffer[] | null, rest: AsyncIterable<Buffer>,
   }
 }
 
-/** The upstream request head. */
-export function buildUpstreamHeaders(ctx: RequestContext, hostHeader: string): string[] {
+/**
+ * The upstream request head, or null when the request repeats a header that
+ * must appear once (Content-Type, Authorization): plugins and the upstream
+ * could read different copies (RFC 9110 §5.3), so it is refused.
+ */
+export function buildUpstreamHeaders(ctx: RequestContext, hostHeader: string): string[] | null {
   const req = ctx.req;
   const raw = req.rawHeaders;
   const out: string[] = [];
@@ -92,9 +96,15 @@ export function buildUpstreamHeaders(ctx: RequestContext, hostHeader: string): s
   const reqIdHeader = ctx.runtime.settings.request_id_header;
   const overrides = ctx.upstreamHeaders;
   const newBody = ctx.bodyBuffer;
+  let once = 0;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;
     const lower = name.toLowerCase();
+    if (lower === 'content-type' || lower === 'authorization') {
+      const bit = lower === 'content-type' ? 1 : 2;
+      if ((once & bit) !== 0) return null;
+      once |= bit;
+    }
     if (SKIP_REQUEST.has(lower) || lower === reqIdHeader || (extra !== null && extra.has(lower)) || (overrides !== null && overrides.has(lower))) continue;
     if (newBody !== null && lower === 'content-length') continue;
     out.push(name, raw[i + 1]!);
@@ -160,7 +170,7 @@ function clientClosed(): Error {
 export class UpstreamCall implements Dispatcher.DispatchHandler {
   readonly ctx: RequestContext;
   readonly cb: ProxyCallbacks;
-  readonly opts: Dispatcher.DispatchOptions & { headers: string[] };
+  readonly opts: Dispatcher.DispatchOptions & { headers: string[] | null };
   readonly canRetry: boolean;
   target: Target;
   #controller: Dispatcher.DispatchController | null = null;
