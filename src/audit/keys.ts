@@ -5,7 +5,8 @@
  * path. A key id (the first 16 hex digits of SHA-256 over the public key's
  * SPKI DER) names the key in every checkpoint.
  */
-import { createHash, createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
+import { createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
+import { sha256Hex } from './canonical.ts';
 import { readFileSync } from 'node:fs';
 
 export interface SigningKey {
@@ -14,7 +15,7 @@ export interface SigningKey {
 }
 
 export function keyId(publicKey: KeyObject): string {
-  return createHash('sha256').update(publicKey.export({ type: 'spki', format: 'der' })).digest('hex').slice(0, 16);
+  return sha256Hex(publicKey.export({ type: 'spki', format: 'der' })).slice(0, 16);
 }
 
 const ENV_REF = /^\{vault:\/\/env\/([A-Za-z0-9_-]+)\}$/;

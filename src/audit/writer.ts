@@ -27,7 +27,6 @@ import { decisionEntries, type AuditEntry } from './entries.ts';
 import { countLines, lastRecord, LogFile, pad, rotatedFiles } from './files.ts';
 import { loadSigningKey, type SigningKey } from './keys.ts';
 
-export { pad, rotatedFiles } from './files.ts';
 
 /** Where audit records go: the writer (single process, cluster primary) or a forwarder to the primary (workers). */
 export interface AuditTrail {
@@ -144,9 +143,14 @@ export class AuditWriter implements AuditTrail {
   }
 
   #append(entry: AuditEntry): void {
+    // Serialized once; again only when it crosses rotate_size (the rotation's records move the chain on).
+    let line = this.#line(entry);
     const rotate = this.#cfg.rotate_size;
-    if (rotate > 0 && this.#assigned > 0 && this.#assigned + canonicalJson(entry).length + 120 > rotate) this.#rotate();
-    this.#push(this.#chain(entry));
+    if (rotate > 0 && this.#assigned > 0 && this.#assigned + Buffer.byteLength(line) + 1 > rotate) {
+      this.#rotate();
+      line = this.#line(entry);
+    }
+    this.#push(this.#commit(line));
     this.stats.records++;
     if (this.#since++ === 0) this.#sinceAt = Date.now();
     if (this.#since >= this.#cfg.checkpoint_records) this.#checkpoint('records', false);
@@ -189,7 +193,16 @@ export class AuditWriter implements AuditTrail {
   }
 
   #chain(entry: object): string {
-    const line = canonicalJson({ ...entry, seq: this.#seq + 1, prev: this.#head });
+    return this.#commit(this.#line(entry));
+  }
+
+  /** The entry as the next record of the chain (not committed). */
+  #line(entry: object): string {
+    return canonicalJson({ ...entry, seq: this.#seq + 1, prev: this.#head });
+  }
+
+  /** The line becomes the chain's head. */
+  #commit(line: string): string {
     this.#seq++;
     this.#head = sha256Hex(line);
     return line;
