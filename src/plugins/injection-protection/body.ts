@@ -1,16 +1,13 @@
 /**
- * From the bytes of a request body to the text(s) an application could read
- * in them: Content-Encoding undone (gzip, deflate, br, zstd; inflating stops
- * at max_body_size), then the character encoding found the way JSON parsers
+ * From the bytes of a request body (its Content-Encoding already undone by
+ * the PDK's decodeBody, stopping at max_body_size) to the text(s) an
+ * application could read in them: the character encoding found the way JSON parsers
  * find it — a byte-order mark, the RFC 4627 §3 pattern of NULs in the first
  * four bytes, the charset parameter — and decoded. Whatever cannot be read
  * with confidence (UTF-32, NUL bytes, an unknown charset or coding, corrupt
  * compressed data) is reported as such rather than inspected as noise: the
  * plugin refuses it (uninspectable_body: block) or lets it through.
  */
-import { brotliDecompressSync, gunzipSync, inflateRawSync, inflateSync, type ZlibOptions } from 'node:zlib';
-import * as zlib from 'node:zlib';
-
 export type BodyText =
   /** `texts`: each reading of the body to inspect (usually one); `utf8`: the UTF-8 bytes of the first, when available. */
   | { readonly kind: 'text'; readonly texts: readonly string[]; readonly utf8: Buffer | null }
@@ -21,44 +18,6 @@ export type BodyText =
 export type Unreadable = Exclude<BodyText, { kind: 'text' }>;
 
 const CHARSET = /;\s*charset\s*=\s*(?:"([^"]*)"|([^;\s]*))/i;
-
-type Inflate = (b: Buffer, o: ZlibOptions) => Buffer;
-const zstd = (zlib as unknown as { zstdDecompressSync?: Inflate }).zstdDecompressSync;
-
-/** A deflate body is a zlib stream (RFC 9110); some clients send raw deflate. */
-const inflateEither: Inflate = (b, o) => {
-  try {
-    return inflateSync(b, o);
-  } catch (err) {
-    if ((err as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE') throw err;
-    return inflateRawSync(b, o);
-  }
-};
-
-const CODINGS = new Map<string, Inflate>([
-  ['gzip', gunzipSync],
-  ['x-gzip', gunzipSync],
-  ['deflate', inflateEither],
-  ['br', brotliDecompressSync],
-]);
-if (zstd !== undefined) CODINGS.set('zstd', zstd);
-
-/** Undo the Content-Encoding (codings in reverse order of application), at most `limit` bytes of output. */
-function decompress(body: Buffer, encoding: string, limit: number): Buffer | Unreadable {
-  const codings = encoding.split(',').map((c) => c.trim().toLowerCase()).filter((c) => c !== '' && c !== 'identity');
-  let out = body;
-  for (let i = codings.length - 1; i >= 0; i--) {
-    const inflate = CODINGS.get(codings[i]!);
-    if (inflate === undefined) return { kind: 'uninspectable', reason: `Content-Encoding ${token(codings[i]!)}` };
-    try {
-      out = inflate(out, { maxOutputLength: limit });
-    } catch (err) {
-      if ((err as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE') return { kind: 'oversized' };
-      return { kind: 'uninspectable', reason: `corrupt ${codings[i]!} data` };
-    }
-  }
-  return out;
-}
 
 /** UTF-16/UTF-32 from a byte-order mark, else from where the NULs of ASCII characters fall (RFC 4627 §3). */
 function sniff(b: Buffer): { encoding: string; bom: number } | null {
@@ -88,12 +47,8 @@ function canonical(label: string): string | null {
 const decode = (b: Buffer, encoding: string) => new TextDecoder(encoding).decode(b);
 
 /** A client's token, fit to be named in a log line and an answer. */
-const token = (s: string) => s.replace(/[^\w.:+-]/g, '').slice(0, 40);
+export const token = (s: string) => s.replace(/[^\w.:+-]/g, '').slice(0, 40);
 
-/** The bytes of a body with its Content-Encoding undone (at most `limit` of them), or why they cannot be had. */
-export function inflate(raw: Buffer, contentEncoding: string | undefined, limit: number): Buffer | Unreadable {
-  return contentEncoding === undefined ? raw : decompress(raw, contentEncoding, limit);
-}
 
 /** The texts of (uncompressed) bytes whose media type is `contentType`: charset from the bytes, else the label, else UTF-8. */
 export function decodeText(body: Buffer, contentType: string): BodyText {

@@ -18,7 +18,7 @@
  * The answer: the injection type found, null (clean or not inspected), or
  * why the body cannot be inspected.
  */
-import { decodeText, inflate, type Unreadable } from './body.ts';
+import { decodeText, type Unreadable } from './body.ts';
 import { urlDecode } from './decode.ts';
 import type { Inspector, Visitors } from './inspect.ts';
 import { mediaKind, mimeOf, type MediaKind } from './media.ts';
@@ -175,12 +175,9 @@ function inspectMultipart(inspector: Inspector, body: Buffer, contentType: strin
 const BODY_MODE: Record<Exclude<MediaKind, 'binary' | 'multipart'>, Mode> = { json: 'json', form: 'form', xml: 'xml', text: 'loose', unknown: 'loose' };
 
 /**
- * A request body of media kind `kind` (not binary), `limit` bounding what
- * decompression may produce.
+ * A request body of media kind `kind` (not binary), its Content-Encoding undone.
  */
-export function inspectBody(inspector: Inspector, kind: Exclude<MediaKind, 'binary'>, raw: Buffer, contentType: string, contentEncoding: string | undefined, limit: number): Outcome {
-  const body = inflate(raw, contentEncoding, limit);
-  if (!Buffer.isBuffer(body)) return body;
+export function inspectBody(inspector: Inspector, kind: Exclude<MediaKind, 'binary'>, body: Buffer, contentType: string): Outcome {
   if (kind === 'multipart') return inspectMultipart(inspector, body, contentType);
   const found = inspector.walk((visit) => inspectBytes({ visit, xssType: inspector.xssType }, BODY_MODE[kind], body, contentType, true));
   // No type or one this plugin does not know, and not text: binary, not inspected.

@@ -15,7 +15,8 @@
  * location and the type (never the value); log_only logs a warning, records
  * a `detect` decision and lets the request through.
  */
-import { Reply, definePlugin, problem, type PdkContext, type PluginServices } from '../../pdk/index.ts';
+import { Reply, decodeBody, definePlugin, isDecodeFailure, problem, type PdkContext, type PluginServices } from '../../pdk/index.ts';
+import { token } from './body.ts';
 import { inspectBody } from './content.ts';
 import { compileDetectors } from './detectors.ts';
 import { Inspector, type Finding } from './inspect.ts';
@@ -88,7 +89,12 @@ function create(config: InjectionProtectionConfig, services: PluginServices) {
   async function inspect(ctx: PdkContext, kind: Exclude<MediaKind, 'binary'>, contentType: string): Promise<Reply | undefined> {
     const body = await ctx.request.readBody(bodyLimit);
     if (body === null) return oversized(ctx);
-    const outcome = inspectBody(inspector, kind, body, contentType, contentEncoding(ctx), bodyLimit);
+    const decoded = await decodeBody(body, contentEncoding(ctx), bodyLimit);
+    if (isDecodeFailure(decoded)) {
+      if (decoded.reason === 'too-large') return oversized(ctx);
+      return uninspectable(ctx, decoded.reason === 'unsupported' ? `Content-Encoding ${token(decoded.coding)}` : `corrupt ${decoded.coding} data`);
+    }
+    const outcome = inspectBody(inspector, kind, decoded, contentType);
     if (outcome === null) return undefined;
     if (typeof outcome === 'string') return found(ctx, { location: 'body', type: outcome });
     return outcome.kind === 'oversized' ? oversized(ctx) : uninspectable(ctx, outcome.reason);

@@ -1,6 +1,7 @@
 /**
- * Content-Encoding: a compressed body is decoded before it is validated (the
- * bytes on the wire stay as they are). gzip (x-gzip), deflate (zlib-wrapped,
+ * Content-Encoding: a compressed request body is decoded before a plugin
+ * validates or inspects it (oas-validation, injection-protection; the bytes on
+ * the wire stay as they are), without blocking the event loop. gzip (x-gzip), deflate (zlib-wrapped,
  * or raw as some servers send it), br and zstd, in the order they were
  * applied ("gzip, br" = gzip first, so br is undone first); `identity` is no
  * encoding. The decoded size is capped: node:zlib stops at `max` bytes
