@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync, renameSync, unlinkSync } from 'node:fs';
 import { request } from 'undici';
 import { startGateway, startUpstream, type TestUpstream } from '../../../test/helpers/gateway.ts';
+import { startHttpCollector } from '../../../test/helpers/collectors.ts';
 import { eventually, TempDir } from '../../../test/helpers/process.ts';
 
 const lines = (file: string): any[] =>
@@ -105,5 +106,29 @@ describe('file-log', () => {
     await assert.rejects(startGateway(config({ path: dir.file('no/such/dir/x.log') })), /cannot create a file in .*no\/such\/dir/);
     await assert.rejects(startGateway(config({ path: dir.file('x.log'), custom_fields_by_lua: { a: 'return 1' } })), /custom_fields_by_lua is not supported/);
     await assert.rejects(startGateway(config({})), /path/);
+  });
+
+  test('the JSON written directly (no redact paths) is the record the object serializer gives (http-log with a redact path)', async () => {
+    const file = dir.file('same.log');
+    const collector = await startHttpCollector();
+    const gw = await startGateway({
+      services: [{ name: 'svc', url: upstream.url, routes: [{ name: 'r', paths: ['/'] }] }],
+      plugins: [
+        { name: 'file-log', config: { path: file } },
+        // A redact path of a header never sent: the object serializer runs, and changes nothing.
+        { name: 'http-log', config: { http_endpoint: collector.url, redact: ['request.headers.x-never-sent'] } },
+      ],
+    });
+    try {
+      await get(`${gw.url}/same/path?apikey=k1&page=2&a=1&a=2`, { authorization: 'Bearer t', 'x-partner-key': 'p', 'user-agent': 'ua "quoted"\\', cookie: 'c=1' });
+      await eventually(() => lines(file).length === 1 && collector.records().length === 1, 10000, 'one record each');
+      const direct = lines(file)[0];
+      assert.deepEqual(direct, collector.records()[0]);
+      assert.equal(direct.request.headers.authorization, 'REDACTED');
+      assert.equal(direct.request.uri, '/same/path?apikey=REDACTED&page=2&a=1&a=2');
+    } finally {
+      await gw.close();
+      await collector.close();
+    }
   });
 });
