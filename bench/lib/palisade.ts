@@ -3,6 +3,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import type { BenchCredentials } from './credentials.ts';
+import type { WrkRequest } from './wrk.ts';
 
 export type PalisadeScenario = 'plain' | 'plugins' | 'key-auth' | 'jwt-hs256' | 'jwt-rs256' | 'jwt-es256' | 'jwt-es256-nocache' | 'key-auth+rl-local' | 'key-auth+rl-redis' | 'plain-post' | 'oas-validation' | 'observability';
 
@@ -22,11 +23,7 @@ export const SCENARIO_DESCRIPTIONS: Record<PalisadeScenario, string> = {
 };
 
 /** The request of a scenario when it is not the shared GET / (wrk sends it with a script). */
-export interface ScenarioRequest {
-  method: 'POST';
-  headers: Record<string, string>;
-  body: string;
-}
+export type ScenarioRequest = WrkRequest;
 
 /** A ~1 KB order, valid against OAS_BENCH_SPEC. */
 export const OAS_BENCH_BODY = JSON.stringify({

@@ -1,5 +1,5 @@
 /** Running wrk and reading its --latency report. */
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { start } from './procs.ts';
@@ -108,15 +108,17 @@ export function socketErrorCount(r: WrkResult): number {
 export async function runWrk(o: WrkOptions): Promise<WrkResult> {
   const args = [`-t${o.threads ?? 1}`, `-c${o.connections}`, `-d${o.seconds}s`, '--latency', '--timeout', '5s'];
   for (const [k, v] of Object.entries(o.headers ?? {})) args.push('-H', `${k}: ${v}`);
-  if (o.request) {
-    const file = join(mkdtempSync(join(tmpdir(), 'palisade-wrk-')), 'request.lua');
-    writeFileSync(file, luaScript(o.request));
+  const dir = o.request ? mkdtempSync(join(tmpdir(), 'palisade-wrk-')) : null;
+  if (dir !== null) {
+    const file = join(dir, 'request.lua');
+    writeFileSync(file, luaScript(o.request!));
     args.push('-s', file);
   }
   args.push(`http://127.0.0.1:${o.port}${o.path ?? '/'}`);
   const [cmd, argv] = pinned(LOAD_CPU, 'wrk', args);
   const child = start('wrk', cmd, argv, { captureStdout: true });
   const code = await child.exited;
+  if (dir !== null) rmSync(dir, { recursive: true, force: true });
   const out = child.stdout();
   if (code !== 0) throw new Error(`wrk exited with ${code}: ${out.slice(-500)}`);
   return parseWrk(out);
