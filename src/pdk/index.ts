@@ -7,7 +7,7 @@ import type { Static, TSchema } from '@sinclair/typebox';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { PeerCertificate } from 'node:tls';
 import type { Logger } from 'pino';
-import type { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { Counter, Gauge, Histogram } from 'prom-client';
 import { Reply } from './reply.ts';
 
 export { Reply, problem } from './reply.ts';
@@ -403,7 +403,6 @@ export interface UpstreamTargetHealth {
  * Across cluster workers /metrics sums counters and histograms.
  */
 export interface MetricsService {
-  readonly registry: Registry;
   counter(name: string, help: string, labelNames: readonly string[]): Counter<string>;
   histogram(name: string, help: string, labelNames: readonly string[], buckets: readonly number[]): Histogram<string>;
   /**

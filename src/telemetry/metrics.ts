@@ -93,7 +93,6 @@ export class GatewayMetrics {
   scope(upstreams: () => readonly UpstreamTargetHealth[]): MetricsService & { release(): void } {
     const removers: (() => void)[] = [];
     return {
-      registry: this.registry,
       counter: (name, help, labels) => this.counter(name, help, labels),
       histogram: (name, help, labels, buckets) => this.histogram(name, help, labels, buckets),
       gauge: (name, help, labels, options) => {
