@@ -24,6 +24,7 @@ function slug(status: number): string {
 /**
  * RFC 9457 problem document with Kong's `message` member, so clients written
  * against Kong keep working. Never carries a stack trace or a secret.
+ * `reason` is the decision recorded for it (default: the message).
  */
 export function problem(
   status: number,
@@ -31,6 +32,7 @@ export function problem(
   requestId: string,
   headers: Record<string, string> = {},
   detail?: string,
+  reason: string = message,
 ): Reply {
   const body = JSON.stringify({
     type: `urn:palisade:problem:${slug(status)}`,
@@ -40,5 +42,5 @@ export function problem(
     request_id: requestId,
     message,
   });
-  return new Reply(status, body, { 'content-type': 'application/problem+json', ...headers }, message);
+  return new Reply(status, body, { 'content-type': 'application/problem+json', ...headers }, reason);
 }

@@ -15,7 +15,7 @@
  * location and the type (never the value); log_only logs a warning, records
  * a `detect` decision and lets the request through.
  */
-import { Reply, decodeBody, definePlugin, isDecodeFailure, problem, type PdkContext, type PluginServices } from '../../pdk/index.ts';
+import { decodeBody, definePlugin, isDecodeFailure, problem, type PdkContext, type Reply, type PluginServices } from '../../pdk/index.ts';
 import { token } from './body.ts';
 import { inspectBody } from './content.ts';
 import { compileDetectors } from './detectors.ts';
@@ -58,8 +58,7 @@ function create(config: InjectionProtectionConfig, services: PluginServices) {
       ctx.decide('detect', what);
       return undefined;
     }
-    const r = problem(status, message, ctx.requestId, {}, `Request refused: ${what}.`);
-    return new Reply(r.status, r.body, r.headers, what);
+    return problem(status, message, ctx.requestId, {}, `Request refused: ${what}.`, what);
   }
 
   /** Path, query, headers, cookies: synchronous. */
@@ -82,8 +81,7 @@ function create(config: InjectionProtectionConfig, services: PluginServices) {
   function uninspectable(ctx: PdkContext, reason: string): Reply | undefined {
     log.warn({ request_id: ctx.requestId, plugin: NAME, reason, mode: config.uninspectable_body }, 'body cannot be inspected');
     if (config.uninspectable_body === 'allow') return void ctx.decide('detect', `body not inspected: ${reason}`);
-    const r = problem(415, CANNOT, ctx.requestId, {}, `The request body cannot be inspected: ${reason}.`);
-    return new Reply(r.status, r.body, r.headers, `body not inspected: ${reason}`);
+    return problem(415, CANNOT, ctx.requestId, {}, `The request body cannot be inspected: ${reason}.`, `body not inspected: ${reason}`);
   }
 
   async function inspect(ctx: PdkContext, kind: Exclude<MediaKind, 'binary'>, contentType: string): Promise<Reply | undefined> {
