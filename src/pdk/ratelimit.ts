@@ -15,6 +15,28 @@ import type { PdkContext, PluginServices, RateWindow, RateWindows, Reply } from 
 export const PERIODS = ['second', 'minute', 'hour', 'day', 'month', 'year'] as const;
 export type Period = (typeof PERIODS)[number];
 
+/** One letter per period, for counter keys and fields. */
+export const PERIOD_TAG: Record<Period, string> = { second: 's', minute: 'm', hour: 'h', day: 'd', month: 'M', year: 'y' };
+
+/**
+ * Kong's checks of a set of per-period limits: at least one, and a longer period never lower than a
+ * shorter one (Kong's messages). `at` prefixes the message (e.g. 'limits.videos: '; without it the message is a
+ * sentence of its own), `field` names a period's field. Null when they hold.
+ */
+export function periodLimitsError(limits: Partial<Record<Period, number>>, at = '', field = (p: Period) => `'${p}'`): string | null {
+  const periods = PERIODS.filter((p) => typeof limits[p] === 'number');
+  if (periods.length === 0) return `${at}at least one of these fields must be non-empty: ${PERIODS.map(field).join(', ')}`;
+  const fmt = (n: number) => n.toFixed(1);
+  for (let i = 0; i < periods.length; i++) {
+    for (let j = i + 1; j < periods.length; j++) {
+      const lo = limits[periods[i]!]!;
+      const hi = limits[periods[j]!]!;
+      if (hi < lo) return `${at}${at === '' ? 'The' : 'the'} limit for ${periods[j]}(${fmt(hi)}) cannot be lower than the limit for ${periods[i]}(${fmt(lo)})`;
+    }
+  }
+  return null;
+}
+
 /** Kong's optional per-period limit fields (second … year); `what` names the unit counted, e.g. 'HTTP requests'. */
 export function periodLimitFields(what: string) {
   const limit = (period: Period) => Type.Optional(Type.Number({ exclusiveMinimum: 0, description: `The number of ${what} allowed per ${period}.` }));

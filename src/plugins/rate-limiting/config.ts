@@ -3,7 +3,7 @@
  * messages where Kong has one; the redis settings are checked by the PDK's
  * redisConfigError) and the periods in use.
  */
-import { CLUSTER_POLICY, PERIODS, type Period } from '../../pdk/ratelimit.ts';
+import { CLUSTER_POLICY, PERIODS, periodLimitsError, type Period } from '../../pdk/ratelimit.ts';
 import { redisConfigError } from '../../pdk/redis-config.ts';
 import type { RateLimitingConfig } from './schema.ts';
 
@@ -21,16 +21,9 @@ export function periodsOf(config: RateLimitingConfig): { periods: Period[]; limi
   return { periods, limits };
 }
 
-const fmt = (n: number) => n.toFixed(1);
-
 export function validate(config: RateLimitingConfig): string | null {
-  const { periods, limits } = periodsOf(config);
-  if (periods.length === 0) return "at least one of these fields must be non-empty: 'config.second', 'config.minute', 'config.hour', 'config.day', 'config.month', 'config.year'";
-  for (let i = 0; i < periods.length; i++) {
-    for (let j = i + 1; j < periods.length; j++) {
-      if (limits[j]! < limits[i]!) return `The limit for ${periods[j]}(${fmt(limits[j]!)}) cannot be lower than the limit for ${periods[i]}(${fmt(limits[i]!)})`;
-    }
-  }
+  const limits = periodLimitsError(config, '', (p) => `'config.${p}'`);
+  if (limits !== null) return limits;
   if (config.policy === 'cluster') return CLUSTER_POLICY;
   if (config.limit_by === 'header' && config.header_name === undefined) return "header_name is required when limit_by is 'header'";
   if (config.limit_by === 'path' && config.path === undefined) return "path is required when limit_by is 'path'";

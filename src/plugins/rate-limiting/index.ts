@@ -11,7 +11,7 @@
  * with fault_tolerant false answers 503 (Kong: 500).
  */
 import { definePlugin, type PdkContext, type PluginServices, type RateVerdict, type RateWindows, type Reply } from '../../pdk/index.ts';
-import { limitIdentifier, StoreOutage, Windows } from '../../pdk/ratelimit.ts';
+import { limitIdentifier, PERIOD_TAG, StoreOutage, Windows } from '../../pdk/ratelimit.ts';
 import { redisSettings } from '../../pdk/redis-config.ts';
 import { periodsOf, validate } from './config.ts';
 import { HeaderSet } from './headers.ts';
@@ -19,7 +19,6 @@ import { RateLimitingSchema, type RateLimitingConfig } from './schema.ts';
 
 /** Where the access phase leaves the verdict on an admitted request for the response phase. */
 const SLOT = 'rate-limiting:headers';
-const PERIOD_TAG = { second: 's', minute: 'm', hour: 'h', day: 'd', month: 'M', year: 'y' } as const;
 
 interface Admitted {
   v: RateVerdict;

@@ -3,15 +3,13 @@
  * limit, counter field and header names; Kong's checks of the `limits` map;
  * and the parser of the upstream's usage header ("videos=2, images=1").
  */
-import { PERIODS, type Period } from '../../pdk/ratelimit.ts';
+import { PERIOD_TAG, PERIODS, periodLimitsError, type Period } from '../../pdk/ratelimit.ts';
 import type { QuotaConfig } from './schema.ts';
 
 const TOKEN = /^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/;
-const PERIOD_TAG: Record<Period, string> = { second: 's', minute: 'm', hour: 'h', day: 'd', month: 'M', year: 'y' };
 /** Larger reported amounts are ignored (a broken header must not poison a counter). */
 const MAX_AMOUNT = 1_000_000_000;
 const DIGITS = /^\d{1,10}$/;
-const fmt = (n: number) => n.toFixed(1);
 
 /** Kong's checks of the limits map (and the quota names, which become header names), or null. */
 export function limitsError(limits: Record<string, QuotaConfig>): string | null {
@@ -21,15 +19,8 @@ export function limitsError(limits: Record<string, QuotaConfig>): string | null 
     const twin = lower.get(name.toLowerCase());
     if (twin !== undefined) return `limits: '${twin}' and '${name}' differ only in case (header names do not)`;
     lower.set(name.toLowerCase(), name);
-    const periods = PERIODS.filter((p) => typeof quota[p] === 'number');
-    if (periods.length === 0) return `limits.${name}: at least one of these fields must be non-empty: ${PERIODS.map((p) => `'${p}'`).join(', ')}`;
-    for (let i = 0; i < periods.length; i++) {
-      for (let j = i + 1; j < periods.length; j++) {
-        const lo = quota[periods[i]!]!;
-        const hi = quota[periods[j]!]!;
-        if (hi < lo) return `limits.${name}: the limit for ${periods[j]}(${fmt(hi)}) cannot be lower than the limit for ${periods[i]}(${fmt(lo)})`;
-      }
-    }
+    const error = periodLimitsError(quota, `limits.${name}: `);
+    if (error !== null) return error;
   }
   return null;
 }
