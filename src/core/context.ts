@@ -300,6 +300,7 @@ export class RequestContext implements PdkContext, PdkResponse {
   #decisions: PdkDecision[] | null = null;
   #shared: Record<string, unknown> | null = null;
   #request: RequestView | null = null;
+  #timings: Timings | null = null;
 
   constructor(
     req: IncomingMessage,
@@ -361,6 +362,8 @@ export class RequestContext implements PdkContext, PdkResponse {
     return this.phaseRuns ?? NO_SPANS;
   }
   get timings(): PdkTimings {
+    // Final once the exchange is over (the log phase): computed once for every log plugin that asks.
+    if (this.endNs !== 0n) return (this.#timings ??= new Timings(this));
     return new Timings(this);
   }
   get bytesReceived(): number {
