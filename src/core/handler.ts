@@ -299,6 +299,7 @@ export class RequestHandler implements ProxyCallbacks {
     if (reply.body !== null) headers['content-length'] = String(Buffer.byteLength(reply.body));
     ctx.headers = headers;
     const finish = () => {
+      ctx.plugin = null; // after the response phase, also an async one (its handlers' decisions are theirs)
       this.writeHead(ctx);
       ctx.bytesOut = reply.body === null ? 0 : Buffer.byteLength(reply.body);
       ctx.res.end(ctx.method === 'HEAD' ? undefined : (reply.body ?? undefined));
@@ -308,7 +309,6 @@ export class RequestHandler implements ProxyCallbacks {
     try {
       // A Reply from the response phase is ignored here: this already is the gateway's answer.
       const r = response === null ? undefined : runPhase(response, 'response', ctx, 0);
-      ctx.plugin = null;
       if (isPromise(r)) r.then(finish).catch((err: unknown) => this.#crash(ctx, err));
       else finish();
     } catch (err) {
