@@ -23,7 +23,7 @@ const SKIP_REQUEST = new Set([
   'x-anonymous-consumer', 'x-anonymous-groups', 'x-authenticated-groups', 'x-authenticated-scope', 'x-authenticated-userid',
 ]);
 /** Response headers never forwarded to the client. */
-const SKIP_RESPONSE = ['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'proxy-authenticate'];
+const SKIP_RESPONSE = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'proxy-authenticate']);
 
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
 
@@ -147,13 +147,26 @@ export function viaValue(httpVersion: string): string {
 }
 
 /** Headers an upstream names in its Connection header are hop-by-hop too (RFC 9110 §7.6.1). */
-function dropConnectionListed(headers: Record<string, string | string[] | undefined>, conn: string | string[]): void {
+function connectionListed(conn: string | string[] | undefined): Set<string> | null {
+  if (conn === undefined) return null;
   const list = typeof conn === 'string' ? conn : conn.join(',');
-  if (list === 'keep-alive' || list === 'close') return;
-  for (const token of list.toLowerCase().split(',')) {
-    const name = token.trim();
-    if (name !== '' && name !== 'close' && name !== 'keep-alive') delete headers[name];
+  if (list === 'keep-alive' || list === 'close') return null;
+  return new Set(list.toLowerCase().split(',').map((t) => t.trim()));
+}
+
+/**
+ * The upstream's response headers without the hop-by-hop ones, as a new object:
+ * deleting them from undici's object instead would turn it into a slow
+ * dictionary-mode object for every later read and for node's writeHead.
+ */
+function forwardedResponseHeaders(headers: Record<string, string | string[] | undefined>): Record<string, string | string[] | undefined> {
+  const listed = connectionListed(headers.connection);
+  const out: Record<string, string | string[] | undefined> = {};
+  for (const name in headers) {
+    if (SKIP_RESPONSE.has(name) || (listed !== null && listed.has(name))) continue;
+    out[name] = headers[name];
   }
+  return out;
 }
 
 function classify(err: Error & { code?: string }): { error: GatewayError; health: 'tcp_failure' | 'timeout' } {
@@ -233,10 +246,7 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
     ctx.upstreamHeadersNs = process.hrtime.bigint();
     ctx.status = statusCode;
     ctx.source = 'upstream';
-    const conn = headers.connection;
-    if (conn !== undefined) dropConnectionListed(headers, conn);
-    for (const h of SKIP_RESPONSE) if (headers[h] !== undefined) delete headers[h];
-    ctx.headers = headers;
+    ctx.headers = forwardedResponseHeaders(headers);
     ctx.routeRuntime!.service.balancer.report(this.target, 'success', statusCode);
     const r = this.cb.onHeaders(ctx);
     // Held from now on (onHeaders decides synchronously): chunks arriving while an async response phase runs are not written before the head.

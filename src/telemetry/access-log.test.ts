@@ -1,0 +1,49 @@
+/**
+ * The access log file: every line is the JSON of the record the log reports
+ * (same values, same number formatting), across its 32 KB write batches, for
+ * lines that need escaping, non-ASCII text and lines larger than a batch.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import { request } from 'undici';
+import { startGateway, startUpstream } from '../../test/helpers/gateway.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'palisade-access-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+test('the access log file holds exactly the records, in order, across batches', async () => {
+  const up = await startUpstream();
+  const file = join(dir, 'access.log');
+  const gw = await startGateway({ server: { access_log: file }, services: [{ name: 's', url: up.url, routes: [{ name: 'r', paths: ['/'] }] }] });
+  const paths = [
+    '/plain',
+    '/quote"and\\backslash',
+    '/tab%09and%22encoded',
+    '/non-ascii-host',
+    `/long?q=${'x'.repeat(11_000)}`, // one line longer than a batch buffer can hold in the worst case
+  ];
+  try {
+    for (let i = 0; i < 300; i++) {
+      const path = i < paths.length ? paths[i]! : `/n/${i}?q=${i}`;
+      // A Host header byte above 0x7f reaches the log as a non-ASCII character (node reads header bytes as latin1).
+      const headers = path === '/non-ascii-host' ? { host: 'caf\u00e9.example' } : {};
+      const res = await request(`${gw.url}${path}`, { headers });
+      await res.body.dump();
+      assert.equal(res.statusCode, 200);
+    }
+  } finally {
+    await gw.close();
+    await up.close();
+  }
+  const text = readFileSync(file, 'utf8');
+  assert.ok(text.length > 3 * 32768, 'spans several batches');
+  const lines = text.split('\n');
+  assert.equal(lines.pop(), '', 'ends with a newline');
+  assert.equal(lines.length, 300);
+  assert.deepEqual(lines.map((l) => JSON.parse(l) as unknown), gw.accessLog, 'each line is its record');
+  // The latencies are written as the numbers themselves (three decimals at most).
+  for (const line of lines) assert.match(line, /"latency":\{"total_ms":\d+(\.\d{1,3})?,"upstream_ms":\d+(\.\d{1,3})?,"gateway_ms":\d+(\.\d{1,3})?\}/);
+});
