@@ -134,6 +134,9 @@ export function createListeners(host: ListenerHost, want: { http: boolean; https
     connectionsCheckingInterval: 1000,
     // Checked in admit(), which answers with a problem document.
     requireHostHeader: false,
+    // A request without Content-Length or Transfer-Encoding has no body (RFC 9112 §6.3): node skips
+    // its stream life cycle ('data', 'end', 'close' events) instead of running it for nothing.
+    optimizeEmptyRequests: true,
     insecureHTTPParser: false,
   };
   const onClientError = clientErrorHandler(host);
