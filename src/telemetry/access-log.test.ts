@@ -17,12 +17,28 @@ after(() => rmSync(dir, { recursive: true, force: true }));
 test('the access log file holds exactly the records, in order, across batches', async () => {
   const up = await startUpstream();
   const file = join(dir, 'access.log');
-  const gw = await startGateway({ server: { access_log: file }, services: [{ name: 's', url: up.url, routes: [{ name: 'r', paths: ['/'] }] }] });
+  const gw = await startGateway({
+    server: { access_log: file },
+    services: [
+      {
+        name: 's',
+        url: up.url,
+        routes: [
+          { name: 'r', paths: ['/'] },
+          // A refusal: the line carries the plugin's decision.
+          { name: 'denied', paths: ['/denied'], plugins: [{ name: 'request-termination', config: { status_code: 403, message: 'no' } }] },
+        ],
+      },
+    ],
+    // Every line carries a trace id (the spans go to the echo upstream).
+    plugins: [{ name: 'opentelemetry', config: { traces_endpoint: `${up.url}/v1/traces` } }],
+  });
   const paths = [
     '/plain',
     '/quote"and\\backslash',
     '/tab%09and%22encoded',
     '/non-ascii-host',
+    '/denied',
     `/long?q=${'x'.repeat(11_000)}`, // one line longer than a batch buffer can hold in the worst case
   ];
   try {
@@ -32,7 +48,7 @@ test('the access log file holds exactly the records, in order, across batches', 
       const headers = path === '/non-ascii-host' ? { host: 'caf\u00e9.example' } : {};
       const res = await request(`${gw.url}${path}`, { headers });
       await res.body.dump();
-      assert.equal(res.statusCode, 200);
+      assert.equal(res.statusCode, path === '/denied' ? 403 : 200);
     }
   } finally {
     await gw.close();
@@ -44,6 +60,8 @@ test('the access log file holds exactly the records, in order, across batches', 
   assert.equal(lines.pop(), '', 'ends with a newline');
   assert.equal(lines.length, 300);
   assert.deepEqual(lines.map((l) => JSON.parse(l) as unknown), gw.accessLog, 'each line is its record');
+  assert.ok(gw.accessLog.every((r) => typeof r.trace_id === 'string'));
+  assert.equal(gw.accessLog.filter((r) => Array.isArray(r.decisions)).length, 1, 'the refusal has its decision');
   // The latencies are written as the numbers themselves (three decimals at most).
   for (const line of lines) assert.match(line, /"latency":\{"total_ms":\d+(\.\d{1,3})?,"upstream_ms":\d+(\.\d{1,3})?,"gateway_ms":\d+(\.\d{1,3})?\}/);
 });
