@@ -9,6 +9,10 @@ export type AttrValue = string | number | boolean;
 
 const str = JSON.stringify as (s: string) => string;
 
+/** The last whole millisecond written and its text: a request's spans share a few (the epoch ms is not a small integer, its text is slow to make). */
+let lastWhole = -1;
+let lastWholeText = '';
+
 /** ms since the epoch (fractional) → nanoseconds as a decimal string (no float precision lost on the ms part). */
 export function nanos(ms: number): string {
   let whole = Math.floor(ms);
@@ -17,7 +21,11 @@ export function nanos(ms: number): string {
     whole += 1;
     frac = 0;
   }
-  return frac === 0 ? `${whole}000000` : whole + String(1e6 + frac).slice(1);
+  if (whole !== lastWhole) {
+    lastWhole = whole;
+    lastWholeText = String(whole);
+  }
+  return frac === 0 ? `${lastWholeText}000000` : lastWholeText + String(1e6 + frac).slice(1);
 }
 
 /** The opening of an attribute with this key, up to the value's type: `{"key":"…","value":{`. */
