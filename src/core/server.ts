@@ -134,7 +134,7 @@ export function createListeners(host: ListenerHost, want: { http: boolean; https
     connectionsCheckingInterval: 1000,
     // Checked in admit(), which answers with a problem document.
     requireHostHeader: false,
-    // A request without Content-Length or Transfer-Encoding has no body (RFC 9112 §6.3): node skips
+    // A request without Content-Length or Transfer-Encoding has no body (RFC 9112 §6.3): node (24.12+) skips
     // its stream life cycle ('data', 'end', 'close' events) instead of running it for nothing.
     optimizeEmptyRequests: true,
     insecureHTTPParser: false,
