@@ -151,7 +151,11 @@ function connectionListed(conn: string | string[] | undefined): Set<string> | nu
   if (conn === undefined) return null;
   const list = typeof conn === 'string' ? conn : conn.join(',');
   if (list === 'keep-alive' || list === 'close') return null;
-  return new Set(list.toLowerCase().split(',').map((t) => t.trim()));
+  const names = new Set(list.toLowerCase().split(',').map((t) => t.trim()));
+  // Connection options, not header names.
+  names.delete('close');
+  names.delete('keep-alive');
+  return names;
 }
 
 /**
@@ -164,7 +168,9 @@ function forwardedResponseHeaders(headers: Record<string, string | string[] | un
   const out: Record<string, string | string[] | undefined> = {};
   for (const name in headers) {
     if (SKIP_RESPONSE.has(name) || (listed !== null && listed.has(name))) continue;
-    out[name] = headers[name];
+    // undici keeps a `__proto__` header as an own property; assigning it would set the copy's prototype.
+    if (name === '__proto__') Object.defineProperty(out, name, { value: headers[name], enumerable: true, writable: true, configurable: true });
+    else out[name] = headers[name];
   }
   return out;
 }
@@ -387,7 +393,8 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
       return this.cb.onDone(ctx);
     }
     if (ctx.res.destroyed || (ctx.req.destroyed && err.name === 'AbortError')) {
-      // The client went away (before or during the response): not the upstream's fault.
+      // The client went away (before or during the response): not the upstream's fault. (A request without
+      // a body is read, so destroyed, from the start: for it only the gateway's own aborts reach here.)
       ctx.errorCode = 'PALISADE_ERR_CLIENT_CLOSED';
       return this.cb.onDone(ctx);
     }

@@ -22,6 +22,13 @@ function backend(req: IncomingMessage, res: ServerResponse, body: string): void 
       res.setHeader('x-resp-keep', 'ok');
       res.end('hop');
       return;
+    case '/proto':
+      res.setHeader('__proto__', 'from-upstream');
+      res.setHeader('connection', 'close, X-Resp-Hop');
+      res.setHeader('x-resp-hop', 'secret');
+      res.setHeader('close', 'a header, not the option');
+      res.end('proto');
+      return;
     case '/cookies':
       res.setHeader('set-cookie', ['a=1; Path=/', 'b=2; HttpOnly', 'c=3; Secure']);
       res.end('cookies');
@@ -126,6 +133,15 @@ describe('proxy', () => {
       assert.doesNotMatch(String(r.headers['keep-alive'] ?? ''), /max=99/);
       assert.doesNotMatch(String(r.headers.connection ?? ''), /x-resp-hop/i);
       assert.equal(r.headers['x-resp-keep'], 'ok');
+    });
+
+    test('a response header named __proto__ is forwarded like any other; Connection options are not header names', async () => {
+      const r = await request(`${plain.url}/p/proto`);
+      assert.equal(await r.body.text(), 'proto');
+      assert.ok(Object.hasOwn(r.headers, '__proto__'), 'forwarded as a header');
+      assert.equal(r.headers['__proto__'], 'from-upstream');
+      assert.equal(r.headers['x-resp-hop'], undefined);
+      assert.equal(r.headers.close, 'a header, not the option');
     });
 
     test('Expect: 100-continue is answered by the gateway and the body still reaches the upstream', async () => {

@@ -10,7 +10,7 @@ export type AttrValue = string | number | boolean;
 const str = JSON.stringify as (s: string) => string;
 
 /** The last whole millisecond written and its text: a request's spans share a few (the epoch ms is not a small integer, its text is slow to make). */
-let lastWhole = -1;
+let lastWhole = Number.NaN;
 let lastWholeText = '';
 
 /** ms since the epoch (fractional) → nanoseconds as a decimal string (no float precision lost on the ms part). */
