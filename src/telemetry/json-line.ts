@@ -24,15 +24,19 @@ export class JsonLine {
     this.buf = buf;
   }
 
-  /** Constant bytes (see fragment()). */
-  raw(bytes: Buffer): void {
+  /** Constant bytes (see fragment()); chains: `w.raw(KEY).str(value)`. */
+  raw(bytes: Buffer): this {
     this.buf.set(bytes, this.pos);
     this.pos += bytes.length;
+    return this;
   }
 
   /** A JSON string, or null. */
   str(s: string | null): void {
-    if (s === null) return this.raw(NULL);
+    if (s === null) {
+      this.raw(NULL);
+      return;
+    }
     const buf = this.buf;
     const start = this.pos;
     let p = start + 1;
