@@ -12,6 +12,17 @@ import type { RouteRuntime, RuntimeConfig } from './runtime.ts';
 
 export type ResponseHeaders = Record<string, string | string[] | number | undefined>;
 
+/** A header of a headers object: `__proto__` is a header name here, never the object's prototype. */
+export function headerOf<V>(headers: Record<string, V>, name: string): V | undefined {
+  return name === '__proto__' && !Object.hasOwn(headers, name) ? undefined : headers[name];
+}
+
+/** Sets a header of a headers object (`__proto__` as an own property, not the prototype). */
+export function setHeaderOf<V>(headers: Record<string, V>, name: string, value: NoInfer<V>): void {
+  if (name === '__proto__') Object.defineProperty(headers, name, { value, enumerable: true, writable: true, configurable: true });
+  else headers[name] = value;
+}
+
 class TlsView implements PdkTls {
   readonly #socket: TLSSocket;
   constructor(socket: TLSSocket) {
@@ -64,7 +75,7 @@ class RequestView implements PdkRequest {
     return this.#ctx.req.headers;
   }
   header(name: string): string | undefined {
-    const v = this.#ctx.req.headers[name.toLowerCase()];
+    const v = headerOf(this.#ctx.req.headers, name.toLowerCase());
     return Array.isArray(v) ? v[0] : v;
   }
   get rawHeaders(): readonly string[] {
@@ -396,18 +407,18 @@ export class RequestContext implements PdkContext, PdkResponse {
 
   // PdkResponse
   getHeader(name: string): string | string[] | undefined {
-    const v = this.headers[name.toLowerCase()];
+    const v = headerOf(this.headers, name.toLowerCase());
     return typeof v === 'number' ? String(v) : v;
   }
   setHeader(name: string, value: string | string[]): void {
-    this.headers[name.toLowerCase()] = value;
+    setHeaderOf(this.headers, name.toLowerCase(), value);
   }
   addHeader(name: string, value: string): void {
     const key = name.toLowerCase();
-    const cur = this.headers[key];
-    if (cur === undefined) this.headers[key] = value;
+    const cur = headerOf(this.headers, key);
+    if (cur === undefined) setHeaderOf(this.headers, key, value);
     else if (Array.isArray(cur)) cur.push(value);
-    else this.headers[key] = [String(cur), value];
+    else setHeaderOf(this.headers, key, [String(cur), value]);
   }
   removeHeader(name: string): void {
     delete this.headers[name.toLowerCase()];

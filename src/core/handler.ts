@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { problem, Reply } from '../pdk/index.ts';
-import { RequestContext } from './context.ts';
+import { RequestContext, setHeaderOf } from './context.ts';
 import { ERR, type GatewayError } from './errors.ts';
 import { isPromise, type Chain } from './pipeline.ts';
 import { UpstreamCall, viaValue, type ProxyCallbacks } from './proxy.ts';
@@ -295,7 +295,7 @@ export class RequestHandler implements ProxyCallbacks {
     ctx.status = reply.status;
     ctx.source = 'gateway';
     const headers: Record<string, string | string[] | undefined> = {};
-    for (const k in reply.headers) headers[k.toLowerCase()] = reply.headers[k];
+    for (const k in reply.headers) setHeaderOf(headers, k.toLowerCase(), reply.headers[k]);
     if (reply.body !== null) headers['content-length'] = String(Buffer.byteLength(reply.body));
     ctx.headers = headers;
     const finish = () => {

@@ -8,7 +8,7 @@ import type { Dispatcher } from 'undici';
 import { mediaTypeMatcher, type Reply } from '../pdk/index.ts';
 import { isPromise } from './pipeline.ts';
 import { BodyLimitError, ERR, type GatewayError } from './errors.ts';
-import { hasBody, type RequestContext } from './context.ts';
+import { hasBody, setHeaderOf, type RequestContext } from './context.ts';
 import type { Target } from './balancer.ts';
 
 /**
@@ -168,9 +168,7 @@ function forwardedResponseHeaders(headers: Record<string, string | string[] | un
   const out: Record<string, string | string[] | undefined> = {};
   for (const name in headers) {
     if (SKIP_RESPONSE.has(name) || (listed !== null && listed.has(name))) continue;
-    // undici keeps a `__proto__` header as an own property; assigning it would set the copy's prototype.
-    if (name === '__proto__') Object.defineProperty(out, name, { value: headers[name], enumerable: true, writable: true, configurable: true });
-    else out[name] = headers[name];
+    setHeaderOf(out, name, headers[name]); // undici keeps a `__proto__` header as an own property too
   }
   return out;
 }

@@ -28,6 +28,7 @@ describe('correlation-id', () => {
             route('uuid', { generator: 'uuid', header_name: 'X-Correlation-ID', echo_downstream: true }),
             route('counter', { generator: 'uuid#counter', header_name: 'X-Counter' }),
             route('tracker', { generator: 'tracker', header_name: 'X-Tracker', echo_downstream: true }),
+            route('proto', { generator: 'uuid', header_name: '__proto__', echo_downstream: true }),
             route('terminated', { generator: 'uuid', header_name: 'X-Correlation-ID', echo_downstream: true }, [
               { name: 'request-termination', config: {} },
             ]),
@@ -50,6 +51,13 @@ describe('correlation-id', () => {
     const seen: IncomingHttpHeaders | null = upstream.requests.length > before ? upstream.requests.at(-1)!.headers : null;
     return { status: r.statusCode, headers: r.headers as IncomingHttpHeaders, seen };
   }
+
+  test('a header named __proto__ is a header like any other, both ways', async () => {
+    const r = await call('/proto');
+    assert.equal(r.status, 200);
+    assert.ok(Object.hasOwn(r.headers, '__proto__'), 'echoed downstream');
+    assert.match(String(r.headers['__proto__']), UUID);
+  });
 
   test('defaults: Kong-Request-ID generated with uuid#counter, sent upstream, not echoed', async () => {
     const a = await call('/default');
