@@ -7,21 +7,12 @@ import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { problem, Reply, type PdkConsumer, type PdkContext, type PdkCredential, type PdkDecision, type PdkEntityRef, type PdkPhaseSpan, type PdkRequest, type PdkResponse, type PdkTimings, type PdkTls } from '../pdk/index.ts';
+import { headerOf, setHeaderOf } from '../pdk/own-header.ts';
 import type { Chain } from './pipeline.ts';
 import type { RouteRuntime, RuntimeConfig } from './runtime.ts';
 
 export type ResponseHeaders = Record<string, string | string[] | number | undefined>;
 
-/** A header of a headers object: `__proto__` is a header name here, never the object's prototype. */
-export function headerOf<V>(headers: Record<string, V>, name: string): V | undefined {
-  return name === '__proto__' && !Object.hasOwn(headers, name) ? undefined : headers[name];
-}
-
-/** Sets a header of a headers object (`__proto__` as an own property, not the prototype). */
-export function setHeaderOf<V>(headers: Record<string, V>, name: string, value: NoInfer<V>): void {
-  if (name === '__proto__') Object.defineProperty(headers, name, { value, enumerable: true, writable: true, configurable: true });
-  else headers[name] = value;
-}
 
 class TlsView implements PdkTls {
   readonly #socket: TLSSocket;

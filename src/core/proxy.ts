@@ -8,7 +8,8 @@ import type { Dispatcher } from 'undici';
 import { mediaTypeMatcher, type Reply } from '../pdk/index.ts';
 import { isPromise } from './pipeline.ts';
 import { BodyLimitError, ERR, type GatewayError } from './errors.ts';
-import { hasBody, setHeaderOf, type RequestContext } from './context.ts';
+import { setHeaderOf } from '../pdk/own-header.ts';
+import { hasBody, type RequestContext } from './context.ts';
 import type { Target } from './balancer.ts';
 
 /**

@@ -19,7 +19,7 @@
  * (decoded) body in the body phase; 502 (or 406) with Kong's generic message
  * unless notify-only, the violations in the log.
  */
-import { definePlugin, type PdkContext, type PdkRequest, type PluginHandlers, type PluginServices } from '../../pdk/index.ts';
+import { definePlugin, headerOf, type PdkContext, type PdkRequest, type PluginHandlers, type PluginServices } from '../../pdk/index.ts';
 import {
   decodable,
   decodeBody,
@@ -50,7 +50,7 @@ class View implements RequestView {
     return this.#req.rawQuery;
   }
   header(name: string): string | undefined {
-    const v = this.#req.headers[name];
+    const v = headerOf(this.#req.headers, name);
     return Array.isArray(v) ? v.join(', ') : v;
   }
   headerNames(): Iterable<string> {

@@ -9,7 +9,7 @@
  */
 import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
-import { definePlugin, type PdkContext } from '../../pdk/index.ts';
+import { definePlugin, headerOf, type PdkContext } from '../../pdk/index.ts';
 import { RequestTerminationSchema, validateRequestTermination, type RequestTerminationConfig } from './schema.ts';
 
 const DEFAULT_RESPONSE: Readonly<Record<number, string>> = {
@@ -85,7 +85,7 @@ function create(config: RequestTerminationConfig) {
 
   return {
     access(ctx: PdkContext) {
-      if (trigger !== null && ctx.request.headers[triggerHeader] === undefined && !ctx.request.query.has(trigger)) return;
+      if (trigger !== null && headerOf(ctx.request.headers, triggerHeader) === undefined && !ctx.request.query.has(trigger)) return;
       if (echo) return ctx.respond(status, echoed(ctx, message));
       if (body !== null) return ctx.respond(status, body, { 'content-type': contentType });
       if (messageBody === null) return ctx.respond(status, null);

@@ -28,6 +28,7 @@ describe('request-termination', () => {
             route('echo', { echo: true, status_code: 200 }),
             route('trigger', { trigger: 'X-Debug-Me', status_code: 410, message: 'triggered' }),
             route('echo-trigger', { echo: true, trigger: 'debug' }),
+            route('proto-trigger', { trigger: '__proto__', status_code: 410 }),
           ],
         },
       ],
@@ -119,6 +120,12 @@ describe('request-termination', () => {
     assert.equal(byQuery.status, 410);
     const wrongCase = await call('/trigger?x-debug-me=1');
     assert.equal(wrongCase.status, 200, 'query names are case-sensitive, as in Kong');
+  });
+
+  test('trigger: a header named __proto__ is a header name like any other (absent unless sent)', async () => {
+    const pass = await call('/proto-trigger');
+    assert.equal(pass.status, 200, 'without the trigger the request is proxied');
+    assert.equal((await call('/proto-trigger?__proto__')).status, 410);
   });
 
   test('echo with trigger: debug live traffic without disturbing it', async () => {
