@@ -67,10 +67,10 @@ export class AccessLog {
   /** Test hook: receives each record too. */
   onRecord: ((record: Record<string, unknown>) => void) | null = null;
 
+  /** The periodic flush; null when lines are not batched (see the constructor). */
   readonly #timer: NodeJS.Timeout | null = null;
   /** Lines not yet handed to the destination, batched here (see the constructor). */
   #line: JsonLine | null = null;
-  readonly #batched: boolean = false;
 
   /**
    * Lines are buffered (32 KiB: one write per ~80 lines) and flushed at least every 500 ms. Workers that
@@ -88,7 +88,6 @@ export class AccessLog {
     // per line), and again when the write completes.
     this.#dest = pino.destination({ dest, sync: perLine, mkdir: true, minLength: 0, maxWrite: 65536, contentMode: 'buffer' }) as unknown as Destination;
     if (!perLine) {
-      this.#batched = true;
       this.#timer = setInterval(() => this.flushNow(), 500);
       this.#timer.unref();
     }
@@ -168,7 +167,7 @@ export class AccessLog {
 
   /** Where the next line goes: the current batch buffer (with `bound` bytes of room), or a buffer of its own. */
   #writer(bound: number): JsonLine {
-    if (!this.#batched || bound > CHUNK) {
+    if (this.#timer === null || bound > CHUNK) {
       this.#handOver();
       return new JsonLine(Buffer.allocUnsafe(bound));
     }
