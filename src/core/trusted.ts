@@ -1,5 +1,5 @@
 /** Trusted proxies: whose X-Forwarded-* and X-Request-Id headers are believed. */
-import { isIP, isIPv4, isIPv6 } from 'node:net';
+import { isIPv4, isIPv6 } from 'node:net';
 import { IpSet } from '../pdk/ip-set.ts';
 
 export class TrustedIps {
@@ -16,7 +16,7 @@ export class TrustedIps {
   has(ip: string): boolean {
     if (this.empty) return false;
     if (this.#any) return true;
-    return this.#set.has(ip, isIP(ip));
+    return this.#set.has(ip);
   }
 }
 

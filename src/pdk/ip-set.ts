@@ -46,8 +46,8 @@ export class IpSet {
     }
   }
 
-  /** `family` is net.isIP(ip): 4 or 6. */
-  has(ip: string, family: number): boolean {
-    return this.#list.check(ip, family === 4 ? 'ipv4' : 'ipv6');
+  /** Whether the address (IPv4 or IPv6; anything else is in no set) is in the set. */
+  has(ip: string): boolean {
+    return this.#list.check(ip, ip.includes(':') ? 'ipv6' : 'ipv4');
   }
 }

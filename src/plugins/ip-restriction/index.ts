@@ -34,9 +34,8 @@ function create(config: IpRestrictionConfig) {
   return {
     access(ctx: PdkContext) {
       const ip = ctx.request.clientIp;
-      const family = isIP(ip);
-      if (family === 0) return ctx.reject(403, NO_IP);
-      if ((deny !== null && deny.has(ip, family)) || (allow !== null && !allow.has(ip, family))) {
+      if (isIP(ip) === 0) return ctx.reject(403, NO_IP);
+      if ((deny !== null && deny.has(ip)) || (allow !== null && !allow.has(ip))) {
         return ctx.reject(status, message ?? `IP address not allowed: ${ip}`);
       }
     },
