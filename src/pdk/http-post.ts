@@ -13,7 +13,7 @@ import type { Dispatcher } from 'undici';
 
 export interface PostResult {
   readonly status: number;
-  /** The start of the response body (up to `keep` bytes), decoded as UTF-8. */
+  /** The start of an error answer's body (status >= 400, up to `keep` bytes), decoded as UTF-8; '' for a success. */
   readonly body: string;
 }
 
@@ -24,11 +24,9 @@ export interface PostOptions {
   readonly body: string | Buffer;
   /** ms to wait for the response head once the request is sent (undefined: the dispatcher's). */
   readonly headersTimeout?: number;
-  /** ms without response data before the request fails (undefined: the dispatcher's). */
-  readonly bodyTimeout?: number;
   /**
-   * Bytes of the response body kept in the result. A success's body is read to its end (the connection
-   * stays open); an error's (status >= 400) only up to these bytes, then its connection is dropped.
+   * Bytes of an error answer's body (status >= 400) kept in the result; its connection is dropped after
+   * them. A success's body is read to its end (the connection stays open) and not kept.
    */
   readonly keep?: number;
 }
@@ -51,12 +49,12 @@ export function post(dispatcher: Dispatcher, origin: string, o: PostOptions): Pr
         status = statusCode;
       },
       onResponseData(controller, chunk) {
-        if (settled) return;
+        if (settled || status < 400) return;
         if (kept < keep) {
           (chunks ??= []).push(chunk);
           kept += chunk.length;
         }
-        if (kept >= keep && status >= 400) {
+        if (kept >= keep) {
           done();
           controller.abort(new Error('error body read in part'));
         }
@@ -78,7 +76,6 @@ export function post(dispatcher: Dispatcher, origin: string, o: PostOptions): Pr
         headers: o.headers,
         body: o.body,
         ...(o.headersTimeout === undefined ? {} : { headersTimeout: o.headersTimeout }),
-        ...(o.bodyTimeout === undefined ? {} : { bodyTimeout: o.bodyTimeout }),
       },
       handler,
     );
