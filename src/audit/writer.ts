@@ -192,10 +192,6 @@ export class AuditWriter implements AuditTrail {
     this.#log.warn({ file: this.path, audit_dropped: lost.records, from: lost.from, to: lost.to, dropped_total: this.stats.dropped }, 'audit records lost: the log is written again; a gap record says how many');
   }
 
-  #chain(entry: object): string {
-    return this.#commit(this.#line(entry));
-  }
-
   /** The entry as the next record of the chain (not committed). */
   #line(entry: object): string {
     return canonicalJson({ ...entry, seq: this.#seq + 1, prev: this.#head });
@@ -232,10 +228,7 @@ export class AuditWriter implements AuditTrail {
     };
     if (final) body.final = true;
     body.sig = sign(null, Buffer.from(canonicalJson(body)), this.#key.privateKey).toString('base64');
-    const line = canonicalJson(body);
-    this.#seq++;
-    this.#head = sha256Hex(line);
-    this.#push(line);
+    this.#push(this.#commit(canonicalJson(body)));
     this.#since = 0;
     this.stats.checkpoints++;
     // A witness outside the file: the gateway log (shipped elsewhere) shows how far the signed chain went.
@@ -252,17 +245,16 @@ export class AuditWriter implements AuditTrail {
     this.#checkpoint('rotate', false);
     this.#queue.push({ rotateTo: to });
     this.#assigned = 0;
-    this.#push(
-      this.#chain({
-        type: 'rotate',
-        time: new Date().toISOString(),
-        id: randomUUID(),
-        actor: { system: 'palisade' },
-        subject: { previous_file: basename(to) },
-        decision: 'rotated',
-        reason: `the previous file reached rotate_size (${this.#cfg.rotate_size} bytes)`,
-      }),
-    );
+    const rotated = this.#line({
+      type: 'rotate',
+      time: new Date().toISOString(),
+      id: randomUUID(),
+      actor: { system: 'palisade' },
+      subject: { previous_file: basename(to) },
+      decision: 'rotated',
+      reason: `the previous file reached rotate_size (${this.#cfg.rotate_size} bytes)`,
+    });
+    this.#push(this.#commit(rotated));
     this.stats.rotations++;
   }
 
