@@ -1,8 +1,10 @@
 /**
- * Headers objects keyed by lower-case name: `__proto__` is a header name there
- * (undici keeps it as an own property; a client or upstream can send it), never
- * the object's prototype. Reading `headers[name]` for it would return
- * Object.prototype, and assigning it would set the prototype instead.
+ * Headers objects keyed by lower-case name: `__proto__` is a header name there,
+ * never the object's prototype. Reading `headers[name]` for it would return
+ * Object.prototype (so a request header of that name would always look
+ * present), and assigning it would set the prototype instead. An upstream's
+ * `__proto__` response header is kept by undici as an own property; node:http
+ * drops a client's, so on the request side it is simply absent.
  */
 
 /** The header `name` of a headers object (own properties only for `__proto__`). */

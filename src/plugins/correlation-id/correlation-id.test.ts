@@ -52,7 +52,7 @@ describe('correlation-id', () => {
     return { status: r.statusCode, headers: r.headers as IncomingHttpHeaders, seen };
   }
 
-  test('a header named __proto__ is a header like any other, both ways', async () => {
+  test('a header named __proto__ is generated and echoed downstream like any other', async () => {
     const r = await call('/proto');
     assert.equal(r.status, 200);
     assert.ok(Object.hasOwn(r.headers, '__proto__'), 'echoed downstream');

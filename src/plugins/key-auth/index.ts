@@ -12,7 +12,7 @@
  * identity to lock out).
  */
 import { alreadyAuthenticated, anonymousConsumer, failOrAnonymous, FailureGuard } from '../../pdk/auth.ts';
-import { definePlugin, headerOf, type PdkConsumer, type PdkContext, type PluginServices, type Reply } from '../../pdk/index.ts';
+import { definePlugin, type PdkConsumer, type PdkContext, type PluginServices, type Reply } from '../../pdk/index.ts';
 import { argValue, bodyKind, DUPLICATE, parseBody, withoutArg, type ArgValue, type BodyArgs } from './extract.ts';
 import { KeyIndex } from './keys.ts';
 import { KeyAuthCredentialSchema, KeyAuthSchema, validateKeyAuthCredential, type KeyAuthConfig } from './schema.ts';
@@ -90,7 +90,7 @@ function create(config: KeyAuthConfig, services: PluginServices) {
     for (; i < names.length; i++) {
       let v: ArgValue = undefined;
       if (inHeader) {
-        const h = headerOf(req.headers, headerNames[i]!);
+        const h = req.headers[headerNames[i]!];
         if (h !== undefined) v = typeof h === 'string' ? (h.includes(',') && repeated(req.rawHeaders, headerNames[i]!) ? DUPLICATE : h) : h.length > 1 ? DUPLICATE : h[0];
       }
       if (v === undefined && inQuery && req.rawQuery !== '') v = argValue(req.rawQuery, names[i]!);

@@ -122,7 +122,7 @@ describe('request-termination', () => {
     assert.equal(wrongCase.status, 200, 'query names are case-sensitive, as in Kong');
   });
 
-  test('trigger: a header named __proto__ is a header name like any other (absent unless sent)', async () => {
+  test('trigger: one named __proto__ does not fire for every request (node drops such a request header; the query argument still triggers)', async () => {
     const pass = await call('/proto-trigger');
     assert.equal(pass.status, 200, 'without the trigger the request is proxied');
     assert.equal((await call('/proto-trigger?__proto__')).status, 410);
