@@ -27,10 +27,13 @@ const DECODERS = new Map<string, Inflate>([
   ...(zstd ? [['zstd', zstd] as [string, Inflate]] : []),
 ]);
 
-/** The codings of a Content-Encoding value, in the order they were applied (identity left out, lower-case). */
-export function codings(header: string | undefined): string[] {
+/** A Content-Encoding header as node or a plugin holds it: one value, repeated values, or none. */
+export type EncodingHeader = string | readonly string[] | number | undefined;
+
+/** The codings of a Content-Encoding header, in the order they were applied (identity left out, lower-case). */
+function codings(header: EncodingHeader): string[] {
   if (header === undefined) return [];
-  return header
+  return (typeof header === 'object' ? header.join(',') : String(header))
     .split(',')
     .map((c) => c.trim().toLowerCase())
     .filter((c) => c !== '' && c !== 'identity');
@@ -46,13 +49,13 @@ export type DecodeFailure =
 export const SUPPORTED_CODINGS = [...DECODERS.keys()].filter((c) => c !== 'x-gzip');
 
 /** The first coding of the value that cannot be undone, or null when all can. */
-export function decodable(header: string | undefined): string | null {
+export function decodable(header: EncodingHeader): string | null {
   for (const c of codings(header)) if (!DECODERS.has(c)) return c;
   return null;
 }
 
 /** The decoded body (at most `max` bytes), or why not. A body without coding is returned as it is. */
-export async function decodeBody(body: Buffer, header: string | undefined, max: number): Promise<Buffer | DecodeFailure> {
+export async function decodeBody(body: Buffer, header: EncodingHeader, max: number): Promise<Buffer | DecodeFailure> {
   const list = codings(header);
   let out = body;
   for (let i = list.length - 1; i >= 0; i--) {

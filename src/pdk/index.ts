@@ -18,7 +18,7 @@ export { LogQueue, QueueSchema, LOG_STREAM_QUEUE, countDrops, queuedLogHandlers,
 export { StreamSender, DatagramSender, type StreamTarget } from './log-transport.ts';
 export { post, type PostOptions, type PostResult } from './http-post.ts';
 export { mediaTypeMatcher, MEDIA_TYPE_MASK } from './media-type.ts';
-export { decodeBody, isDecodeFailure, type DecodeFailure } from './content-encoding.ts';
+export { decodable, decodeBody, describeFailure, isDecodeFailure, SUPPORTED_CODINGS, type DecodeFailure } from './content-encoding.ts';
 
 /** What a phase handler may return: nothing (go on) or a Reply (stop the chain and answer). */
 export type HandlerResult = void | Reply | Promise<void | Reply>;

@@ -7,5 +7,4 @@ export { loadOpenApiSync, readSourceSync, OpenApiDocument, OpenApiError, type Lo
 export { RequestValidator, UNDECLARED_BODY, type CompiledOperation, type RequestValidatorOptions, type RequestView } from '../openapi/validation/request.ts';
 export { ResponseValidator, type CompiledResponse } from '../openapi/validation/response.ts';
 export { mediaType, type MediaEntry } from '../openapi/validation/body.ts';
-export { decodable, decodeBody, describeFailure, isDecodeFailure, SUPPORTED_CODINGS, type DecodeFailure } from './content-encoding.ts';
 export { summary, type Violation } from '../openapi/validation/violations.ts';

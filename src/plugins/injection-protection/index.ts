@@ -27,13 +27,6 @@ const NAME = 'injection-protection';
 const TOO_LARGE = 'Request body too large to inspect';
 const CANNOT = 'Request body cannot be inspected';
 
-/** The Content-Encoding header(s), or undefined for none / identity. */
-function contentEncoding(ctx: PdkContext): string | undefined {
-  const raw = ctx.request.headers['content-encoding'];
-  const value = Array.isArray(raw) ? raw.join(',') : raw;
-  return value === undefined || value.trim() === '' || value.trim().toLowerCase() === 'identity' ? undefined : value;
-}
-
 function hasBody(ctx: PdkContext): boolean {
   const req = ctx.request;
   return req.contentLength > 0 || (req.contentLength < 0 && req.header('transfer-encoding') !== undefined);
@@ -87,7 +80,7 @@ function create(config: InjectionProtectionConfig, services: PluginServices) {
   async function inspect(ctx: PdkContext, kind: Exclude<MediaKind, 'binary'>, contentType: string): Promise<Reply | undefined> {
     const body = await ctx.request.readBody(bodyLimit);
     if (body === null) return oversized(ctx);
-    const decoded = await decodeBody(body, contentEncoding(ctx), bodyLimit);
+    const decoded = await decodeBody(body, ctx.request.headers['content-encoding'], bodyLimit);
     if (isDecodeFailure(decoded)) {
       if (decoded.reason === 'too-large') return oversized(ctx);
       return uninspectable(ctx, decoded.reason === 'unsupported' ? `Content-Encoding ${token(decoded.coding)}` : `corrupt ${decoded.coding} data`);

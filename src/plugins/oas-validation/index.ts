@@ -19,13 +19,20 @@
  * (decoded) body in the body phase; 502 (or 406) with Kong's generic message
  * unless notify-only, the violations in the log.
  */
-import { definePlugin, headerOf, type PdkContext, type PdkRequest, type PluginHandlers, type PluginServices } from '../../pdk/index.ts';
 import {
   decodable,
   decodeBody,
+  definePlugin,
   describeFailure,
+  headerOf,
   isDecodeFailure,
   SUPPORTED_CODINGS,
+  type PdkContext,
+  type PdkRequest,
+  type PluginHandlers,
+  type PluginServices,
+} from '../../pdk/index.ts';
+import {
   UNDECLARED_BODY,
   type CompiledOperation,
   type CompiledResponse,
@@ -168,8 +175,7 @@ function create(config: OasValidationConfig, services: PluginServices): PluginHa
     if (!state || ctx.response.source !== 'upstream') return;
     const violations = state.violations;
     if (state.response && body !== null) {
-      const encoding = ctx.response.getHeader('content-encoding');
-      const decoded = await decodeBody(body, Array.isArray(encoding) ? encoding.join(', ') : encoding, config.response_body_max_size);
+      const decoded = await decodeBody(body, ctx.response.getHeader('content-encoding'), config.response_body_max_size);
       const ct = ctx.response.getHeader('content-type');
       if (!isDecodeFailure(decoded)) violations.push(...(await responses.validateBody(state.response, Array.isArray(ct) ? ct[0] : ct, decoded)));
       else if (decoded.reason === 'too-large') log.warn({ request_id: ctx.requestId, limit: config.response_body_max_size }, 'oas-validation: response body larger than response_body_max_size once decoded, not validated');
