@@ -12,7 +12,7 @@ import { Reply } from './reply.ts';
 
 export { Reply, problem } from './reply.ts';
 export { Enum, payloadSizeFields, payloadBytes } from './schema.ts';
-export { logSerializer, redactQuery, isSecretName, isSecretHeader, checkLogConfig, RedactField, CustomFieldsByLuaField, REDACTED, type LogRecord, type LogSerializerOptions, type NameSet } from './log-record.ts';
+export { logSerializer, redactQuery, roundMs, isSecretName, isSecretHeader, checkLogConfig, RedactField, CustomFieldsByLuaField, REDACTED, type LogRecord, type LogSerializerOptions, type NameSet } from './log-record.ts';
 export { headerOf, setHeaderOf } from './own-header.ts';
 export { LogQueue, QueueSchema, LOG_STREAM_QUEUE, countDrops, queuedLogHandlers, type QueueParameters, type BatchSender, type DropListener, type LogDelivery } from './log-queue.ts';
 export { StreamSender, DatagramSender, type StreamTarget } from './log-transport.ts';

@@ -130,7 +130,8 @@ const TOP_LEVEL = new Set([
   'upstream_target', 'upstream_attempts', 'client_ip', 'started_at', 'source', 'error_code', 'decisions', 'config_version',
 ]);
 
-const round = (ms: number) => Math.round(ms * 1000) / 1000;
+/** A latency in ms as logs and metrics report it: to the microsecond. */
+export const roundMs = (ms: number): number => Math.round(ms * 1000) / 1000;
 
 /** The `redact` field of every log plugin (Palisade). */
 export const RedactField = Type.Array(Type.String({ minLength: 1 }), {
@@ -209,7 +210,7 @@ export function logSerializer(options: LogSerializerOptions = {}): LogSerializer
       },
       upstream_uri: upstreamUri,
       response: { status: ctx.response.status, size: ctx.bytesSent, headers: copyHeaders(ctx.response.getHeaders(), secretHeader) },
-      latencies: { request: round(t.total), kong: round(t.gateway), proxy: t.upstream === 0 && ctx.tries === 0 ? -1 : round(t.upstream), upstream_headers: round(t.upstreamHeaders) },
+      latencies: { request: roundMs(t.total), kong: roundMs(t.gateway), proxy: t.upstream === 0 && ctx.tries === 0 ? -1 : roundMs(t.upstream), upstream_headers: roundMs(t.upstreamHeaders) },
       tries: target === null ? [] : [splitTarget(target)],
       upstream_target: target,
       upstream_attempts: ctx.tries,
@@ -291,7 +292,7 @@ function recordJson(ctx: PdkContext, extra: NameSet, secret: (name: string) => b
     `{"request_id":${id},"request":{"id":${id},"method":${str(req.method)},"uri":${str(uri)},"url":${str(`${req.scheme}://${req.host}:${req.port}${uri}`)},` +
     `"size":${num(ctx.bytesReceived)},"querystring":${req.rawQuery === '' ? '{}' : JSON.stringify(parseQuery(req.rawQuery, extra))},"headers":${headersJson(req.headers, secret)}${tlsJson}},` +
     `"upstream_uri":${str(upstreamUri)},"response":{"status":${num(res.status)},"size":${num(ctx.bytesSent)},"headers":${headersJson(res.getHeaders(), secret)}},` +
-    `"latencies":{"request":${num(round(t.total))},"kong":${num(round(t.gateway))},"proxy":${t.upstream === 0 && ctx.tries === 0 ? '-1' : num(round(t.upstream))},"upstream_headers":${num(round(t.upstreamHeaders))}},` +
+    `"latencies":{"request":${num(roundMs(t.total))},"kong":${num(roundMs(t.gateway))},"proxy":${t.upstream === 0 && ctx.tries === 0 ? '-1' : num(roundMs(t.upstream))},"upstream_headers":${num(roundMs(t.upstreamHeaders))}},` +
     `"tries":${target === null ? '[]' : `[${JSON.stringify(splitTarget(target))}]`},"upstream_target":${strOrNull(target)},"upstream_attempts":${num(ctx.tries)},` +
     `"client_ip":${str(req.clientIp)},"started_at":${num(t.startedAt)},"source":${str(res.source)},"error_code":${strOrNull(ctx.errorCode)},` +
     `"decisions":${ctx.decisions.length === 0 ? '[]' : JSON.stringify(ctx.decisions)},"config_version":${str(ctx.configVersion)}`;

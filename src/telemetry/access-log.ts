@@ -6,7 +6,7 @@
 import cluster from 'node:cluster';
 import { pino } from 'pino';
 import type { RequestContext } from '../core/context.ts';
-import { redactQuery } from '../pdk/log-record.ts';
+import { redactQuery, roundMs } from '../pdk/log-record.ts';
 import { fragment, JsonLine, jsonStringBound } from './json-line.ts';
 
 /** SonicBoom in buffer mode (its types only know strings). */
@@ -23,9 +23,6 @@ function isoNow(): string {
   }
   return lastIso;
 }
-
-/** ms to the microsecond. */
-const us = (ms: number) => Math.round(ms * 1000) / 1000;
 
 /** The line's constant parts, encoded once. */
 const F = {
@@ -157,7 +154,7 @@ export class AccessLog {
       upstream: ctx.upstreamTarget,
       tries: ctx.tries,
       error: ctx.errorCode,
-      latency: { total_ms: us(t.total), upstream_ms: us(t.upstream), gateway_ms: us(t.gateway) },
+      latency: { total_ms: roundMs(t.total), upstream_ms: roundMs(t.upstream), gateway_ms: roundMs(t.gateway) },
       bytes: { request: requestBytes, received, response: ctx.bytesOut },
       ...(ctx.decisions.length === 0 ? {} : { decisions: ctx.decisions }),
       ...(ctx.traceId === null ? {} : { trace_id: ctx.traceId }),

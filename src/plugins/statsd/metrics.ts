@@ -15,7 +15,7 @@
  * white space, newlines included); in a tag value or a set member only those
  * separators are replaced.
  */
-import type { PdkConsumer, PdkContext } from '../../pdk/index.ts';
+import { roundMs, type PdkConsumer, type PdkContext } from '../../pdk/index.ts';
 import type { StatsdConfig, StatsdMetric } from './schema.ts';
 
 export type Send = (name: string, value: number | string, type: string, sampleRate: number | undefined, tags: string[] | undefined) => void;
@@ -54,16 +54,15 @@ function serviceIdOf(kind: string, ctx: PdkContext): string | null {
   }
 }
 
-const round = (ms: number) => Math.round(ms * 1000) / 1000;
 
 /** Plain values: [name without tags, name in Kong's naming, value of the request or null to skip]. */
 const VALUES: Record<string, [string, (ctx: PdkContext) => number | null]> = {
   request_count: ['request.count', () => 1],
   request_size: ['request.size', (ctx) => ctx.bytesReceived],
   response_size: ['response.size', (ctx) => ctx.bytesSent],
-  latency: ['latency', (ctx) => round(ctx.timings.total)],
-  upstream_latency: ['upstream_latency', (ctx) => (ctx.timings.upstreamStart < 0 ? null : round(ctx.timings.upstream))],
-  kong_latency: ['kong_latency', (ctx) => round(ctx.timings.gateway)],
+  latency: ['latency', (ctx) => roundMs(ctx.timings.total)],
+  upstream_latency: ['upstream_latency', (ctx) => (ctx.timings.upstreamStart < 0 ? null : roundMs(ctx.timings.upstream))],
+  kong_latency: ['kong_latency', (ctx) => roundMs(ctx.timings.gateway)],
 };
 
 function emitter(metric: StatsdMetric, conf: StatsdConfig, prefix: string): Emitter | null {
