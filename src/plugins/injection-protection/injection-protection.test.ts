@@ -2,6 +2,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Agent } from 'node:http';
 import { readFileSync } from 'node:fs';
+import { connect } from 'node:net';
 import { startGateway, startUpstream, type TestGateway, type TestUpstream } from '../../../test/helpers/gateway.ts';
 import { request, type Response } from '../../../test/helpers/http.ts';
 
@@ -111,6 +112,22 @@ describe('injection-protection', () => {
       assertBlocked(await send('/profile', xml(payload)), 'body', type, payload);
     });
   }
+
+  test('a POST without Content-Length or Transfer-Encoding has no body: inspected as empty and proxied at once', async () => {
+    // The listeners skip node's stream life cycle for such requests (optimizeEmptyRequests): a body reader must not wait for one.
+    const before = upstream.requests.length;
+    const answer = await new Promise<string>((resolve, reject) => {
+      const s = connect(gw.port, '127.0.0.1', () => s.write('POST /?q=1 HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n'));
+      let out = '';
+      s.setEncoding('utf8');
+      s.on('data', (d: string) => (out += d));
+      s.on('end', () => resolve(out));
+      s.on('error', reject);
+    });
+    assert.match(answer, /^HTTP\/1\.1 200 /);
+    assert.equal(upstream.requests.length, before + 1);
+    assert.equal(upstream.requests.at(-1)!.body, '');
+  });
 
   test('a NoSQL operator as a JSON key or a bracketed query name is found', async () => {
     assertBlocked(await send('/signin', json({ username: 'admin', password: { $ne: null } })), 'body', 'nosql', '$ne');
