@@ -177,6 +177,9 @@ export const CONTENDERS: Contender[] = [
   palisade('plain-post', 1),
   palisade('oas-validation', 1),
   palisade('observability', 1),
+  palisade('prometheus', 1),
+  palisade('opentelemetry', 1),
+  palisade('http-log', 1),
   palisade('plain', 2),
 ];
 

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import type { BenchCredentials } from './credentials.ts';
 import type { WrkRequest } from './wrk.ts';
 
-export type PalisadeScenario = 'plain' | 'plugins' | 'key-auth' | 'jwt-hs256' | 'jwt-rs256' | 'jwt-es256' | 'jwt-es256-nocache' | 'key-auth+rl-local' | 'key-auth+rl-redis' | 'plain-post' | 'oas-validation' | 'observability';
+export type PalisadeScenario = 'plain' | 'plugins' | 'key-auth' | 'jwt-hs256' | 'jwt-rs256' | 'jwt-es256' | 'jwt-es256-nocache' | 'key-auth+rl-local' | 'key-auth+rl-redis' | 'plain-post' | 'oas-validation' | 'observability' | 'prometheus' | 'opentelemetry' | 'http-log';
 
 export const SCENARIO_DESCRIPTIONS: Record<PalisadeScenario, string> = {
   plain: 'no plugins',
@@ -20,6 +20,9 @@ export const SCENARIO_DESCRIPTIONS: Record<PalisadeScenario, string> = {
   'plain-post': 'no plugins, loaded with the oas-validation scenario\'s ~1 KB JSON POST (its baseline)',
   'oas-validation': 'oas-validation: a ~1 KB JSON POST validated against a small OpenAPI 3.1 document (GET / validated too)',
   observability: 'global prometheus (status, latency, bandwidth) + opentelemetry (100 % sampled, OTLP JSON to the upstream as a discarding sink) + http-log (batched to the same sink)',
+  prometheus: 'the prometheus plugin of the observability scenario alone',
+  opentelemetry: 'the opentelemetry plugin of the observability scenario alone',
+  'http-log': 'the http-log plugin of the observability scenario alone',
 };
 
 /** The request of a scenario when it is not the shared GET / (wrk sends it with a script). */
@@ -128,21 +131,18 @@ function scenarioYaml(scenario: PalisadeScenario, c: BenchCredentials, upstreamP
       return { route: [...keyAuth, ...rl('local')], top: consumers };
     case 'key-auth+rl-redis':
       return { route: [...keyAuth, ...rl('redis')], top: consumers };
-    case 'observability': {
+    case 'observability':
+    case 'prometheus':
+    case 'opentelemetry':
+    case 'http-log': {
       // The nginx upstream answers every request 200 and discards the body: it is also the OTLP and log sink.
       const sink = `http://127.0.0.1:${upstreamPort}`;
-      return {
-        route: [],
-        top: [
-          'plugins:',
-          '  - name: prometheus',
-          '    config: {status_code_metrics: true, latency_metrics: true, bandwidth_metrics: true}',
-          '  - name: opentelemetry',
-          `    config: {traces_endpoint: ${q(`${sink}/v1/traces`)}, sampling_rate: 1}`,
-          '  - name: http-log',
-          `    config: {http_endpoint: ${q(`${sink}/log`)}, queue: {max_batch_size: 1000, max_coalescing_delay: 1}}`,
-        ],
+      const plugins: Record<string, string[]> = {
+        prometheus: ['  - name: prometheus', '    config: {status_code_metrics: true, latency_metrics: true, bandwidth_metrics: true}'],
+        opentelemetry: ['  - name: opentelemetry', `    config: {traces_endpoint: ${q(`${sink}/v1/traces`)}, sampling_rate: 1}`],
+        'http-log': ['  - name: http-log', `    config: {http_endpoint: ${q(`${sink}/log`)}, queue: {max_batch_size: 1000, max_coalescing_delay: 1}}`],
       };
+      return { route: [], top: ['plugins:', ...(scenario === 'observability' ? Object.values(plugins).flat() : plugins[scenario]!)] };
     }
     case 'plain-post':
       return { route: [], top: [] };

@@ -21,7 +21,8 @@ export interface PostOptions {
   readonly path: string;
   readonly method?: 'POST' | 'PUT' | 'PATCH';
   readonly headers: Record<string, string>;
-  readonly body: string | Buffer;
+  /** Buffers are sent one after the other (a batch's ranges, see LogArena.parts), with their total length. */
+  readonly body: string | Buffer | readonly Buffer[];
   /** ms to wait for the response head once the request is sent (undefined: the dispatcher's). */
   readonly headersTimeout?: number;
   /**
@@ -68,13 +69,24 @@ export function post(dispatcher: Dispatcher, origin: string, o: PostOptions): Pr
         reject(err);
       },
     };
+    let body = o.body;
+    let headers = o.headers;
+    if (Array.isArray(body)) {
+      if (body.length === 1) body = body[0]!;
+      else {
+        let length = 0;
+        for (const b of body as readonly Buffer[]) length += b.length;
+        headers = { ...headers, 'content-length': String(length) };
+      }
+    }
     dispatcher.dispatch(
       {
         origin,
         path: o.path,
         method: o.method ?? 'POST',
-        headers: o.headers,
-        body: o.body,
+        headers,
+        // undici sends an iterable body chunk by chunk (its dispatch types do not list iterables).
+        body: body as string | Buffer,
         ...(o.headersTimeout === undefined ? {} : { headersTimeout: o.headersTimeout }),
       },
       handler,

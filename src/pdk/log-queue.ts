@@ -14,6 +14,7 @@ import { Type } from '@sinclair/typebox';
 import type { Logger } from 'pino';
 import type { PdkContext, PluginHandlers, PluginServices } from './index.ts';
 import { Enum } from './schema.ts';
+import type { ByteEntry, LogArena } from './log-arena.ts';
 
 /** Kong's `queue` record (kong/tools/queue_schema.lua): same names, defaults and ranges (times in seconds). */
 export const QueueSchema = Type.Object(
@@ -53,7 +54,18 @@ export interface QueueParameters {
   readonly concurrency_limit: number;
 }
 
-export type BatchSender = (batch: string[]) => Promise<void>;
+export type BatchSender<E = string> = (batch: E[]) => Promise<void>;
+
+/** What a queue needs to know of its entries besides strings: their size, and that they are done with. */
+export interface EntryKind<E> {
+  /** Bytes an entry counts for max_bytes. */
+  size(entry: E): number;
+  /** Entries delivered or dropped (their memory may be reused). */
+  release(entries: readonly E[]): void;
+}
+
+/** Entries written into a LogArena (the exporters of busy gateways: http-log, OTLP). */
+export const byteEntries = (arena: LogArena): EntryKind<ByteEntry> => ({ size: (e) => e.end - e.start, release: (batch) => arena.release(batch) });
 
 /** Told about dropped entries (e.g. to count them in a metric). */
 export type DropListener = (entries: number, reason: 'queue_full' | 'delivery_failed') => void;
@@ -71,11 +83,11 @@ export function countDrops(services: PluginServices, plugin: string): DropListen
 }
 
 /** Where a log plugin's lines go: `send` delivers a batch, `close` releases the connection or file. */
-export interface LogDelivery {
+export interface LogDelivery<E = string> {
   /** Names the destination in warnings (host:port, URL, path). */
   readonly target: string;
   readonly params: QueueParameters;
-  readonly send: BatchSender;
+  readonly send: BatchSender<E>;
   close(): void;
 }
 
@@ -83,8 +95,10 @@ export interface LogDelivery {
  * The handlers of a log plugin: in the log phase each request's line (null: none) joins a bounded
  * queue delivered in batches, drops counted; a retired instance delivers what waits, then closes.
  */
-export function queuedLogHandlers(services: PluginServices, plugin: string, delivery: LogDelivery, line: (ctx: PdkContext) => string | null): PluginHandlers {
-  const queue = new LogQueue(`${plugin} ${delivery.target}`, delivery.params, delivery.send, services.logger, countDrops(services, plugin));
+export function queuedLogHandlers<E = string>(
+  services: PluginServices, plugin: string, delivery: LogDelivery<E>, line: (ctx: PdkContext) => E | null, kind: EntryKind<E> | null = null,
+): PluginHandlers {
+  const queue = new LogQueue<E>(`${plugin} ${delivery.target}`, delivery.params, delivery.send, services.logger, countDrops(services, plugin), kind);
   return {
     log(ctx: PdkContext) {
       const entry = line(ctx);
@@ -102,13 +116,14 @@ const flatten = (s: string): void => void Number(s);
 /** How often a queue repeats its "dropped entries" warning at most (ms). */
 const WARN_EVERY = 10_000;
 
-export class LogQueue {
+export class LogQueue<E = string> {
   readonly #p: QueueParameters;
-  readonly #send: BatchSender;
+  readonly #send: BatchSender<E>;
+  readonly #kind: EntryKind<E> | null;
   readonly #log: Logger;
   readonly #name: string;
   readonly #onDrop: DropListener | null;
-  #entries: string[] = [];
+  #entries: (E | null)[] = [];
   #head = 0;
   /** Bytes of the waiting entries (counted only when max_bytes is set). */
   #bytes = 0;
@@ -130,7 +145,9 @@ export class LogQueue {
   #warnedAt = 0;
   #warnedDropped = 0;
 
-  constructor(name: string, params: QueueParameters, send: BatchSender, log: Logger, onDrop: DropListener | null = null) {
+  /** `kind`: for entries that are not strings. */
+  constructor(name: string, params: QueueParameters, send: BatchSender<E>, log: Logger, onDrop: DropListener | null = null, kind: EntryKind<E> | null = null) {
+    this.#kind = kind;
     this.#name = name;
     this.#onDrop = onDrop;
     this.#p = params;
@@ -153,26 +170,31 @@ export class LogQueue {
    * A full queue drops its oldest waiting entry to make room; when every
    * held entry is in flight, the new entry is dropped.
    */
-  add(entry: string): boolean {
-    if (this.#closed) return false;
+  add(entry: E): boolean {
+    if (this.#closed) {
+      this.#kind?.release([entry]);
+      return false;
+    }
     const max = this.#p.max_bytes ?? Infinity;
     const size = this.#size(entry);
     if (size > max) {
-      this.#drop(1);
+      this.#reject(entry);
       return false;
     }
     while (this.pending > 0 && this.#full(size, max)) {
-      this.#bytes -= this.#size(this.#entries[this.#head]!);
-      this.#entries[this.#head++] = '';
+      const oldest = this.#entries[this.#head]!;
+      this.#bytes -= this.#size(oldest);
+      this.#entries[this.#head++] = null;
+      this.#kind?.release([oldest]);
       this.#drop(1);
     }
     this.#compact();
     if (this.#full(size, max)) {
-      this.#drop(1);
+      this.#reject(entry);
       return false;
     }
     // A string built by concatenation is a tree of pieces; flat, it is one object when it outlives the young generation.
-    flatten(entry);
+    if (typeof entry === 'string') flatten(entry);
     this.#entries.push(entry);
     this.#bytes += size;
     this.#schedule();
@@ -192,9 +214,16 @@ export class LogQueue {
     }
   }
 
-  /** Bytes an entry counts for max_bytes (only counted when max_bytes is set). */
-  #size(entry: string): number {
-    return this.#p.max_bytes == null ? 0 : Buffer.byteLength(entry);
+  /** Bytes an entry counts for max_bytes (strings: only counted when max_bytes is set). */
+  #size(entry: E): number {
+    if (this.#kind !== null) return this.#kind.size(entry);
+    return this.#p.max_bytes == null ? 0 : Buffer.byteLength(entry as string);
+  }
+
+  /** A new entry that does not fit. */
+  #reject(entry: E): void {
+    this.#kind?.release([entry]);
+    this.#drop(1);
   }
 
   #drop(n: number): void {
@@ -233,9 +262,9 @@ export class LogQueue {
     return this.#p.concurrency_limit < 0 || this.#inflight < this.#p.concurrency_limit;
   }
 
-  #take(): string[] {
+  #take(): E[] {
     const n = Math.min(this.pending, this.#p.max_batch_size);
-    const batch = this.#entries.slice(this.#head, this.#head + n);
+    const batch = this.#entries.slice(this.#head, this.#head + n) as E[];
     this.#head += n;
     this.#compact();
     return batch;
@@ -255,6 +284,7 @@ export class LogQueue {
         this.#inflight--;
         this.#inflightEntries -= batch.length;
         this.#inflightBytes -= bytes;
+        this.#kind?.release(batch);
         if (this.pending > 0) this.#schedule();
         else if (this.#inflight === 0) for (const done of this.#idle.splice(0)) done();
       });
@@ -263,7 +293,7 @@ export class LogQueue {
     if (this.pending > 0) this.#schedule();
   }
 
-  async #deliver(batch: string[]): Promise<void> {
+  async #deliver(batch: E[]): Promise<void> {
     const started = Date.now();
     let delay = this.#p.initial_retry_delay * 1000;
     for (let attempt = 1; ; attempt++) {

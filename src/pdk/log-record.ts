@@ -16,6 +16,7 @@
 import { Type } from '@sinclair/typebox';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { PdkContext, PdkDecision, PluginServices } from './index.ts';
+import { fragment, JsonLine } from './json-line.ts';
 
 export const REDACTED = 'REDACTED';
 
@@ -163,6 +164,8 @@ export function checkLogConfig(config: { redact?: readonly string[]; custom_fiel
 export type LogSerializer = ((ctx: PdkContext) => LogRecord) & {
   /** The record as JSON text: the same as JSON.stringify(serialize(ctx)), written without building the record. */
   json(ctx: PdkContext): string;
+  /** The same JSON, written as bytes (e.g. into a LogArena's writer). */
+  write(w: JsonLine, ctx: PdkContext): void;
 };
 
 export function logSerializer(options: LogSerializerOptions = {}): LogSerializer {
@@ -234,32 +237,101 @@ export function logSerializer(options: LogSerializerOptions = {}): LogSerializer
     for (const p of paths) redactPath(record as unknown as Record<string, unknown>, p);
     return record;
   };
-  const json = paths.length > 0 ? (ctx: PdkContext) => JSON.stringify(serialize(ctx)) : (ctx: PdkContext) => recordJson(ctx, extra, secretHeader);
-  return Object.assign(serialize, { json });
+  const write =
+    paths.length > 0 ? (w: JsonLine, ctx: PdkContext) => void w.json(JSON.stringify(serialize(ctx))) : (w: JsonLine, ctx: PdkContext) => writeRecord(w, ctx, extra, secretHeader);
+  const scratch = new JsonLine(Buffer.allocUnsafeSlow(16384));
+  const json = (ctx: PdkContext): string => {
+    scratch.pos = 0;
+    write(scratch, ctx);
+    return scratch.buf.toString('utf8', 0, scratch.pos);
+  };
+  return Object.assign(serialize, { json, write });
 }
 
-const str = JSON.stringify as (s: string) => string;
-const num = (n: number): string => (Number.isFinite(n) ? String(n) : 'null');
-const strOrNull = (s: string | null): string => (s === null ? 'null' : str(s));
+/** The record's constant parts, encoded once. */
+const F = {
+  requestId: fragment('{"request_id":'),
+  request: fragment(',"request":{"id":'),
+  method: fragment(',"method":'),
+  uri: fragment(',"uri":'),
+  url: fragment(',"url":'),
+  size: fragment(',"size":'),
+  querystring: fragment(',"querystring":'),
+  headers: fragment(',"headers":'),
+  tls: fragment(',"tls":'),
+  upstreamUri: fragment('},"upstream_uri":'),
+  response: fragment(',"response":{"status":'),
+  responseSize: fragment(',"size":'),
+  latencies: fragment('},"latencies":{"request":'),
+  kong: fragment(',"kong":'),
+  proxy: fragment(',"proxy":'),
+  upstreamHeaders: fragment(',"upstream_headers":'),
+  tries: fragment('},"tries":'),
+  upstreamTarget: fragment(',"upstream_target":'),
+  attempts: fragment(',"upstream_attempts":'),
+  clientIp: fragment(',"client_ip":'),
+  startedAt: fragment(',"started_at":'),
+  source: fragment(',"source":'),
+  errorCode: fragment(',"error_code":'),
+  decisions: fragment(',"decisions":'),
+  configVersion: fragment(',"config_version":'),
+  route: fragment(',"route":'),
+  service: fragment(',"service":'),
+  consumer: fragment(',"consumer":'),
+  authenticated: fragment(',"authenticated_entity":'),
+  redacted: fragment('"REDACTED"'),
+  empty: fragment('{}'),
+  none: fragment('[]'),
+  minusOne: fragment('-1'),
+};
+const CHAR = { comma: 0x2c, colon: 0x3a, open: 0x7b, close: 0x7d, openList: 0x5b, closeList: 0x5d, quote: 0x22 } as const;
+
+/** A number as JSON (non-finite: null). */
+function num(w: JsonLine, n: number): void {
+  if (Number.isFinite(n)) w.int(n);
+  else w.str(null);
+}
+
 /** Route and service JSON, once per config entity. */
-const entityJson = new WeakMap<object, string>();
-function entity(e: { id: string; name: string | null; tags: readonly string[] }): string {
+const entityJson = new WeakMap<object, Buffer>();
+function entity(e: { id: string; name: string | null; tags: readonly string[] }): Buffer {
   let out = entityJson.get(e);
-  if (out === undefined) entityJson.set(e, (out = JSON.stringify({ id: e.id, name: e.name, tags: e.tags })));
+  if (out === undefined) entityJson.set(e, (out = Buffer.from(JSON.stringify({ id: e.id, name: e.name, tags: e.tags }))));
   return out;
 }
 
 /** Headers as a JSON object (the names lower-case, secrets REDACTED), as JSON.stringify(copyHeaders(...)) writes them. */
-function headersJson(src: IncomingHttpHeaders | Record<string, string | string[] | number | undefined>, secret: (name: string) => boolean): string {
-  let out = '';
+function writeHeaders(w: JsonLine, src: IncomingHttpHeaders | Record<string, string | string[] | number | undefined>, secret: (name: string) => boolean): void {
+  const start = w.pos;
+  w.byte(CHAR.open);
+  let first = true;
   for (const name in src) {
     const v = src[name];
     if (v === undefined) continue;
     const lower = name.toLowerCase();
-    if (lower !== name) return JSON.stringify(copyHeaders(src, secret)); // names that may collide once lower-cased
-    out += `${out === '' ? '' : ','}${str(lower)}:${secret(lower) ? '"REDACTED"' : typeof v === 'number' ? `"${v}"` : JSON.stringify(v)}`;
+    if (lower !== name) {
+      // Names that may collide once lower-cased: the slow way, from the start.
+      w.pos = start;
+      w.json(JSON.stringify(copyHeaders(src, secret)));
+      return;
+    }
+    if (first) first = false;
+    else w.byte(CHAR.comma);
+    w.str(lower);
+    w.byte(CHAR.colon);
+    if (secret(lower)) w.raw(F.redacted);
+    else if (typeof v === 'string') w.str(v);
+    else if (typeof v === 'number') w.str(String(v));
+    else {
+      w.byte(CHAR.openList);
+      for (let i = 0; i < v.length; i++) {
+        if (i > 0) w.byte(CHAR.comma);
+        w.str(v[i]!);
+      }
+      w.byte(CHAR.closeList);
+    }
   }
-  return `{${out}}`;
+  w.byte(CHAR.close);
 }
 
 /** The request's path and query, and the upstream's ('' without an upstream call), secret query values redacted. */
@@ -274,34 +346,57 @@ function redactedUris(ctx: PdkContext, extra: NameSet): { uri: string; upstreamU
   return { uri, upstreamUri: q < 0 ? upstream : `${upstream.slice(0, q)}?${redactQuery(upstream.slice(q + 1), extra)}` };
 }
 
-/** JSON.stringify(serialize(ctx)) for a serializer without redact paths, written directly. */
-function recordJson(ctx: PdkContext, extra: NameSet, secret: (name: string) => boolean): string {
+/** JSON.stringify(serialize(ctx)) for a serializer without redact paths, written directly as bytes. */
+function writeRecord(w: JsonLine, ctx: PdkContext, extra: NameSet, secret: (name: string) => boolean): void {
   const req = ctx.request;
   const t = ctx.timings;
   const { uri, upstreamUri } = redactedUris(ctx, extra);
   const target = ctx.upstreamTarget;
-  const id = str(ctx.requestId);
-  let tlsJson = '';
+  const res = ctx.response;
+  w.raw(F.requestId).str(ctx.requestId);
+  w.raw(F.request).str(ctx.requestId);
+  w.raw(F.method).str(req.method);
+  w.raw(F.uri).str(uri);
+  w.raw(F.url).str(`${req.scheme}://${req.host}:${req.port}${uri}`);
+  num(w.raw(F.size), ctx.bytesReceived);
+  w.raw(F.querystring);
+  if (req.rawQuery === '') w.raw(F.empty);
+  else w.json(JSON.stringify(parseQuery(req.rawQuery, extra)));
+  writeHeaders(w.raw(F.headers), req.headers, secret);
   const tls = req.tls;
   if (tls !== null) {
     const verify = tls.authorized ? 'SUCCESS' : tls.authorizationError !== null && tls.peerCertificate() !== null ? `FAILED:${tls.authorizationError}` : 'NONE';
-    tlsJson = `,"tls":${JSON.stringify({ client_verify: verify, sni: tls.servername })}`;
+    w.raw(F.tls).json(JSON.stringify({ client_verify: verify, sni: tls.servername }));
   }
-  const res = ctx.response;
-  let out =
-    `{"request_id":${id},"request":{"id":${id},"method":${str(req.method)},"uri":${str(uri)},"url":${str(`${req.scheme}://${req.host}:${req.port}${uri}`)},` +
-    `"size":${num(ctx.bytesReceived)},"querystring":${req.rawQuery === '' ? '{}' : JSON.stringify(parseQuery(req.rawQuery, extra))},"headers":${headersJson(req.headers, secret)}${tlsJson}},` +
-    `"upstream_uri":${str(upstreamUri)},"response":{"status":${num(res.status)},"size":${num(ctx.bytesSent)},"headers":${headersJson(res.getHeaders(), secret)}},` +
-    `"latencies":{"request":${num(roundMs(t.total))},"kong":${num(roundMs(t.gateway))},"proxy":${t.upstream === 0 && ctx.tries === 0 ? '-1' : num(roundMs(t.upstream))},"upstream_headers":${num(roundMs(t.upstreamHeaders))}},` +
-    `"tries":${target === null ? '[]' : `[${JSON.stringify(splitTarget(target))}]`},"upstream_target":${strOrNull(target)},"upstream_attempts":${num(ctx.tries)},` +
-    `"client_ip":${str(req.clientIp)},"started_at":${num(t.startedAt)},"source":${str(res.source)},"error_code":${strOrNull(ctx.errorCode)},` +
-    `"decisions":${ctx.decisions.length === 0 ? '[]' : JSON.stringify(ctx.decisions)},"config_version":${str(ctx.configVersion)}`;
-  if (ctx.route) out += `,"route":${entity(ctx.route)}`;
-  if (ctx.service) out += `,"service":${entity(ctx.service)}`;
+  w.raw(F.upstreamUri).str(upstreamUri);
+  num(w.raw(F.response), res.status);
+  num(w.raw(F.responseSize), ctx.bytesSent);
+  writeHeaders(w.raw(F.headers), res.getHeaders(), secret);
+  w.raw(F.latencies).ms(t.total);
+  w.raw(F.kong).ms(t.gateway);
+  w.raw(F.proxy);
+  if (t.upstream === 0 && ctx.tries === 0) w.raw(F.minusOne);
+  else w.ms(t.upstream);
+  w.raw(F.upstreamHeaders).ms(t.upstreamHeaders);
+  w.raw(F.tries);
+  if (target === null) w.raw(F.none);
+  else w.json(`[${JSON.stringify(splitTarget(target))}]`);
+  w.raw(F.upstreamTarget).str(target);
+  num(w.raw(F.attempts), ctx.tries);
+  w.raw(F.clientIp).str(req.clientIp);
+  num(w.raw(F.startedAt), t.startedAt);
+  w.raw(F.source).str(res.source);
+  w.raw(F.errorCode).str(ctx.errorCode);
+  w.raw(F.decisions);
+  if (ctx.decisions.length === 0) w.raw(F.none);
+  else w.json(JSON.stringify(ctx.decisions));
+  w.raw(F.configVersion).str(ctx.configVersion);
+  if (ctx.route) w.raw(F.route).raw(entity(ctx.route));
+  if (ctx.service) w.raw(F.service).raw(entity(ctx.service));
   const c = ctx.consumer;
-  if (c) out += `,"consumer":${JSON.stringify({ id: c.id, username: c.username, custom_id: c.custom_id, tags: c.tags })}`;
-  if (ctx.credential) out += `,"authenticated_entity":${JSON.stringify({ id: ctx.credential.id, consumer_id: c?.id ?? null })}`;
-  return `${out}}`;
+  if (c) w.raw(F.consumer).json(JSON.stringify({ id: c.id, username: c.username, custom_id: c.custom_id, tags: c.tags }));
+  if (ctx.credential) w.raw(F.authenticated).json(JSON.stringify({ id: ctx.credential.id, consumer_id: c?.id ?? null }));
+  w.byte(CHAR.close);
 }
 
 /**

@@ -7,7 +7,7 @@ import cluster from 'node:cluster';
 import { pino } from 'pino';
 import type { RequestContext } from '../core/context.ts';
 import { redactQuery, roundMs } from '../pdk/log-record.ts';
-import { fragment, JsonLine, jsonStringBound } from './json-line.ts';
+import { fragment, JsonLine, jsonStringBound } from '../pdk/json-line.ts';
 
 /** SonicBoom in buffer mode (its types only know strings). */
 type Destination = Omit<ReturnType<typeof pino.destination>, 'write'> & { write(chunk: Buffer): boolean };

@@ -7,9 +7,13 @@
  * entries are dropped and counted (log warning, palisade_log_dropped_total),
  * and requests never wait for it.
  */
-import { checkLogConfig, definePlugin, logSerializer, queuedLogHandlers, type PluginServices } from '../../pdk/index.ts';
+import { byteEntries, checkLogConfig, definePlugin, fragment, LogArena, logSerializer, queuedLogHandlers, type ByteEntry, type PdkContext, type PluginServices } from '../../pdk/index.ts';
 import { HttpLogSchema, type HttpLogConfig } from './schema.ts';
 import { HttpSender, parseEndpoint } from './sender.ts';
+
+const OPEN = fragment('[');
+const CLOSE = fragment(']');
+const COMMA = 0x2c;
 
 const FORBIDDEN_HEADERS: Record<string, string> = { host: 'Host', 'content-length': 'Content-Length', 'content-type': 'Content-Type' };
 
@@ -50,10 +54,17 @@ function create(config: HttpLogConfig, services: PluginServices) {
     connections: params.concurrency_limit < 0 ? 16 : params.concurrency_limit,
   });
   const single = params.max_batch_size === 1;
-  const send = (batch: string[]) => sender.send(single ? batch[0]! : `[${batch.join(',')}]`);
+  const send = (batch: ByteEntry[]) => sender.send(single ? LogArena.parts(batch, null, null) : LogArena.parts(batch, OPEN, CLOSE));
   const serialize = logSerializer({ redact: config.redact, sensitive: services });
+  // Records are written as bytes into the arena's chunks, each followed by a comma (the last one of a batch is left out).
+  const arena = new LogArena();
+  const w = arena.writer;
+  const record = (ctx: PdkContext): ByteEntry => {
+    serialize.write(w.begin(), ctx);
+    return w.end(COMMA);
+  };
   // A reload retires this instance: it delivers what waits, then closes the connections.
-  return queuedLogHandlers(services, 'http-log', { target: endpoint.display, params, send, close: () => sender.close() }, (ctx) => serialize.json(ctx));
+  return queuedLogHandlers(services, 'http-log', { target: endpoint.display, params, send, close: () => sender.close() }, record, byteEntries(arena));
 }
 
 export default definePlugin({

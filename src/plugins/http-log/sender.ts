@@ -69,7 +69,8 @@ export class HttpSender {
     this.#headers = headers;
   }
 
-  async send(payload: string): Promise<void> {
+  /** Sends a batch: its bytes, one part after the other. */
+  async send(payload: readonly Buffer[]): Promise<void> {
     const res = await post(this.#pool, this.#endpoint.origin, { path: this.#endpoint.path, method: this.#method, headers: this.#headers, body: payload, keep: ERROR_BODY_READ });
     if (res.status < 400) return;
     throw new Error(`request to ${this.#endpoint.display} returned status code ${res.status} and body ${res.body.slice(0, ERROR_BODY_KEPT)}`);

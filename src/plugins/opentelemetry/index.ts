@@ -15,7 +15,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { definePlugin, type PdkContext, type PluginServices } from '../../pdk/index.ts';
-import { attrKey, errorStatus, intAttr, nanos, spanJson, STATUS_UNSET, strAttr } from './encode.ts';
+import { attrKey, closeEvent, closeSpan, intAttr, openEvent, openEvents, openSpan, strAttr } from './encode.ts';
 import { OtlpExporter, SPAN_KIND } from './otlp.ts';
 import { extract, inject, newSpanId, newTraceId, sampledByRatio, type Format } from './propagation.ts';
 import { IMPLEMENTED, OpentelemetrySchema, type OpentelemetryConfig } from './schema.ts';
@@ -130,7 +130,7 @@ function create(config: OpentelemetryConfig, services: PluginServices) {
     for (const f of prop.inject) inject(ctx, f === 'preserve' ? (t.format ?? prop.fallback) : f, out);
   }
 
-  /** The request's spans, written as OTLP JSON straight into the exporter's queue. */
+  /** The request's spans, written as OTLP JSON bytes straight into the exporter's queue. */
   function exportSpans(e: OtlpExporter, ctx: PdkContext, t: Trace): void {
     const tm = ctx.timings;
     const t0 = tm.startedAt;
@@ -140,47 +140,70 @@ function create(config: OpentelemetryConfig, services: PluginServices) {
     const service = ctx.service === null ? null : (ctx.service.name ?? ctx.service.id);
     const runs = ctx.phaseSpans;
     const method = req.method;
-    let events = '';
-    const decisions = ctx.decisions;
-    for (let i = 0; i < decisions.length; i++) {
-      const d = decisions[i]!;
-      let run = null;
-      for (let j = 0; j < runs.length; j++) if (runs[j]!.plugin === d.plugin) { run = runs[j]!; break; }
-      const time = t0 + (run === null ? 0 : run.end >= 0 ? run.end : run.start);
-      events +=
-        `${i === 0 ? '' : ','}{"timeUnixNano":"${nanos(time)}","name":"palisade.decision","attributes":[` +
-        `${strAttr(K.plugin, d.plugin)},${strAttr(K.outcome, d.outcome)},${strAttr(K.reason, d.reason)}${d.status > 0 ? `,${intAttr(K.status, d.status)}` : ''}]}`;
-    }
-    let attrs =
-      `${strAttr(K.method, method)},${strAttr(K.scheme, req.scheme)},${strAttr(K.path, req.path)},${strAttr(K.address, req.host)},` +
-      `${intAttr(K.port, req.port)},${strAttr(K.client, req.clientIp)},${strAttr(K.peer, req.remoteAddress)},${strAttr(K.protocol, req.httpVersion)},` +
-      `${intAttr(K.status, res.status)},${strAttr(K.requestId, ctx.requestId)},${strAttr(K.source, res.source)},${strAttr(K.configVersion, ctx.configVersion)}`;
+    const failure = res.status >= 500 ? (ctx.errorCode ?? `HTTP ${res.status}`) : null;
+
+    let w = e.span();
+    openSpan(w, t.traceId, t.rootId, t.parentId, t.tracestate, route === null ? method : `${method} ${route}`, SPAN_KIND.server, t0, t0 + tm.total);
+    strAttr(w, K.method, method, true);
+    strAttr(w, K.scheme, req.scheme);
+    strAttr(w, K.path, req.path);
+    strAttr(w, K.address, req.host);
+    intAttr(w, K.port, req.port);
+    strAttr(w, K.client, req.clientIp);
+    strAttr(w, K.peer, req.remoteAddress);
+    strAttr(w, K.protocol, req.httpVersion);
+    intAttr(w, K.status, res.status);
+    strAttr(w, K.requestId, ctx.requestId);
+    strAttr(w, K.source, res.source);
+    strAttr(w, K.configVersion, ctx.configVersion);
     const ua = req.header('user-agent');
-    if (ua !== undefined) attrs += `,${strAttr(K.userAgent, ua)}`;
-    if (route !== null) attrs += `,${strAttr(K.route, route)}`;
-    if (service !== null) attrs += `,${strAttr(K.service, service)}`;
+    if (ua !== undefined) strAttr(w, K.userAgent, ua);
+    if (route !== null) strAttr(w, K.route, route);
+    if (service !== null) strAttr(w, K.service, service);
     const c = ctx.consumer;
-    if (c !== null) attrs += `,${strAttr(K.consumer, c.username ?? c.custom_id ?? c.id)}`;
-    if (ctx.errorCode !== null) attrs += `,${strAttr(K.errorType, ctx.errorCode)}`;
-    const status = res.status >= 500 ? errorStatus(ctx.errorCode ?? `HTTP ${res.status}`) : STATUS_UNSET;
-    const start = nanos(t0);
-    e.add(spanJson(t.traceId, t.rootId, t.parentId, t.tracestate, route === null ? method : `${method} ${route}`, SPAN_KIND.server, start, nanos(t0 + tm.total), attrs, events, status));
+    if (c !== null) strAttr(w, K.consumer, c.username ?? c.custom_id ?? c.id);
+    if (ctx.errorCode !== null) strAttr(w, K.errorType, ctx.errorCode);
+    const decisions = ctx.decisions;
+    if (decisions.length > 0) {
+      openEvents(w);
+      for (let i = 0; i < decisions.length; i++) {
+        const d = decisions[i]!;
+        let run = null;
+        for (let j = 0; j < runs.length; j++) if (runs[j]!.plugin === d.plugin) { run = runs[j]!; break; }
+        openEvent(w, t0 + (run === null ? 0 : run.end >= 0 ? run.end : run.start), i === 0);
+        strAttr(w, K.plugin, d.plugin, true);
+        strAttr(w, K.outcome, d.outcome);
+        strAttr(w, K.reason, d.reason);
+        if (d.status > 0) intAttr(w, K.status, d.status);
+        closeEvent(w);
+      }
+    }
+    closeSpan(w, failure);
+    e.add(w);
     for (let i = 0; i < runs.length; i++) {
       const r = runs[i]!;
-      const a = `${strAttr(K.plugin, r.plugin)},${strAttr(K.phase, r.phase)}`;
-      e.add(spanJson(t.traceId, newSpanId(), t.rootId, null, `kong.${PHASE_NAME[r.phase]}.plugin.${r.plugin}`, SPAN_KIND.internal, nanos(t0 + r.start), nanos(t0 + (r.end >= 0 ? r.end : r.start)), a, '', STATUS_UNSET));
+      w = e.span();
+      openSpan(w, t.traceId, newSpanId(), t.rootId, null, `kong.${PHASE_NAME[r.phase]}.plugin.${r.plugin}`, SPAN_KIND.internal, t0 + r.start, t0 + (r.end >= 0 ? r.end : r.start));
+      strAttr(w, K.plugin, r.plugin, true);
+      strAttr(w, K.phase, r.phase);
+      closeSpan(w, null);
+      e.add(w);
     }
     if (tm.upstreamStart >= 0) {
       const target = ctx.upstreamTarget ?? '';
       const colon = target.lastIndexOf(':');
-      let up = `${strAttr(K.address, colon > 0 ? target.slice(0, colon).replace(/^\[|\]$/g, '') : target)},${strAttr(K.method, method)},${intAttr(K.tries, ctx.tries)}`;
-      if (colon > 0) up += `,${intAttr(K.port, Number(target.slice(colon + 1)))}`;
-      if (service !== null) up += `,${strAttr(K.peerService, service)}`;
       const answered = res.source === 'upstream';
-      if (answered) up += `,${intAttr(K.status, res.status)}`;
-      const failed = !answered || res.status >= 400;
       const begin = t0 + tm.upstreamStart;
-      e.add(spanJson(t.traceId, t.clientId, t.rootId, null, 'kong.balancer', SPAN_KIND.client, nanos(begin), nanos(begin + tm.upstream), up, '', failed ? errorStatus(ctx.errorCode ?? `HTTP ${res.status}`) : STATUS_UNSET));
+      w = e.span();
+      openSpan(w, t.traceId, t.clientId, t.rootId, null, 'kong.balancer', SPAN_KIND.client, begin, begin + tm.upstream);
+      strAttr(w, K.address, colon > 0 ? target.slice(0, colon).replace(/^\[|\]$/g, '') : target, true);
+      strAttr(w, K.method, method);
+      intAttr(w, K.tries, ctx.tries);
+      if (colon > 0) intAttr(w, K.port, Number(target.slice(colon + 1)));
+      if (service !== null) strAttr(w, K.peerService, service);
+      if (answered) intAttr(w, K.status, res.status);
+      closeSpan(w, !answered || res.status >= 400 ? (ctx.errorCode ?? `HTTP ${res.status}`) : null);
+      e.add(w);
     }
   }
 

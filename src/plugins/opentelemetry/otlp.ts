@@ -9,10 +9,13 @@
 import { hostname } from 'node:os';
 import { Agent } from 'undici';
 import type { Logger } from 'pino';
-import { LogQueue, post, type DropListener, type QueueParameters } from '../../pdk/index.ts';
+import { byteEntries, fragment, LogArena, LogQueue, post, type ByteEntry, type DropListener, type EntryWriter, type QueueParameters } from '../../pdk/index.ts';
 import { attributes } from './encode.ts';
 
 export const SPAN_KIND = { internal: 1, server: 2, client: 3 } as const;
+
+const TAIL = fragment(']}]}]}');
+const COMMA = 0x2c;
 
 export interface ExporterOptions {
   readonly url: string;
@@ -27,9 +30,10 @@ export interface ExporterOptions {
 
 /** Batches encoded spans and POSTs them as ExportTraceServiceRequest JSON. */
 export class OtlpExporter {
-  readonly #queue: LogQueue;
+  readonly #queue: LogQueue<ByteEntry>;
+  readonly #arena = new LogArena();
   readonly #opts: ExporterOptions;
-  readonly #head: string;
+  readonly #head: Buffer;
   readonly #url: { origin: string; path: string };
   readonly #headers: Record<string, string>;
   #agent: Agent | null = null;
@@ -45,21 +49,27 @@ export class OtlpExporter {
       'service.instance.id': `${hostname()}:${process.pid}`,
       ...opts.resource,
     };
-    this.#head =
+    this.#head = Buffer.from(
       `{"resourceSpans":[{"resource":{"attributes":${attributes(resource)}},` +
-      `"scopeSpans":[{"scope":{"name":"palisade","version":${JSON.stringify(opts.version)}},"spans":[`;
-    this.#queue = new LogQueue('opentelemetry', opts.queue, (batch) => this.#post(batch), log, onDrop);
+        `"scopeSpans":[{"scope":{"name":"palisade","version":${JSON.stringify(opts.version)}},"spans":[`,
+    );
+    this.#queue = new LogQueue('opentelemetry', opts.queue, (batch) => this.#post(batch), log, onDrop, byteEntries(this.#arena));
   }
 
-  /** Queue an encoded span; never blocks (a full queue drops its oldest span). */
-  add(span: string): void {
-    this.#queue.add(span);
+  /** Where the next span is written (then add() it). */
+  span(): EntryWriter {
+    return this.#arena.writer.begin();
   }
 
-  async #post(batch: string[]): Promise<void> {
+  /** Queue the span just written; never blocks (a full queue drops its oldest span). */
+  add(w: EntryWriter): void {
+    this.#queue.add(w.end(COMMA));
+  }
+
+  async #post(batch: ByteEntry[]): Promise<void> {
     const o = this.#opts;
     this.#agent ??= new Agent({ connect: { timeout: o.connectTimeout }, headersTimeout: o.readTimeout, bodyTimeout: o.readTimeout, keepAliveTimeout: 10_000 });
-    const body = `${this.#head}${batch.join(',')}]}]}]}`;
+    const body = LogArena.parts(batch, this.#head, TAIL);
     // Sending and reading share one bound: undici has no separate write timeout.
     const res = await post(this.#agent, this.#url.origin, { path: this.#url.path, headers: this.#headers, body, headersTimeout: o.sendTimeout + o.readTimeout });
     if (res.status < 200 || res.status >= 300) throw new Error(`OTLP endpoint answered ${res.status}`);

@@ -20,7 +20,7 @@ test('integers: the text of String(n)', () => {
 });
 
 test('strings: the text of JSON.stringify, within the bound', () => {
-  for (const s of ['', 'plain', 'quote"', 'back\\slash', 'tab\there', '\u0000\u001f', 'caf\u00e9', '\u{1f600}', 'lone \ud800 surrogate', 'a'.repeat(300)]) {
+  for (const s of ['', 'plain', 'quote"', 'back\\slash', 'tab\there', '\u0000\u001f', 'caf\u00e9', '\u{1f600}', 'lone \ud800 surrogate', 'a'.repeat(300), `${'t'.repeat(60)}"`, `${'t'.repeat(60)}\\`, `${'t'.repeat(60)}\n`, `${'t'.repeat(60)}\u00e9`, `${'t'.repeat(60)}\u007f`, `\ud83d${'t'.repeat(60)}`]) {
     const text = written((w) => w.str(s));
     assert.equal(text, JSON.stringify(s));
     assert.ok(Buffer.byteLength(text) <= jsonStringBound(s.length), `bound for ${JSON.stringify(s)}`);

@@ -5,10 +5,17 @@
  * JavaScript string is built for the line: building the access-log line as a
  * string, then encoding it, cost a few µs a request.
  *
- * The caller makes sure the buffer has room (`room()` gives an upper bound).
+ * Each write makes room for itself first (`need`): by default the buffer is
+ * replaced by a larger copy; a writer that owns its buffers (the log arena)
+ * overrides `grow`. A caller that knows an upper bound up front (the access
+ * log, with `jsonStringBound`) never sees it grow.
  */
 const QUOTE = 0x22;
 const NULL = Buffer.from('null');
+/** Strings longer than this are checked with NEEDS_ESCAPE and copied natively; shorter ones char by char. */
+const LONG = 48;
+/** What JSON.stringify escapes, and what is not one byte in UTF-8. */
+const NEEDS_ESCAPE = /[\u0000-\u001f"\\\u007f-\uffff]/;
 
 /** Bytes a JSON string of `length` UTF-16 units can take at most (`\uXXXX` escapes, quotes). */
 export const jsonStringBound = (length: number): number => 6 * length + 2;
@@ -24,11 +31,30 @@ export class JsonLine {
     this.buf = buf;
   }
 
+  /** Make room for `n` more bytes. */
+  need(n: number): void {
+    if (this.pos + n > this.buf.length) this.grow(n);
+  }
+
+  /** Called when `n` more bytes do not fit: afterwards buf[pos, pos + n) must be writable. */
+  protected grow(n: number): void {
+    const bigger = Buffer.allocUnsafe(Math.max(2 * this.buf.length, this.pos + n));
+    this.buf.copy(bigger, 0, 0, this.pos);
+    this.buf = bigger;
+  }
+
   /** Constant bytes (see fragment()); chains: `w.raw(KEY).str(value)`. */
   raw(bytes: Buffer): this {
+    this.need(bytes.length);
     this.buf.set(bytes, this.pos);
     this.pos += bytes.length;
     return this;
+  }
+
+  /** One byte (a structural character). */
+  byte(c: number): void {
+    this.need(1);
+    this.buf[this.pos++] = c;
   }
 
   /** A JSON string, or null. */
@@ -37,8 +63,17 @@ export class JsonLine {
       this.raw(NULL);
       return;
     }
+    this.need(jsonStringBound(s.length));
     const buf = this.buf;
     const start = this.pos;
+    if (s.length > LONG && !NEEDS_ESCAPE.test(s)) {
+      // Long and plain (tokens, user agents): checked by the regular expression engine, copied natively.
+      buf[start] = QUOTE;
+      const p = start + 1 + buf.write(s, start + 1, 'latin1');
+      buf[p] = QUOTE;
+      this.pos = p + 1;
+      return;
+    }
     let p = start + 1;
     buf[start] = QUOTE;
     for (let i = 0; i < s.length; i++) {
@@ -56,15 +91,17 @@ export class JsonLine {
 
   /** Text that is valid JSON as it is (a number, a literal, an already-encoded value). */
   json(text: string): void {
+    this.need(3 * text.length);
     this.pos += this.buf.write(text, this.pos, 'utf8');
   }
 
-  /** A whole number. */
+  /** A number, written as String(n) would be (whole numbers digit by digit). */
   int(n: number): void {
-    if (!(n >= 0 && n <= 0x7fffffff && Math.floor(n) === n)) return this.json(String(n));
-    const buf = this.buf;
+    if (!(n >= 0 && n <= Number.MAX_SAFE_INTEGER && Math.floor(n) === n)) return this.json(String(n));
     let digits = 1;
     for (let v = n; v >= 10; v = Math.floor(v / 10)) digits++;
+    this.need(digits);
+    const buf = this.buf;
     let p = this.pos + digits;
     this.pos = p;
     let v = n;
@@ -77,11 +114,12 @@ export class JsonLine {
   /** Milliseconds rounded to the microsecond, written as String(Math.round(ms * 1000) / 1000) would be. */
   ms(ms: number): void {
     const micros = Math.round(ms * 1000);
-    if (!(micros >= 0 && micros <= 0x7fffffff)) return this.json(String(micros / 1000));
+    if (!(micros >= 0 && micros <= 0x7fffffff)) return this.json(Number.isFinite(micros) ? String(micros / 1000) : 'null');
     const whole = Math.floor(micros / 1000);
     let frac = micros - whole * 1000;
     this.int(whole);
     if (frac === 0) return;
+    this.need(4);
     const buf = this.buf;
     buf[this.pos++] = 0x2e; // '.'
     let digits = 3;

@@ -1,0 +1,79 @@
+/**
+ * The log record written as bytes (what http-log sends, and json() returns)
+ * is exactly JSON.stringify of the record object, for every shape of input:
+ * repeated and numeric headers, escapes and non-ASCII text, secrets, a query,
+ * TLS, a consumer and credential, decisions, no upstream call.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { JsonLine } from './json-line.ts';
+import { logSerializer } from './log-record.ts';
+import type { PdkContext } from './index.ts';
+
+function context(over: { query?: string; reqHeaders?: Record<string, string | string[]>; resHeaders?: Record<string, string | string[] | number>; tls?: boolean; upstream?: boolean; consumer?: boolean }): PdkContext {
+  const reqHeaders = over.reqHeaders ?? {};
+  const resHeaders = over.resHeaders ?? {};
+  return {
+    requestId: 'req-1\u00e9',
+    request: {
+      method: 'POST',
+      scheme: over.tls ? 'https' : 'http',
+      host: 'api.example',
+      port: 8443,
+      path: '/orders/"quoted"\\',
+      rawQuery: over.query ?? '',
+      headers: reqHeaders,
+      clientIp: '203.0.113.9',
+      tls: over.tls ? { servername: 'api.example', authorized: false, authorizationError: 'SELF_SIGNED', peerCertificate: () => ({}) } : null,
+    },
+    response: { status: 201, source: over.upstream === false ? 'gateway' : 'upstream', getHeaders: () => resHeaders },
+    timings: { startedAt: 1764000000123.456, total: 12.3456, upstream: over.upstream === false ? 0 : 10.0004, upstreamHeaders: 9.5, gateway: 2.3452, upstreamStart: 1 },
+    upstreamTarget: over.upstream === false ? null : '[::1]:8080',
+    upstreamUri: over.upstream === false ? null : `/v1/orders${over.query ? `?${over.query}` : ''}`,
+    bytesReceived: 512,
+    bytesSent: 2048,
+    tries: over.upstream === false ? 0 : 2,
+    errorCode: over.upstream === false ? 'NO_ROUTE' : null,
+    decisions: over.consumer ? [{ plugin: 'key-auth', outcome: 'authenticated', reason: 'key "k1"', status: 0 }] : [],
+    configVersion: 'v-7',
+    route: { id: 'r1', name: 'orders', tags: ['a', 'b\n'] },
+    service: { id: 's1', name: null, tags: [] },
+    consumer: over.consumer ? { id: 'c1', username: 'ann\u{1f600}', custom_id: null, tags: ['gold'] } : null,
+    credential: over.consumer ? { id: 'cred-1' } : null,
+  } as unknown as PdkContext;
+}
+
+const cases = {
+  minimal: context({}),
+  everything: context({
+    query: 'a=1&a=2&flag&token=s3cret&name=J%C3%B6rg&__proto__=x',
+    reqHeaders: { accept: 'application/json', 'x-many': ['one', 'two "2"'], authorization: 'Bearer abc', 'x-api-key': 'k', 'user-agent': `${'long-agent/'.repeat(10)}\u00e9`, 'x-long': 'z'.repeat(200) },
+    resHeaders: { 'content-length': 17, 'set-cookie': ['a=1', 'b=2'], 'x-text': 'tab\there' },
+    tls: true,
+    consumer: true,
+  }),
+  'no upstream call': context({ upstream: false, reqHeaders: { 'x-control': '\u0001\u001f' } }),
+  'response header names not lower-case': context({ resHeaders: { 'X-Mixed': 'yes', 'x-mixed': 'no' } }),
+};
+
+for (const [name, ctx] of Object.entries(cases)) {
+  test(`the record as bytes is JSON.stringify of the record: ${name}`, () => {
+    const serialize = logSerializer({ redact: ['x-text'] });
+    const expected = JSON.stringify(serialize(ctx));
+    assert.equal(serialize.json(ctx), expected);
+    // Written into a buffer that must grow on the way (a 16-byte start).
+    const w = new JsonLine(Buffer.alloc(16));
+    serialize.write(w, ctx);
+    assert.equal(w.buf.toString('utf8', 0, w.pos), expected);
+    JSON.parse(expected);
+  });
+}
+
+test('with redact paths, the bytes are those of the redacted record', () => {
+  const serialize = logSerializer({ redact: ['consumer.username', 'request.headers.accept'] });
+  const ctx = cases.everything;
+  const record = serialize(ctx);
+  assert.equal(record.consumer?.username, 'REDACTED');
+  assert.equal(record.request.headers.accept, 'REDACTED');
+  assert.equal(serialize.json(ctx), JSON.stringify(record));
+});
