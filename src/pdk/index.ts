@@ -413,8 +413,26 @@ export interface MetricsService {
    * this config version runs (gauges that read state, e.g. upstream health).
    */
   gauge(name: string, help: string, labelNames: readonly string[], options?: { aggregator?: MetricAggregator; fill?: (gauge: Gauge<string>) => void }): Gauge<string>;
+  /**
+   * A counter for what every request records: look a series up once (keep
+   * it), then add to its `value` — no label hashing per request. Exposed like
+   * counter()'s, summed across workers.
+   */
+  tallyCounter(name: string, help: string, labelNames: readonly string[]): { series(labels: Readonly<Record<string, string>>): TallySeries };
+  /** A histogram for what every request records: look a series up once, then observe() into it. */
+  tallyHistogram(name: string, help: string, labelNames: readonly string[], buckets: readonly number[]): { series(labels: Readonly<Record<string, string>>): HistogramSeries };
   /** The upstream targets of this config version and their health (read-only). */
   upstreamTargets(): readonly UpstreamTargetHealth[];
+}
+
+/** One series of a tallyCounter: add to `value` (never subtract). */
+export interface TallySeries {
+  value: number;
+}
+
+/** One series of a tallyHistogram. */
+export interface HistogramSeries {
+  observe(value: number): void;
 }
 
 export interface PluginServices {

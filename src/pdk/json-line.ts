@@ -45,9 +45,16 @@ export class JsonLine {
 
   /** Constant bytes (see fragment()); chains: `w.raw(KEY).str(value)`. */
   raw(bytes: Buffer): this {
-    this.need(bytes.length);
-    this.buf.set(bytes, this.pos);
-    this.pos += bytes.length;
+    const n = bytes.length;
+    this.need(n);
+    if (n > 32) this.buf.set(bytes, this.pos);
+    else {
+      // Short fragments (most): a loop beats the native call.
+      const buf = this.buf;
+      const p = this.pos;
+      for (let i = 0; i < n; i++) buf[p + i] = bytes[i]!;
+    }
+    this.pos += n;
     return this;
   }
 

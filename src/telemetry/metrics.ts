@@ -11,6 +11,7 @@ import cluster from 'node:cluster';
 import { AggregatorRegistry, collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { MetricAggregator, MetricsService, UpstreamTargetHealth } from '../pdk/index.ts';
 import type { Balancer } from '../core/balancer.ts';
+import { TallyCounter, TallyHistogram } from './tally.ts';
 
 type Fill = (gauge: Gauge<string>) => void;
 type AnyMetric = Counter<string> | Gauge<string> | Histogram<string>;
@@ -62,6 +63,24 @@ export class GatewayMetrics {
     return new Histogram({ name, help, labelNames: [...labelNames], buckets: [...buckets], registers: [this.registry] });
   }
 
+  /** Get or create a counter for the hot path (tally.ts). */
+  tallyCounter(name: string, help: string, labelNames: readonly string[]): TallyCounter {
+    const hit = this.#existing(name, 'tally counter', labelNames);
+    if (hit !== null) return hit as unknown as TallyCounter;
+    const c = new TallyCounter(name, help, [...labelNames]);
+    this.registry.registerMetric(c as unknown as AnyMetric);
+    return c;
+  }
+
+  /** Get or create a histogram for the hot path (tally.ts). */
+  tallyHistogram(name: string, help: string, labelNames: readonly string[], buckets: readonly number[]): TallyHistogram {
+    const hit = this.#existing(name, 'tally histogram', labelNames, buckets);
+    if (hit !== null) return hit as unknown as TallyHistogram;
+    const h = new TallyHistogram(name, help, [...labelNames], buckets);
+    this.registry.registerMetric(h as unknown as AnyMetric);
+    return h;
+  }
+
   /** A gauge; with fills registered (see scope()), it is cleared and filled by them at each scrape. */
   gauge(name: string, help: string, labelNames: readonly string[], aggregator: MetricAggregator = 'sum'): Gauge<string> {
     const hit = this.#existing(name, 'gauge', labelNames);
@@ -95,6 +114,8 @@ export class GatewayMetrics {
     return {
       counter: (name, help, labels) => this.counter(name, help, labels),
       histogram: (name, help, labels, buckets) => this.histogram(name, help, labels, buckets),
+      tallyCounter: (name, help, labels) => this.tallyCounter(name, help, labels),
+      tallyHistogram: (name, help, labels, buckets) => this.tallyHistogram(name, help, labels, buckets),
       gauge: (name, help, labels, options) => {
         const g = this.gauge(name, help, labels, options?.aggregator);
         if (options?.fill) removers.push(this.fill(name, options.fill));

@@ -81,6 +81,9 @@ export function intAttr(w: JsonLine, k: AttrKey, v: number, first = false): void
   w.raw(F.endInt);
 }
 
+let lastWhole = Number.NaN;
+let lastDigits = Buffer.alloc(0);
+
 /** ms since the epoch (fractional) → nanoseconds as a quoted decimal string (no float precision lost on the ms part). */
 export function nanos(w: JsonLine, ms: number): void {
   let whole = Math.floor(ms);
@@ -90,7 +93,13 @@ export function nanos(w: JsonLine, ms: number): void {
     frac = 0;
   }
   w.byte(QUOTE);
-  w.int(whole);
+  if (whole !== lastWhole) {
+    // A request's spans share a few milliseconds: their digits are made once.
+    lastWhole = whole;
+    const digits = String(whole);
+    lastDigits = Buffer.from(digits, 'latin1');
+  }
+  w.raw(lastDigits);
   w.need(7);
   const buf = w.buf;
   for (let i = w.pos + 5; i >= w.pos; i--) {

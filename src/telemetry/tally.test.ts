@@ -1,0 +1,54 @@
+/** Tally metrics expose exactly what prom-client's own counters and histograms do for the same observations, alone and summed over cluster workers. */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { AggregatorRegistry, Counter, Histogram, Registry } from 'prom-client';
+import { TallyCounter, TallyHistogram } from './tally.ts';
+
+const BUCKETS = [0.1, 0.25, 1, 5, 10];
+const observations: [Record<string, string>, number][] = [
+  [{ service: 'a', route: 'r1' }, 0.05],
+  [{ service: 'a', route: 'r1' }, 0.1],
+  [{ service: 'a', route: 'r1' }, 0.2500001],
+  [{ service: 'a', route: 'r1' }, 7],
+  [{ service: 'a', route: 'r1' }, 99],
+  [{ service: 'b', route: 'r "2"\n' }, 1],
+  [{ service: 'b', route: 'r "2"\n' }, 0],
+];
+
+function both() {
+  const ours = new Registry();
+  const theirs = new Registry();
+  const th = new TallyHistogram('lat_ms', 'Latency.', ['service', 'route'], BUCKETS);
+  const tc = new TallyCounter('reqs_total', 'Requests.', ['service', 'route']);
+  ours.registerMetric(th as never);
+  ours.registerMetric(tc as never);
+  const ph = new Histogram({ name: 'lat_ms', help: 'Latency.', labelNames: ['service', 'route'], buckets: BUCKETS, registers: [theirs] });
+  const pc = new Counter({ name: 'reqs_total', help: 'Requests.', labelNames: ['service', 'route'], registers: [theirs] });
+  for (const [labels, v] of observations) {
+    th.series(labels).observe(v);
+    tc.series(labels).value += 2;
+    ph.observe(labels, v);
+    pc.inc(labels, 2);
+  }
+  return { ours, theirs };
+}
+
+test('the exposition text is prom-client\'s, byte for byte', async () => {
+  const { ours, theirs } = both();
+  assert.equal(await ours.metrics(), await theirs.metrics());
+});
+
+test('summed over workers (the cluster primary\'s aggregation) it is prom-client\'s too', async () => {
+  const a = both();
+  const b = both();
+  const merged = (regs: Registry[]) => Promise.all(regs.map((r) => r.getMetricsAsJSON())).then((json) => AggregatorRegistry.aggregate(json as never).metrics());
+  assert.equal(await merged([a.ours, b.ours]), await merged([a.theirs, b.theirs]));
+});
+
+test('a series is made once per label set; wrong labels are refused', () => {
+  const c = new TallyCounter('x_total', 'X.', ['a']);
+  assert.equal(c.series({ a: '1' }), c.series({ a: '1' }));
+  assert.notEqual(c.series({ a: '1' }), c.series({ a: '2' }));
+  assert.throws(() => c.series({}), /label a is missing/);
+  assert.throws(() => c.series({ a: '3', b: '2' }), /label b is not one of/);
+});
