@@ -290,6 +290,8 @@ export class RequestContext implements PdkContext, PdkResponse {
   traceId: string | null = null;
   /** Plugin handler runs, when a plugin of this version asked for them (PluginHandlers.tracePhases). */
   readonly phaseRuns: { plugin: string; phase: PdkPhaseSpan['phase']; start: number; end: number }[] | null;
+  /** performance.now() at arrival, when phases are traced (their times are ms since it: cheaper than hrtime.bigint). */
+  readonly phaseOrigin: number;
   /** The plugin whose handler runs now. */
   plugin: string | null = null;
   /** Upstream response body cap (-1 = none), and the plugin that set it. */
@@ -314,6 +316,7 @@ export class RequestContext implements PdkContext, PdkResponse {
     this.res = res;
     this.runtime = runtime;
     this.phaseRuns = runtime.tracePhases ? [] : null;
+    this.phaseOrigin = runtime.tracePhases ? performance.now() : 0;
     this.startNs = process.hrtime.bigint();
     this.startedAt = Date.now();
     this.socket = req.socket;

@@ -345,7 +345,7 @@ function chainOf(ctx: RequestContext): Chain {
 type StopPhase = NonNullable<Chain['access']>;
 type BodyPhase = NonNullable<Chain['body']>;
 
-const sinceStart = (ctx: RequestContext) => Number(process.hrtime.bigint() - ctx.startNs) / 1e6;
+const sinceStart = (ctx: RequestContext) => performance.now() - ctx.phaseOrigin;
 
 /** Tracing (PluginHandlers.tracePhases): record a handler run; an async one ends when its promise settles. */
 function ran(ctx: RequestContext, phase: 'rewrite' | 'access' | 'response' | 'body', plugin: string, start: number, r: unknown): void {

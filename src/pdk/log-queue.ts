@@ -78,8 +78,10 @@ export const LOG_STREAM_QUEUE: QueueParameters = { max_batch_size: 1000, max_coa
 
 /** Counts a log plugin's dropped entries in palisade_log_dropped_total{plugin, reason} (the gateway's /metrics). */
 export function countDrops(services: PluginServices, plugin: string): DropListener {
-  const counter = services.metrics.counter('palisade_log_dropped_total', 'Log entries dropped by log plugins (queue full or delivery failed).', ['plugin', 'reason']);
-  return (n, reason) => counter.inc({ plugin, reason }, n);
+  const counter = services.metrics.tallyCounter('palisade_log_dropped_total', 'Log entries dropped by log plugins (queue full or delivery failed).', ['plugin', 'reason']);
+  // A full queue drops an entry for each new one: counted without a label lookup each time.
+  const by = { queue_full: counter.series({ plugin, reason: 'queue_full' }), delivery_failed: counter.series({ plugin, reason: 'delivery_failed' }) };
+  return (n, reason) => void (by[reason].value += n);
 }
 
 /** Where a log plugin's lines go: `send` delivers a batch, `close` releases the connection or file. */

@@ -17,7 +17,7 @@ import { readFileSync } from 'node:fs';
 import { definePlugin, type PdkContext, type PluginServices } from '../../pdk/index.ts';
 import { attrKey, closeEvent, closeSpan, intAttr, openEvent, openEvents, openSpan, strAttr } from './encode.ts';
 import { OtlpExporter, SPAN_KIND } from './otlp.ts';
-import { extract, inject, newSpanId, newTraceId, sampledByRatio, type Format } from './propagation.ts';
+import { extract, inject, newIds, newSpanId, sampledByRatio, type Format } from './propagation.ts';
 import { IMPLEMENTED, OpentelemetrySchema, type OpentelemetryConfig } from './schema.ts';
 
 const VERSION: string = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')).version;
@@ -33,8 +33,14 @@ const K = {
 } as const;
 const PHASE_NAME = { rewrite: 'rewrite', access: 'access', response: 'header_filter', body: 'body_filter' } as const;
 
-/** The request's trace (one opentelemetry instance applies to a request, like any plugin). */
-const traces = new WeakMap<PdkContext, Trace>();
+/**
+ * Where the request's trace is kept: a key of ctx.shared no other plugin can
+ * name (one opentelemetry instance applies to a request, like any plugin). A
+ * WeakMap keyed by the context cost more: every entry is an ephemeron the
+ * garbage collector tracks.
+ */
+const TRACE = Symbol('opentelemetry trace');
+const traceOf = (ctx: PdkContext): Trace | undefined => (ctx.shared as Record<symbol, Trace | undefined>)[TRACE];
 
 interface Trace {
   readonly traceId: string;
@@ -77,7 +83,9 @@ function create(config: OpentelemetryConfig, services: PluginServices) {
   const decide = (parent: boolean | null, traceId: string): boolean =>
     parent !== null && (respect === 'always' || (respect === 'not_sampled' && !parent)) ? parent : sampledByRatio(traceId, rate);
   const responseHeader = config.http_response_header_for_traceid ?? null;
-  const dropped = services.metrics.counter('palisade_otel_spans_dropped_total', 'Spans not exported: the queue was full or the OTLP endpoint kept failing.', ['reason']);
+  const dropped = services.metrics.tallyCounter('palisade_otel_spans_dropped_total', 'Spans not exported: the queue was full or the OTLP endpoint kept failing.', ['reason']);
+  // A full queue drops a span for each new one: counted without a label lookup each time.
+  const droppedBy = { queue_full: dropped.series({ reason: 'queue_full' }), delivery_failed: dropped.series({ reason: 'delivery_failed' }) };
   let exporter: OtlpExporter | null = null;
   let disposed = false;
   const open = () =>
@@ -97,26 +105,27 @@ function create(config: OpentelemetryConfig, services: PluginServices) {
         version: VERSION,
       },
       services.logger,
-      (n, reason) => dropped.inc({ reason }, n),
+      (n, reason) => void (droppedBy[reason].value += n),
     );
 
   /** The request's trace, made on first use (the caller's context or a new trace). */
   function trace(ctx: PdkContext): Trace {
-    let t = traces.get(ctx);
+    let t = traceOf(ctx);
     if (t !== undefined) return t;
     const parent = prop.extract.length === 0 ? null : extract(ctx, prop.extract);
-    const traceId = parent?.traceId ?? newTraceId();
+    const ids = newIds();
+    const traceId = parent?.traceId ?? ids.traceId;
     t = {
       traceId,
-      rootId: newSpanId(),
-      clientId: newSpanId(),
+      rootId: ids.rootId,
+      clientId: ids.clientId,
       parentId: parent?.parentId ?? '',
       sampled: decide(parent?.sampled ?? null, traceId),
       tracestate: parent?.tracestate ?? null,
       format: parent?.format ?? null,
       injected: false,
     };
-    traces.set(ctx, t);
+    (ctx.shared as Record<symbol, Trace>)[TRACE] = t;
     ctx.traceId = traceId;
     return t;
   }

@@ -137,7 +137,7 @@ export function inject(ctx: PdkContext, format: Format, o: Outgoing): void {
 
 /** Random ids from a pooled buffer (one randomFillSync per 256 ids). */
 const pool = Buffer.alloc(2048);
-const ZEROS: Record<number, string> = { 8: '0'.repeat(16), 16: '0'.repeat(32) };
+const ZEROS: Record<number, string> = { 8: '0'.repeat(16), 16: '0'.repeat(32), 32: '0'.repeat(64) };
 let offset = pool.length;
 function hex(bytes: number): string {
   if (offset + bytes > pool.length) {
@@ -148,8 +148,15 @@ function hex(bytes: number): string {
   offset += bytes;
   return s === ZEROS[bytes] ? hex(bytes) : s;
 }
-export const newTraceId = () => hex(16);
 export const newSpanId = () => hex(8);
+/** A new trace's ids: the trace id, the root span's and the client span's, from one draw. */
+export function newIds(): { traceId: string; rootId: string; clientId: string } {
+  const s = hex(32);
+  const traceId = s.slice(0, 32);
+  const rootId = s.slice(32, 48);
+  const clientId = s.slice(48);
+  return traceId === ZEROS[16] || rootId === ZEROS[8] || clientId === ZEROS[8] ? newIds() : { traceId, rootId, clientId };
+}
 
 /** TraceIdRatioBased: sampled when the trace id's last 52 bits fall below rate × 2^52 (the same decision on every node). */
 export function sampledByRatio(traceId: string, rate: number): boolean {
