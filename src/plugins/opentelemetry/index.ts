@@ -221,9 +221,8 @@ function create(config: OpentelemetryConfig, services: PluginServices) {
     access(ctx: PdkContext): void {
       propagate(ctx);
     },
-    response(ctx: PdkContext): void {
-      if (responseHeader !== null) ctx.response.setHeader(responseHeader, trace(ctx).traceId);
-    },
+    // Only with http_response_header_for_traceid: a handler that does nothing would still cost a call and a span.
+    ...(responseHeader === null ? {} : { response: (ctx: PdkContext): void => ctx.response.setHeader(responseHeader, trace(ctx).traceId) }),
     log(ctx: PdkContext): void {
       const t = trace(ctx);
       if (!t.sampled || disposed) return;
