@@ -8,9 +8,8 @@ const COMMA = 0x2c;
 const text = (parts: Buffer[]) => Buffer.concat(parts).toString('utf8');
 
 function write(arena: LogArena, value: string): ByteEntry {
-  const w = arena.writer.begin();
-  w.str(value);
-  return w.end(COMMA);
+  arena.begin().str(value);
+  return arena.end(COMMA);
 }
 
 test('a batch is its entries one after the other, without the last separator, between head and tail', () => {

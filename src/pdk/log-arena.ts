@@ -34,68 +34,55 @@ export interface ByteEntry {
   readonly end: number;
 }
 
-/** Where entries are written: a JsonLine over the arena's current chunk. */
-export class EntryWriter extends JsonLine {
-  readonly #arena: LogArena;
+export class LogArena {
+  readonly #free: Chunk[] = [];
+  /** Where entries are written: a JsonLine over the current chunk. */
+  readonly #line: JsonLine;
   #chunk: Chunk;
+  /** Where the entry being written starts. */
   #start = 0;
 
-  constructor(arena: LogArena) {
-    const chunk = arena.take(CHUNK);
-    super(chunk.buf);
-    this.#arena = arena;
-    this.#chunk = chunk;
+  constructor() {
+    this.#chunk = new Chunk(CHUNK);
+    this.#line = new JsonLine(this.#chunk.buf, (w, n) => this.#grow(n));
   }
 
-  /** Start an entry. */
-  begin(): this {
-    this.#start = this.pos;
-    return this;
+  /** Start an entry: write it into the returned line, then end() it. */
+  begin(): JsonLine {
+    this.#start = this.#line.pos;
+    return this.#line;
   }
 
   /** End the entry begun last (the separator is written after it) and return it. */
   end(separator: number): ByteEntry {
-    this.need(1);
-    this.buf[this.pos++] = separator;
+    const w = this.#line;
+    w.byte(separator);
     const chunk = this.#chunk;
     chunk.live++;
-    return { chunk, start: this.#start, end: this.pos };
+    return { chunk, start: this.#start, end: w.pos };
   }
 
   /** The entry does not fit: carry on in a new chunk, with what is written of it. */
-  protected override grow(n: number): void {
-    const written = this.pos - this.#start;
+  #grow(n: number): void {
+    const w = this.#line;
+    const written = w.pos - this.#start;
     const old = this.#chunk;
-    const chunk = this.#arena.take(Math.max(CHUNK, 2 * (written + n)));
-    old.buf.copy(chunk.buf, 0, this.#start, this.pos);
+    const chunk = this.#take(Math.max(CHUNK, 2 * (written + n)));
+    old.buf.copy(chunk.buf, 0, this.#start, w.pos);
     this.#chunk = chunk;
-    this.buf = chunk.buf;
-    this.pos = written;
+    w.buf = chunk.buf;
+    w.pos = written;
     this.#start = 0;
-    if (old.live === 0) this.#arena.give(old);
-  }
-
-  /** Whether `chunk` is the one being written. */
-  writing(chunk: Chunk): boolean {
-    return chunk === this.#chunk;
-  }
-}
-
-export class LogArena {
-  readonly #free: Chunk[] = [];
-  readonly writer: EntryWriter;
-
-  constructor() {
-    this.writer = new EntryWriter(this);
+    if (old.live === 0) this.#give(old);
   }
 
   /** A chunk of at least `size` bytes: a free one when the size is the usual. */
-  take(size: number): Chunk {
+  #take(size: number): Chunk {
     return size === CHUNK && this.#free.length > 0 ? this.#free.pop()! : new Chunk(size);
   }
 
   /** A chunk nobody uses any more. */
-  give(chunk: Chunk): void {
+  #give(chunk: Chunk): void {
     if (chunk.buf.length === CHUNK && this.#free.length < MAX_FREE) this.#free.push(chunk);
   }
 
@@ -103,7 +90,7 @@ export class LogArena {
   release(entries: readonly ByteEntry[]): void {
     for (let i = 0; i < entries.length; i++) {
       const chunk = entries[i]!.chunk;
-      if (--chunk.live === 0 && !this.writer.writing(chunk)) this.give(chunk);
+      if (--chunk.live === 0 && chunk !== this.#chunk) this.#give(chunk);
     }
   }
 

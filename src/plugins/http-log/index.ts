@@ -58,10 +58,9 @@ function create(config: HttpLogConfig, services: PluginServices) {
   const serialize = logSerializer({ redact: config.redact, sensitive: services });
   // Records are written as bytes into the arena's chunks, each followed by a comma (the last one of a batch is left out).
   const arena = new LogArena();
-  const w = arena.writer;
   const record = (ctx: PdkContext): ByteEntry => {
-    serialize.write(w.begin(), ctx);
-    return w.end(COMMA);
+    serialize.write(arena.begin(), ctx);
+    return arena.end(COMMA);
   };
   // A reload retires this instance: it delivers what waits, then closes the connections.
   return queuedLogHandlers(services, 'http-log', { target: endpoint.display, params, send, close: () => sender.close() }, record, byteEntries(arena));

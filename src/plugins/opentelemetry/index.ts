@@ -188,7 +188,7 @@ function create(config: OpentelemetryConfig, services: PluginServices) {
       }
     }
     closeSpan(w, failure);
-    e.add(w);
+    e.add();
     for (let i = 0; i < runs.length; i++) {
       const r = runs[i]!;
       w = e.span();
@@ -196,7 +196,7 @@ function create(config: OpentelemetryConfig, services: PluginServices) {
       strAttr(w, K.plugin, r.plugin, true);
       strAttr(w, K.phase, r.phase);
       closeSpan(w, null);
-      e.add(w);
+      e.add();
     }
     if (tm.upstreamStart >= 0) {
       const target = ctx.upstreamTarget ?? '';
@@ -212,7 +212,7 @@ function create(config: OpentelemetryConfig, services: PluginServices) {
       if (service !== null) strAttr(w, K.peerService, service);
       if (answered) intAttr(w, K.status, res.status);
       closeSpan(w, !answered || res.status >= 400 ? (ctx.errorCode ?? `HTTP ${res.status}`) : null);
-      e.add(w);
+      e.add();
     }
   }
 

@@ -9,7 +9,7 @@
 import { hostname } from 'node:os';
 import { Agent } from 'undici';
 import type { Logger } from 'pino';
-import { byteEntries, fragment, LogArena, LogQueue, post, type ByteEntry, type DropListener, type EntryWriter, type QueueParameters } from '../../pdk/index.ts';
+import { byteEntries, fragment, LogArena, LogQueue, post, type ByteEntry, type DropListener, type JsonLine, type QueueParameters } from '../../pdk/index.ts';
 import { attributes } from './encode.ts';
 
 export const SPAN_KIND = { internal: 1, server: 2, client: 3 } as const;
@@ -57,13 +57,13 @@ export class OtlpExporter {
   }
 
   /** Where the next span is written (then add() it). */
-  span(): EntryWriter {
-    return this.#arena.writer.begin();
+  span(): JsonLine {
+    return this.#arena.begin();
   }
 
   /** Queue the span just written; never blocks (a full queue drops its oldest span). */
-  add(w: EntryWriter): void {
-    this.#queue.add(w.end(COMMA));
+  add(): void {
+    this.#queue.add(this.#arena.end(COMMA));
   }
 
   async #post(batch: ByteEntry[]): Promise<void> {
