@@ -54,6 +54,43 @@ interface Trace {
   injected: boolean;
 }
 
+/** Per-request strings made once: span names by method and route, by phase and plugin; upstream targets split into host and port. Bounded: they come from the config. */
+const MAX_NAMES = 4096;
+const names = {
+  roots: new Map<string, Map<string, string>>(),
+  phases: new Map<string, Record<keyof typeof PHASE_NAME, string>>(),
+  targets: new Map<string, { host: string; port: number }>(),
+  root(method: string, route: string): string {
+    let byMethod = this.roots.get(route);
+    if (byMethod === undefined && this.roots.size < MAX_NAMES) this.roots.set(route, (byMethod = new Map()));
+    let name = byMethod?.get(method);
+    if (name === undefined) {
+      name = `${method} ${route}`;
+      if (byMethod !== undefined && byMethod.size < 64) byMethod.set(method, name);
+    }
+    return name;
+  },
+  phase(phase: keyof typeof PHASE_NAME, plugin: string): string {
+    let byPhase = this.phases.get(plugin);
+    if (byPhase === undefined) {
+      byPhase = { rewrite: '', access: '', response: '', body: '' };
+      for (const p of Object.keys(byPhase) as (keyof typeof PHASE_NAME)[]) byPhase[p] = `kong.${PHASE_NAME[p]}.plugin.${plugin}`;
+      if (this.phases.size < MAX_NAMES) this.phases.set(plugin, byPhase);
+    }
+    return byPhase[phase];
+  },
+  /** host:port (IPv6 in brackets) → host without brackets and port (-1 without one). */
+  target(target: string): { host: string; port: number } {
+    let t = this.targets.get(target);
+    if (t === undefined) {
+      const colon = target.lastIndexOf(':');
+      t = colon > 0 ? { host: target.slice(0, colon).replace(/^\[|\]$/g, ''), port: Number(target.slice(colon + 1)) } : { host: target, port: -1 };
+      if (this.targets.size < MAX_NAMES) this.targets.set(target, t);
+    }
+    return t;
+  },
+};
+
 /** Propagation from Kong's settings: propagation.extract/inject, else the deprecated header_type. */
 function propagationOf(config: OpentelemetryConfig): { extract: Format[]; inject: ('preserve' | Format)[]; fallback: Format } {
   const p = config.propagation;
@@ -152,7 +189,7 @@ function create(config: OpentelemetryConfig, services: PluginServices) {
     const failure = res.status >= 500 ? (ctx.errorCode ?? `HTTP ${res.status}`) : null;
 
     let w = e.span();
-    openSpan(w, t.traceId, t.rootId, t.parentId, t.tracestate, route === null ? method : `${method} ${route}`, SPAN_KIND.server, t0, t0 + tm.total);
+    openSpan(w, t.traceId, t.rootId, t.parentId, t.tracestate, route === null ? method : names.root(method, route), SPAN_KIND.server, t0, t0 + tm.total);
     strAttr(w, K.method, method, true);
     strAttr(w, K.scheme, req.scheme);
     strAttr(w, K.path, req.path);
@@ -192,7 +229,7 @@ function create(config: OpentelemetryConfig, services: PluginServices) {
     for (let i = 0; i < runs.length; i++) {
       const r = runs[i]!;
       w = e.span();
-      openSpan(w, t.traceId, newSpanId(), t.rootId, null, `kong.${PHASE_NAME[r.phase]}.plugin.${r.plugin}`, SPAN_KIND.internal, t0 + r.start, t0 + (r.end >= 0 ? r.end : r.start));
+      openSpan(w, t.traceId, newSpanId(), t.rootId, null, names.phase(r.phase, r.plugin), SPAN_KIND.internal, t0 + r.start, t0 + (r.end >= 0 ? r.end : r.start));
       strAttr(w, K.plugin, r.plugin, true);
       strAttr(w, K.phase, r.phase);
       closeSpan(w, null);
@@ -200,15 +237,15 @@ function create(config: OpentelemetryConfig, services: PluginServices) {
     }
     if (tm.upstreamStart >= 0) {
       const target = ctx.upstreamTarget ?? '';
-      const colon = target.lastIndexOf(':');
+      const { host, port } = names.target(target);
       const answered = res.source === 'upstream';
       const begin = t0 + tm.upstreamStart;
       w = e.span();
       openSpan(w, t.traceId, t.clientId, t.rootId, null, 'kong.balancer', SPAN_KIND.client, begin, begin + tm.upstream);
-      strAttr(w, K.address, colon > 0 ? target.slice(0, colon).replace(/^\[|\]$/g, '') : target, true);
+      strAttr(w, K.address, host, true);
       strAttr(w, K.method, method);
       intAttr(w, K.tries, ctx.tries);
-      if (colon > 0) intAttr(w, K.port, Number(target.slice(colon + 1)));
+      if (port >= 0) intAttr(w, K.port, port);
       if (service !== null) strAttr(w, K.peerService, service);
       if (answered) intAttr(w, K.status, res.status);
       closeSpan(w, !answered || res.status >= 400 ? (ctx.errorCode ?? `HTTP ${res.status}`) : null);
