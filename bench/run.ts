@@ -326,7 +326,7 @@ async function main(): Promise<void> {
   meta.backgroundCpu = await backgroundLoad(1000);
   log(`background load before the run: ${Object.entries(meta.backgroundCpu).map(([k, v]) => `${k} ${v}%`).join(', ')}`);
 
-  const ctx: Ctx = { tmp, upstreamPort: upstream.port, node: nodeRt, nodeFlags: process.env.BENCH_NODE_FLAGS ? process.env.BENCH_NODE_FLAGS.split(' ') : [] };
+  const ctx: Ctx = { tmp, upstreamPort: upstream.port, node: nodeRt, nodeFlags: (process.env.BENCH_NODE_FLAGS ?? '').split(/\s+/).filter(Boolean) };
   const runs: RunResult[][] = contenders.map(() => []);
   for (let round = 1; round <= opts.rounds; round++) {
     for (const [i, c] of contenders.entries()) {

@@ -42,11 +42,23 @@ const growCopy: Grow = (w, n) => {
 export class JsonLine {
   buf: Buffer;
   pos = 0;
+  /** Where buf[0] is in everything written: a grow hook that moves what was written to the start of a new buffer adds the distance. */
+  base = 0;
   readonly #grow: Grow;
 
   constructor(buf: Buffer, grow: Grow = growCopy) {
     this.buf = buf;
     this.#grow = grow;
+  }
+
+  /** The current position, valid across growth (for rewind()). */
+  mark(): number {
+    return this.base + this.pos;
+  }
+
+  /** Back to a mark(): what was written since is dropped. */
+  rewind(mark: number): void {
+    this.pos = mark - this.base;
   }
 
   /** Make room for `n` more bytes. */
@@ -81,17 +93,20 @@ export class JsonLine {
       this.raw(NULL);
       return;
     }
-    this.need(jsonStringBound(s.length));
-    const buf = this.buf;
-    const start = this.pos;
     if (s.length > LONG && !NEEDS_ESCAPE.test(s)) {
       // Long and plain (tokens, user agents): checked by the regular expression engine, copied natively.
+      this.need(s.length + 2);
+      const buf = this.buf;
+      const start = this.pos;
       buf[start] = QUOTE;
       const p = start + 1 + buf.write(s, start + 1, 'latin1');
       buf[p] = QUOTE;
       this.pos = p + 1;
       return;
     }
+    this.need(jsonStringBound(s.length));
+    const buf = this.buf;
+    const start = this.pos;
     let p = start + 1;
     buf[start] = QUOTE;
     for (let i = 0; i < s.length; i++) {

@@ -15,8 +15,8 @@ import { JsonLine } from './json-line.ts';
 
 /** Bytes of a chunk: many entries each. */
 const CHUNK = 65536;
-/** Free chunks kept for reuse, at most (per arena). */
-const MAX_FREE = 128;
+/** Free chunks kept for reuse, at most (per arena: 2 MiB). */
+const MAX_FREE = 32;
 
 class Chunk {
   readonly buf: Buffer;
@@ -38,13 +38,13 @@ export class LogArena {
   readonly #free: Chunk[] = [];
   /** Where entries are written: a JsonLine over the current chunk. */
   readonly #line: JsonLine;
-  #chunk: Chunk;
+  /** The chunk being written: none until the first entry (an instance that never logs holds no memory). */
+  #chunk: Chunk | null = null;
   /** Where the entry being written starts. */
   #start = 0;
 
   constructor() {
-    this.#chunk = new Chunk(CHUNK);
-    this.#line = new JsonLine(this.#chunk.buf, (w, n) => this.#grow(n));
+    this.#line = new JsonLine(Buffer.alloc(0), (_w, n) => this.#grow(n));
   }
 
   /** Start an entry: write it into the returned line, then end() it. */
@@ -57,7 +57,7 @@ export class LogArena {
   end(separator: number): ByteEntry {
     const w = this.#line;
     w.byte(separator);
-    const chunk = this.#chunk;
+    const chunk = this.#chunk!;
     chunk.live++;
     return { chunk, start: this.#start, end: w.pos };
   }
@@ -68,12 +68,13 @@ export class LogArena {
     const written = w.pos - this.#start;
     const old = this.#chunk;
     const chunk = this.#take(Math.max(CHUNK, 2 * (written + n)));
-    old.buf.copy(chunk.buf, 0, this.#start, w.pos);
+    if (old !== null) old.buf.copy(chunk.buf, 0, this.#start, w.pos);
     this.#chunk = chunk;
     w.buf = chunk.buf;
+    w.base += this.#start; // what was at #start is now at 0: marks stay valid
     w.pos = written;
     this.#start = 0;
-    if (old.live === 0) this.#give(old);
+    if (old !== null && old.live === 0) this.#give(old);
   }
 
   /** A chunk of at least `size` bytes: a free one when the size is the usual. */

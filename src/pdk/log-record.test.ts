@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { JsonLine } from './json-line.ts';
+import { LogArena } from './log-arena.ts';
 import { logSerializer } from './log-record.ts';
 import type { PdkContext } from './index.ts';
 
@@ -53,7 +54,7 @@ const cases = {
     consumer: true,
   }),
   'no upstream call': context({ upstream: false, reqHeaders: { 'x-control': '\u0001\u001f' } }),
-  'response header names not lower-case': context({ resHeaders: { 'X-Mixed': 'yes', 'x-mixed': 'no' } }),
+  'response header names not lower-case': context({ resHeaders: { 'x-first': 'a'.repeat(300), 'x-second': 'b'.repeat(300), 'X-Mixed': 'yes', 'x-mixed': 'no' } }),
 };
 
 for (const [name, ctx] of Object.entries(cases)) {
@@ -65,7 +66,6 @@ for (const [name, ctx] of Object.entries(cases)) {
     const w = new JsonLine(Buffer.alloc(16));
     serialize.write(w, ctx);
     assert.equal(w.buf.toString('utf8', 0, w.pos), expected);
-    JSON.parse(expected);
   });
 }
 
@@ -76,4 +76,33 @@ test('with redact paths, the bytes are those of the redacted record', () => {
   assert.equal(record.consumer?.username, 'REDACTED');
   assert.equal(record.request.headers.accept, 'REDACTED');
   assert.equal(serialize.json(ctx), JSON.stringify(record));
+});
+
+test('written into a log arena wherever a chunk ends, the record is whole (also when mixed-case names make it start its headers again)', () => {
+  const serialize = logSerializer({ redact: ['x-text'] });
+  const arena = new LogArena();
+  const COMMA = 0x2c;
+  /** Fill the current chunk so that `room` bytes are left in it. */
+  const leave = (room: number) => {
+    for (;;) {
+      const w = arena.begin();
+      const left = w.buf.length - w.pos;
+      if (left >= room + 3) {
+        w.str('f'.repeat(left - room - 3));
+        arena.end(COMMA);
+        return;
+      }
+      w.str('f'.repeat(left)); // moves on to a new chunk
+      arena.end(COMMA);
+    }
+  };
+  for (const [name, ctx] of Object.entries(cases)) {
+    const expected = JSON.stringify(serialize(ctx));
+    for (let room = 0; room < expected.length + 16; room += 11) {
+      leave(room);
+      serialize.write(arena.begin(), ctx);
+      const entry = arena.end(COMMA);
+      assert.equal(Buffer.concat(LogArena.parts([entry], null, null)).toString('utf8'), expected, `${name}, ${room} bytes left in the chunk`);
+    }
+  }
 });

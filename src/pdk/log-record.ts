@@ -237,8 +237,12 @@ export function logSerializer(options: LogSerializerOptions = {}): LogSerializer
     for (const p of paths) redactPath(record as unknown as Record<string, unknown>, p);
     return record;
   };
-  const write =
-    paths.length > 0 ? (w: JsonLine, ctx: PdkContext) => void w.json(JSON.stringify(serialize(ctx))) : (w: JsonLine, ctx: PdkContext) => writeRecord(w, ctx, extra, secretHeader);
+  if (paths.length > 0) {
+    // Redact paths apply to the record object: it is built, redacted and stringified.
+    const json = (ctx: PdkContext) => JSON.stringify(serialize(ctx));
+    return Object.assign(serialize, { json, write: (w: JsonLine, ctx: PdkContext) => w.json(json(ctx)) });
+  }
+  const write = (w: JsonLine, ctx: PdkContext) => writeRecord(w, ctx, extra, secretHeader);
   const scratch = new JsonLine(Buffer.allocUnsafeSlow(16384));
   const json = (ctx: PdkContext): string => {
     scratch.pos = 0;
@@ -302,7 +306,7 @@ function entity(e: { id: string; name: string | null; tags: readonly string[] })
 
 /** Headers as a JSON object (the names lower-case, secrets REDACTED), as JSON.stringify(copyHeaders(...)) writes them. */
 function writeHeaders(w: JsonLine, src: IncomingHttpHeaders | Record<string, string | string[] | number | undefined>, secret: (name: string) => boolean): void {
-  const start = w.pos;
+  const start = w.mark();
   w.byte(CHAR.open);
   let first = true;
   for (const name in src) {
@@ -311,7 +315,7 @@ function writeHeaders(w: JsonLine, src: IncomingHttpHeaders | Record<string, str
     const lower = name.toLowerCase();
     if (lower !== name) {
       // Names that may collide once lower-cased: the slow way, from the start.
-      w.pos = start;
+      w.rewind(start);
       w.json(JSON.stringify(copyHeaders(src, secret)));
       return;
     }
