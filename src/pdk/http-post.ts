@@ -76,7 +76,9 @@ export function post(dispatcher: Dispatcher, origin: string, o: PostOptions): Pr
       else {
         let length = 0;
         for (const b of body as readonly Buffer[]) length += b.length;
-        headers = { ...headers, 'content-length': String(length) };
+        // The length is the parts' (a configured Content-Length, in any case, would be a second one).
+        headers = { 'content-length': String(length) };
+        for (const [k, v] of Object.entries(o.headers)) if (k.toLowerCase() !== 'content-length') headers[k] = v;
       }
     }
     dispatcher.dispatch(

@@ -12,7 +12,7 @@
  */
 import { Type } from '@sinclair/typebox';
 import type { Logger } from 'pino';
-import type { PdkContext, PluginHandlers, PluginServices } from './index.ts';
+import type { PdkContext, PluginHandlers, PluginServices, TallySeries } from './index.ts';
 import { Enum } from './schema.ts';
 import type { ByteEntry, LogArena } from './log-arena.ts';
 
@@ -76,12 +76,18 @@ export type DropListener = (entries: number, reason: 'queue_full' | 'delivery_fa
  */
 export const LOG_STREAM_QUEUE: QueueParameters = { max_batch_size: 1000, max_coalescing_delay: 0, max_entries: 10000, max_retry_time: 60, initial_retry_delay: 0.01, max_retry_delay: 5, concurrency_limit: 1 };
 
+/**
+ * Counts dropped entries in a tally counter with a `reason` label (and `labels`): both reasons' series are
+ * made at once (listed at 0), so a full queue, which drops an entry for each new one, counts without a lookup.
+ */
+export function dropCounter(counter: { series(labels: Readonly<Record<string, string>>): TallySeries }, labels: Readonly<Record<string, string>> = {}): DropListener {
+  const by = { queue_full: counter.series({ ...labels, reason: 'queue_full' }), delivery_failed: counter.series({ ...labels, reason: 'delivery_failed' }) };
+  return (n, reason) => void (by[reason].value += n);
+}
+
 /** Counts a log plugin's dropped entries in palisade_log_dropped_total{plugin, reason} (the gateway's /metrics). */
 export function countDrops(services: PluginServices, plugin: string): DropListener {
-  const counter = services.metrics.tallyCounter('palisade_log_dropped_total', 'Log entries dropped by log plugins (queue full or delivery failed).', ['plugin', 'reason']);
-  // A full queue drops an entry for each new one: counted without a label lookup each time.
-  const by = { queue_full: counter.series({ plugin, reason: 'queue_full' }), delivery_failed: counter.series({ plugin, reason: 'delivery_failed' }) };
-  return (n, reason) => void (by[reason].value += n);
+  return dropCounter(services.metrics.tallyCounter('palisade_log_dropped_total', 'Log entries dropped by log plugins (queue full or delivery failed).', ['plugin', 'reason']), { plugin });
 }
 
 /** Where a log plugin's lines go: `send` delivers a batch, `close` releases the connection or file. */

@@ -214,7 +214,7 @@ export function logSerializer(options: LogSerializerOptions = {}): LogSerializer
       upstream_uri: upstreamUri,
       response: { status: ctx.response.status, size: ctx.bytesSent, headers: copyHeaders(ctx.response.getHeaders(), secretHeader) },
       latencies: { request: roundMs(t.total), kong: roundMs(t.gateway), proxy: t.upstream === 0 && ctx.tries === 0 ? -1 : roundMs(t.upstream), upstream_headers: roundMs(t.upstreamHeaders) },
-      tries: target === null ? [] : [splitTarget(target)],
+      tries: target === null ? [] : [{ ...splitTarget(target) }],
       upstream_target: target,
       upstream_attempts: ctx.tries,
       client_ip: req.clientIp,
@@ -436,9 +436,17 @@ function parseQuery(raw: string, extra: NameSet): Record<string, string | true |
   return out;
 }
 
-function splitTarget(target: string): { ip: string; port: number } {
-  const colon = target.lastIndexOf(':');
-  return { ip: target.slice(0, colon).replace(/^\[|\]$/g, ''), port: Number(target.slice(colon + 1)) };
+const targets = new Map<string, { readonly ip: string; readonly port: number }>();
+
+/** An upstream target `host:port` (`[v6]:port`) → its address without brackets and its port (-1 without one); made once per target (bounded). */
+export function splitTarget(target: string): { readonly ip: string; readonly port: number } {
+  let t = targets.get(target);
+  if (t === undefined) {
+    const colon = target.lastIndexOf(':');
+    t = colon > 0 && !target.endsWith(']') ? { ip: target.slice(0, colon).replace(/^\[|\]$/g, ''), port: Number(target.slice(colon + 1)) } : { ip: target.replace(/^\[|\]$/g, ''), port: -1 };
+    if (targets.size < 4096) targets.set(target, t);
+  }
+  return t;
 }
 
 function redactPath(root: Record<string, unknown>, path: readonly string[]): void {

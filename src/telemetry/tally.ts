@@ -90,7 +90,7 @@ class BucketSeries implements HistogramSeries {
   }
 
   observe(value: number): void {
-    if (!Number.isFinite(value)) return;
+    if (!Number.isFinite(value)) throw new TypeError(`value is not a valid number: ${value}`); // as prom-client
     const bounds = this.bounds;
     let i = 0;
     while (i < bounds.length && value > bounds[i]!) i++;

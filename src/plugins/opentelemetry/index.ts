@@ -14,8 +14,9 @@
  * a request (dropped spans are counted in palisade_otel_spans_dropped_total).
  */
 import { readFileSync } from 'node:fs';
-import { definePlugin, type PdkContext, type PluginServices } from '../../pdk/index.ts';
+import { definePlugin, dropCounter, splitTarget, type PdkContext, type PluginServices } from '../../pdk/index.ts';
 import { attrKey, closeEvent, closeSpan, intAttr, openEvent, openEvents, openSpan, strAttr } from './encode.ts';
+import { spanNames } from './names.ts';
 import { OtlpExporter, SPAN_KIND } from './otlp.ts';
 import { extract, inject, newIds, newSpanId, sampledByRatio, type Format } from './propagation.ts';
 import { IMPLEMENTED, OpentelemetrySchema, type OpentelemetryConfig } from './schema.ts';
@@ -31,7 +32,6 @@ const K = {
   phase: attrKey('palisade.phase'), outcome: attrKey('palisade.outcome'), reason: attrKey('palisade.reason'), tries: attrKey('palisade.tries'),
   peerService: attrKey('peer.service'),
 } as const;
-const PHASE_NAME = { rewrite: 'rewrite', access: 'access', response: 'header_filter', body: 'body_filter' } as const;
 
 /**
  * Where the request's trace is kept: a key of ctx.shared no other plugin can
@@ -53,43 +53,6 @@ interface Trace {
   readonly format: Format | null;
   injected: boolean;
 }
-
-/** Per-request strings made once: span names by method and route, by phase and plugin; upstream targets split into host and port. Bounded: they come from the config. */
-const MAX_NAMES = 4096;
-const names = {
-  roots: new Map<string, Map<string, string>>(),
-  phases: new Map<string, Record<keyof typeof PHASE_NAME, string>>(),
-  targets: new Map<string, { host: string; port: number }>(),
-  root(method: string, route: string): string {
-    let byMethod = this.roots.get(route);
-    if (byMethod === undefined && this.roots.size < MAX_NAMES) this.roots.set(route, (byMethod = new Map()));
-    let name = byMethod?.get(method);
-    if (name === undefined) {
-      name = `${method} ${route}`;
-      if (byMethod !== undefined && byMethod.size < 64) byMethod.set(method, name);
-    }
-    return name;
-  },
-  phase(phase: keyof typeof PHASE_NAME, plugin: string): string {
-    let byPhase = this.phases.get(plugin);
-    if (byPhase === undefined) {
-      byPhase = { rewrite: '', access: '', response: '', body: '' };
-      for (const p of Object.keys(byPhase) as (keyof typeof PHASE_NAME)[]) byPhase[p] = `kong.${PHASE_NAME[p]}.plugin.${plugin}`;
-      if (this.phases.size < MAX_NAMES) this.phases.set(plugin, byPhase);
-    }
-    return byPhase[phase];
-  },
-  /** host:port (IPv6 in brackets) → host without brackets and port (-1 without one). */
-  target(target: string): { host: string; port: number } {
-    let t = this.targets.get(target);
-    if (t === undefined) {
-      const colon = target.lastIndexOf(':');
-      t = colon > 0 ? { host: target.slice(0, colon).replace(/^\[|\]$/g, ''), port: Number(target.slice(colon + 1)) } : { host: target, port: -1 };
-      if (this.targets.size < MAX_NAMES) this.targets.set(target, t);
-    }
-    return t;
-  },
-};
 
 /** Propagation from Kong's settings: propagation.extract/inject, else the deprecated header_type. */
 function propagationOf(config: OpentelemetryConfig): { extract: Format[]; inject: ('preserve' | Format)[]; fallback: Format } {
@@ -120,9 +83,7 @@ function create(config: OpentelemetryConfig, services: PluginServices) {
   const decide = (parent: boolean | null, traceId: string): boolean =>
     parent !== null && (respect === 'always' || (respect === 'not_sampled' && !parent)) ? parent : sampledByRatio(traceId, rate);
   const responseHeader = config.http_response_header_for_traceid ?? null;
-  const dropped = services.metrics.tallyCounter('palisade_otel_spans_dropped_total', 'Spans not exported: the queue was full or the OTLP endpoint kept failing.', ['reason']);
-  // A full queue drops a span for each new one: counted without a label lookup each time.
-  const droppedBy = { queue_full: dropped.series({ reason: 'queue_full' }), delivery_failed: dropped.series({ reason: 'delivery_failed' }) };
+  const onDrop = dropCounter(services.metrics.tallyCounter('palisade_otel_spans_dropped_total', 'Spans not exported: the queue was full or the OTLP endpoint kept failing.', ['reason']));
   let exporter: OtlpExporter | null = null;
   let disposed = false;
   const open = () =>
@@ -142,7 +103,7 @@ function create(config: OpentelemetryConfig, services: PluginServices) {
         version: VERSION,
       },
       services.logger,
-      (n, reason) => void (droppedBy[reason].value += n),
+      onDrop,
     );
 
   /** The request's trace, made on first use (the caller's context or a new trace). */
@@ -189,7 +150,7 @@ function create(config: OpentelemetryConfig, services: PluginServices) {
     const failure = res.status >= 500 ? (ctx.errorCode ?? `HTTP ${res.status}`) : null;
 
     let w = e.span();
-    openSpan(w, t.traceId, t.rootId, t.parentId, t.tracestate, route === null ? method : names.root(method, route), SPAN_KIND.server, t0, t0 + tm.total);
+    openSpan(w, t.traceId, t.rootId, t.parentId, t.tracestate, route === null ? method : spanNames.root(method, route), SPAN_KIND.server, t0, t0 + tm.total);
     strAttr(w, K.method, method, true);
     strAttr(w, K.scheme, req.scheme);
     strAttr(w, K.path, req.path);
@@ -229,7 +190,7 @@ function create(config: OpentelemetryConfig, services: PluginServices) {
     for (let i = 0; i < runs.length; i++) {
       const r = runs[i]!;
       w = e.span();
-      openSpan(w, t.traceId, newSpanId(), t.rootId, null, names.phase(r.phase, r.plugin), SPAN_KIND.internal, t0 + r.start, t0 + (r.end >= 0 ? r.end : r.start));
+      openSpan(w, t.traceId, newSpanId(), t.rootId, null, spanNames.phase(r.phase, r.plugin), SPAN_KIND.internal, t0 + r.start, t0 + (r.end >= 0 ? r.end : r.start));
       strAttr(w, K.plugin, r.plugin, true);
       strAttr(w, K.phase, r.phase);
       closeSpan(w, null);
@@ -237,7 +198,7 @@ function create(config: OpentelemetryConfig, services: PluginServices) {
     }
     if (tm.upstreamStart >= 0) {
       const target = ctx.upstreamTarget ?? '';
-      const { host, port } = names.target(target);
+      const { ip: host, port } = splitTarget(target);
       const answered = res.source === 'upstream';
       const begin = t0 + tm.upstreamStart;
       w = e.span();

@@ -87,7 +87,8 @@ before(async () => {
     ],
     plugins: [
       otel({
-        headers: { authorization: 'Bearer otlp-token' },
+        // A configured Content-Length is replaced by the batch's own (every test below reads what this instance exported).
+        headers: { authorization: 'Bearer otlp-token', 'Content-Length': '1' },
         resource_attributes: { 'service.name': 'edge-gateway', 'deployment.environment': 'test' },
         http_response_header_for_traceid: 'x-trace-id',
       }),

@@ -58,20 +58,49 @@ function create(config: PrometheusConfig, services: PluginServices) {
   }
   const perConsumer = config.per_consumer;
 
-  /** A (service, route) pair's series, looked up once (labels come from the config: bounded). */
-  interface RouteSeries {
+  /**
+   * A (service, route) pair's series, each looked up on its first use and kept (labels come from the config:
+   * bounded). A series exists once something was counted in it, as with prom-client's inc()/observe().
+   */
+  class RouteSeries {
     readonly service: string;
     readonly route: string;
-    readonly request: HistogramSeries | null;
-    readonly upstream: HistogramSeries | null;
-    readonly kong: HistogramSeries | null;
-    /** Per consumer label: status counts by code × 2 + (1 when the upstream answered), and bandwidth. */
-    readonly consumers: Map<string, ConsumerSeries>;
+    request: HistogramSeries | null = null;
+    upstream: HistogramSeries | null = null;
+    kong: HistogramSeries | null = null;
+    /** Per consumer label. */
+    readonly consumers = new Map<string, ConsumerSeries>();
+    /** Security decisions by plugin, then outcome. */
+    readonly decisions = new Map<string, Map<string, TallySeries>>();
+    constructor(service: string, route: string) {
+      this.service = service;
+      this.route = route;
+    }
+    consumer(consumer: string): ConsumerSeries {
+      let c = this.consumers.get(consumer);
+      if (c === undefined) {
+        c = { consumer, codes: new Map(), ingress: null, egress: null };
+        if (this.consumers.size < MAX_CACHED) this.consumers.set(consumer, c);
+      }
+      return c;
+    }
+    decision(plugin: string, outcome: string): TallySeries {
+      let byOutcome = this.decisions.get(plugin);
+      if (byOutcome === undefined && this.decisions.size < MAX_CACHED) this.decisions.set(plugin, (byOutcome = new Map()));
+      let series = byOutcome?.get(outcome);
+      if (series === undefined) {
+        series = decisions!.series({ service: this.service, route: this.route, plugin, outcome });
+        byOutcome?.set(outcome, series);
+      }
+      return series;
+    }
   }
   interface ConsumerSeries {
+    readonly consumer: string;
+    /** Status counts by code × 2 + (1 when the upstream answered). */
     readonly codes: Map<number, TallySeries>;
-    readonly ingress: TallySeries | null;
-    readonly egress: TallySeries | null;
+    ingress: TallySeries | null;
+    egress: TallySeries | null;
   }
   const cache = new Map<string, RouteSeries>();
 
@@ -79,63 +108,46 @@ function create(config: PrometheusConfig, services: PluginServices) {
     const key = `${service}\u0000${route}`;
     let r = cache.get(key);
     if (r === undefined) {
-      const labels = { service, route };
-      r = {
-        service, route,
-        request: latency?.request.series(labels) ?? null,
-        upstream: latency?.upstream.series(labels) ?? null,
-        kong: latency?.kong.series(labels) ?? null,
-        consumers: new Map(),
-      };
+      r = new RouteSeries(service, route);
       if (cache.size < MAX_CACHED) cache.set(key, r);
     }
     return r;
   }
 
-  function consumerSeries(r: RouteSeries, consumer: string): ConsumerSeries {
-    let c = r.consumers.get(consumer);
-    if (c === undefined) {
-      const { service, route } = r;
-      c = {
-        codes: new Map(),
-        ingress: bandwidth?.series({ service, route, direction: 'ingress', consumer }) ?? null,
-        egress: bandwidth?.series({ service, route, direction: 'egress', consumer }) ?? null,
-      };
-      if (r.consumers.size < MAX_CACHED) r.consumers.set(consumer, c);
-    }
-    return c;
-  }
-
   function record(ctx: PdkContext): void {
     const svc = ctx.service;
     const rt = ctx.route;
-    const service = svc === null ? '' : (svc.name ?? svc.id);
-    const route = rt === null ? '' : (rt.name ?? rt.id);
+    const r = routeSeries(svc === null ? '' : (svc.name ?? svc.id), rt === null ? '' : (rt.name ?? rt.id));
+    const { service, route } = r;
     if (decisions !== null) {
       const list = ctx.decisions;
-      for (let i = 0; i < list.length; i++) decisions.series({ service, route, plugin: list[i]!.plugin, outcome: list[i]!.outcome }).value++;
+      for (let i = 0; i < list.length; i++) r.decision(list[i]!.plugin, list[i]!.outcome).value++;
     }
     if (svc === null) return; // Kong records nothing for requests that matched no service
-    const r = routeSeries(service, route);
     const ct = ctx.consumer;
-    const c = consumerSeries(r, perConsumer && ct !== null ? (ct.username ?? ct.custom_id ?? '') : '');
+    const c = r.consumer(perConsumer && ct !== null ? (ct.username ?? ct.custom_id ?? '') : '');
+    const consumer = c.consumer;
     const res = ctx.response;
     if (requests !== null) {
       const upstream = res.source === 'upstream';
       const code = res.status * 2 + (upstream ? 1 : 0);
       let count = c.codes.get(code);
       if (count === undefined) {
-        count = requests.series({ service, route, code: String(res.status), source: upstream ? 'service' : 'kong', consumer: perConsumer && ct !== null ? (ct.username ?? ct.custom_id ?? '') : '' });
+        count = requests.series({ service, route, code: String(res.status), source: upstream ? 'service' : 'kong', consumer });
         if (c.codes.size < MAX_CACHED) c.codes.set(code, count);
       }
       count.value++;
     }
-    const t = ctx.timings;
-    r.request?.observe(t.total);
-    if (t.upstreamStart >= 0) r.upstream?.observe(t.upstream);
-    r.kong?.observe(t.gateway);
-    if (c.ingress !== null && ctx.bytesReceived > 0) c.ingress.value += ctx.bytesReceived;
-    if (c.egress !== null && ctx.bytesSent > 0) c.egress.value += ctx.bytesSent;
+    if (latency !== null) {
+      const t = ctx.timings;
+      (r.request ??= latency.request.series({ service, route })).observe(t.total);
+      if (t.upstreamStart >= 0) (r.upstream ??= latency.upstream.series({ service, route })).observe(t.upstream);
+      (r.kong ??= latency.kong.series({ service, route })).observe(t.gateway);
+    }
+    if (bandwidth !== null) {
+      if (ctx.bytesReceived > 0) (c.ingress ??= bandwidth.series({ service, route, direction: 'ingress', consumer })).value += ctx.bytesReceived;
+      if (ctx.bytesSent > 0) (c.egress ??= bandwidth.series({ service, route, direction: 'egress', consumer })).value += ctx.bytesSent;
+    }
   }
 
   return {

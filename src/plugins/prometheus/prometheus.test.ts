@@ -58,6 +58,7 @@ describe('prometheus: values after known traffic', () => {
             { name: 'open', paths: ['/open'] },
             { name: 'secure', paths: ['/secure'], plugins: [{ name: 'key-auth', config: {} }] },
             { name: 'limited', paths: ['/limited'], plugins: [{ name: 'rate-limiting', config: { minute: 2, limit_by: 'ip' } }] },
+            { name: 'refused', paths: ['/refused'], plugins: [{ name: 'request-termination', config: { status_code: 403 } }] },
           ],
         },
         { name: 'pooled', host: 'pool', port: 80, protocol: 'http', routes: [{ name: 'pooled', paths: ['/pooled'] }] },
@@ -87,6 +88,7 @@ describe('prometheus: values after known traffic', () => {
     await send('/secure', 4, { apikey: 'alice-key' });
     await send('/secure', 1, { apikey: 'bob-key' });
     await send('/limited', 3); // 2 pass, the third is refused: 429
+    await send('/refused', 2); // the gateway answers: the upstream is never called
     await send('/nowhere', 2); // no route: 404, not counted (no service)
     await send('/quiet', 2); // the service's own prometheus instance records no status codes
     await send('/pooled', 2); // one of the two tries hits the dead target, which is ejected
@@ -119,6 +121,8 @@ describe('prometheus: values after known traffic', () => {
     assert.equal(value(s, 'kong_kong_latency_ms_count', { service: 'api', route: 'secure' }), 7);
     assert.equal(value(s, 'kong_upstream_latency_ms_count', { service: 'api', route: 'secure' }), 5, 'the two 401s never reached the upstream');
     assert.equal(value(s, 'kong_upstream_latency_ms_count', { route: 'limited' }), 2);
+    assert.equal(value(s, 'kong_request_latency_ms_count', { route: 'refused' }), 2);
+    assert.ok(!s.some((x) => x.name.startsWith('kong_upstream_latency_ms') && x.labels.route === 'refused'), 'no upstream series for a route whose requests never reached it');
     const inf = value(s, 'kong_request_latency_ms_bucket', { route: 'open', le: '+Inf' });
     assert.equal(inf, 3);
     const sum = value(s, 'kong_request_latency_ms_sum', { route: 'open' })!;
