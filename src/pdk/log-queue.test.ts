@@ -70,3 +70,36 @@ test('a stuck sender: dropping the oldest entries does not grow the queue array'
   assert.equal(q.held, 10);
   assert.equal(q.dropped, 2_000_000 - 9);
 });
+
+test('entries with a kind are released exactly once, and only once their batch is settled: delivered, given up, dropped, refused or late', async () => {
+  const released = new Map<number, number>();
+  const settled = new Set<number>();
+  const kind = {
+    size: () => 10,
+    release(entries: readonly number[]) {
+      for (const e of entries) released.set(e, (released.get(e) ?? 0) + 1);
+    },
+  };
+  const sent: number[][] = [];
+  const send = async (batch: number[]) => {
+    sent.push(batch);
+    for (const e of batch) assert.ok(!released.has(e), `entry ${e} released while its batch is being sent`);
+    await new Promise((r) => setTimeout(r, 5));
+    if (batch === sent[0]) throw new Error('collector down'); // the first batch is retried, then given up
+    for (const e of batch) settled.add(e);
+  };
+  // max_bytes 45: four entries of 10 bytes at most; an entry of 100 bytes is refused.
+  const q = new LogQueue<number>('t', params({ max_batch_size: 2, max_entries: 4, max_bytes: 45, max_retry_time: 0.03, initial_retry_delay: 0.01 }), send, log, null, {
+    ...kind,
+    size: (e) => (e === 99 ? 100 : 10),
+  });
+  for (let i = 0; i < 12; i++) q.add(i); // the oldest waiting entries are dropped
+  assert.equal(q.add(99), false, 'larger than max_bytes');
+  await turns(20);
+  for (let i = 12; i < 16; i++) q.add(i);
+  await q.close(2000);
+  assert.equal(q.add(100), false, 'after close');
+  for (const e of [...Array(16).keys(), 99, 100]) assert.equal(released.get(e), 1, `entry ${e} released once`);
+  for (const e of settled) assert.ok(sent.some((b) => b.includes(e)));
+  assert.ok(q.failed > 0 && q.dropped > 0 && q.sent > 0, `failed ${q.failed}, dropped ${q.dropped}, sent ${q.sent}`);
+});

@@ -1,0 +1,84 @@
+/** The OTLP JSON written as bytes is JSON.stringify of the equivalent span object, times in exact nanoseconds. */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { JsonLine } from '../../pdk/index.ts';
+import { attrKey, closeEvent, closeSpan, intAttr, nanos, openEvent, openEvents, openSpan, strAttr } from './encode.ts';
+
+const text = (w: JsonLine) => w.buf.toString('utf8', 0, w.pos);
+
+test('nanoseconds: the ms part exact, the fraction rounded to the ns, a carry into the next ms', () => {
+  const cases: [number, string][] = [
+    [1764000000123, '"1764000000123000000"'],
+    [1764000000123.5, '"1764000000123500000"'],
+    [1764000000123.0000004, '"1764000000123000000"'],
+    [1764000000123.9999996, '"1764000000124000000"'], // rounds up into the next ms
+    [1764000000124.25, '"1764000000124250000"'], // after the carry, the cached digits are those of 124
+  ];
+  for (const [ms, expected] of cases) {
+    const w = new JsonLine(Buffer.alloc(64));
+    nanos(w, ms);
+    assert.equal(text(w), expected, `nanos(${ms})`);
+  }
+});
+
+test('a span with attributes, events and an error status is JSON.stringify of the same object', () => {
+  const method = attrKey('http.request.method');
+  const agent = attrKey('user_agent.original');
+  const port = attrKey('server.port');
+  const ratio = attrKey('palisade.ratio');
+  const plugin = attrKey('palisade.plugin');
+  const w = new JsonLine(Buffer.alloc(8)); // grows on the way
+  openSpan(w, 'a'.repeat(32), 'b'.repeat(16), 'c'.repeat(16), 'vendor=x "q"', 'GET caf\u00e9 \u{1f600}', 2, 1000.5, 1001.25);
+  strAttr(w, method, 'GET', true);
+  strAttr(w, agent, `${'agent/'.repeat(20)}"quoted"\n\u00e9`);
+  intAttr(w, port, 8443);
+  intAttr(w, ratio, 0.5);
+  openEvents(w);
+  openEvent(w, 1000.75, true);
+  strAttr(w, plugin, 'key-auth', true);
+  closeEvent(w);
+  openEvent(w, 1001, false);
+  strAttr(w, plugin, 'acl', true);
+  closeEvent(w);
+  closeSpan(w, 'PALISADE_ERR_UPSTREAM "down"');
+  const expected = {
+    traceId: 'a'.repeat(32),
+    spanId: 'b'.repeat(16),
+    parentSpanId: 'c'.repeat(16),
+    traceState: 'vendor=x "q"',
+    name: 'GET caf\u00e9 \u{1f600}',
+    kind: 2,
+    startTimeUnixNano: '1000500000',
+    endTimeUnixNano: '1001250000',
+    attributes: [
+      { key: 'http.request.method', value: { stringValue: 'GET' } },
+      { key: 'user_agent.original', value: { stringValue: `${'agent/'.repeat(20)}"quoted"\n\u00e9` } },
+      { key: 'server.port', value: { intValue: '8443' } },
+      { key: 'palisade.ratio', value: { doubleValue: 0.5 } },
+    ],
+    events: [
+      { timeUnixNano: '1000750000', name: 'palisade.decision', attributes: [{ key: 'palisade.plugin', value: { stringValue: 'key-auth' } }] },
+      { timeUnixNano: '1001000000', name: 'palisade.decision', attributes: [{ key: 'palisade.plugin', value: { stringValue: 'acl' } }] },
+    ],
+    status: { code: 2, message: 'PALISADE_ERR_UPSTREAM "down"' },
+  };
+  assert.equal(text(w), JSON.stringify(expected));
+});
+
+test('a span without parent, trace state or events, status unset', () => {
+  const w = new JsonLine(Buffer.alloc(512));
+  openSpan(w, 'a'.repeat(32), 'b'.repeat(16), '', null, 'kong.balancer', 3, 5, 6);
+  strAttr(w, attrKey('server.address'), '::1', true);
+  closeSpan(w, null);
+  const expected = {
+    traceId: 'a'.repeat(32),
+    spanId: 'b'.repeat(16),
+    name: 'kong.balancer',
+    kind: 3,
+    startTimeUnixNano: '5000000',
+    endTimeUnixNano: '6000000',
+    attributes: [{ key: 'server.address', value: { stringValue: '::1' } }],
+    status: { code: 0 },
+  };
+  assert.equal(text(w), JSON.stringify(expected));
+});
