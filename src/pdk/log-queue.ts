@@ -133,7 +133,7 @@ export class LogQueue<E = string> {
   readonly #onDrop: DropListener | null;
   #entries: (E | null)[] = [];
   #head = 0;
-  /** Bytes of the waiting entries (counted only when max_bytes is set). */
+  /** Bytes of the waiting entries (string entries: counted only when max_bytes is set). */
   #bytes = 0;
   #timer: NodeJS.Timeout | null = null;
   /** Whether #timer is the 0 ms one (dispatch at the next turn). */
