@@ -72,14 +72,12 @@ export function post(dispatcher: Dispatcher, origin: string, o: PostOptions): Pr
     let body = o.body;
     let headers = o.headers;
     if (Array.isArray(body)) {
+      let length = 0;
+      for (const b of body as readonly Buffer[]) length += b.length;
+      // The length is the parts' (a configured Content-Length, in any case, would be a second or a wrong one).
+      headers = { 'content-length': String(length) };
+      for (const [k, v] of Object.entries(o.headers)) if (k.toLowerCase() !== 'content-length') headers[k] = v;
       if (body.length === 1) body = body[0]!;
-      else {
-        let length = 0;
-        for (const b of body as readonly Buffer[]) length += b.length;
-        // The length is the parts' (a configured Content-Length, in any case, would be a second one).
-        headers = { 'content-length': String(length) };
-        for (const [k, v] of Object.entries(o.headers)) if (k.toLowerCase() !== 'content-length') headers[k] = v;
-      }
     }
     dispatcher.dispatch(
       {

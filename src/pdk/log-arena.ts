@@ -9,7 +9,8 @@
  * young-generation collection copied and promoted megabytes of them, and
  * every batch was encoded to bytes once more to be sent. Buffers allocated
  * per entry were worse (their external memory brought more full
- * collections); chunks reused here are allocated once.
+ * collections); here chunks are reused (at most 2 MiB of free ones are kept
+ * per arena; an entry larger than a chunk gets one of its own).
  */
 import { JsonLine } from './json-line.ts';
 

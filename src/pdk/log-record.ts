@@ -229,10 +229,11 @@ export function logSerializer(options: LogSerializerOptions = {}): LogSerializer
       const verify = tls.authorized ? 'SUCCESS' : tls.authorizationError !== null && tls.peerCertificate() !== null ? `FAILED:${tls.authorizationError}` : 'NONE';
       record.request.tls = { client_verify: verify, sni: tls.servername };
     }
-    if (ctx.route) record.route = { id: ctx.route.id, name: ctx.route.name, tags: ctx.route.tags };
-    if (ctx.service) record.service = { id: ctx.service.id, name: ctx.service.name, tags: ctx.service.tags };
+    // Copies: the record is the caller's to change, the config entities are not.
+    if (ctx.route) record.route = { id: ctx.route.id, name: ctx.route.name, tags: [...ctx.route.tags] };
+    if (ctx.service) record.service = { id: ctx.service.id, name: ctx.service.name, tags: [...ctx.service.tags] };
     const c = ctx.consumer;
-    if (c) record.consumer = { id: c.id, username: c.username, custom_id: c.custom_id, tags: c.tags };
+    if (c) record.consumer = { id: c.id, username: c.username, custom_id: c.custom_id, tags: [...c.tags] };
     if (ctx.credential) record.authenticated_entity = { id: ctx.credential.id, consumer_id: c?.id ?? null };
     for (const p of paths) redactPath(record as unknown as Record<string, unknown>, p);
     return record;
@@ -444,6 +445,7 @@ export function splitTarget(target: string): { readonly ip: string; readonly por
   if (t === undefined) {
     const colon = target.lastIndexOf(':');
     t = colon > 0 && !target.endsWith(']') ? { ip: target.slice(0, colon).replace(/^\[|\]$/g, ''), port: Number(target.slice(colon + 1)) } : { ip: target.replace(/^\[|\]$/g, ''), port: -1 };
+    Object.freeze(t); // shared by every record and span of this target
     if (targets.size < 4096) targets.set(target, t);
   }
   return t;

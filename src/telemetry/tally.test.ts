@@ -51,4 +51,17 @@ test('a series is made once per label set; wrong labels are refused', () => {
   assert.notEqual(c.series({ a: '1' }), c.series({ a: '2' }));
   assert.throws(() => c.series({}), /label a is missing/);
   assert.throws(() => c.series({ a: '3', b: '2' }), /label b is not one of/);
+  assert.throws(() => c.series({ a: '1', b: '2' }), /label b is not one of/, 'also for a series that exists');
+});
+
+test('a histogram series with nothing observed is not exposed; a non-finite value is refused and leaves none', async () => {
+  const reg = new Registry();
+  const h = new TallyHistogram('h_ms', 'H.', ['route'], BUCKETS);
+  reg.registerMetric(h as never);
+  const s = h.series({ route: 'r' });
+  assert.throws(() => s.observe(Number.NaN), /not a valid number/);
+  assert.throws(() => s.observe(Number.POSITIVE_INFINITY), /not a valid number/);
+  assert.doesNotMatch(await reg.metrics(), /h_ms_(bucket|sum|count)\{/);
+  s.observe(3);
+  assert.match(await reg.metrics(), /h_ms_count\{route="r"\} 1/);
 });

@@ -58,9 +58,10 @@ export class TallyCounter {
 
   /** The series of these labels (made on first use): add to its `value`. */
   series(labels: Labels): TallySeries {
-    const key = keyOf(this.labelNames, labels);
+    const own = ownLabels(this.labelNames, labels); // checked on every lookup: lookups are rare (their results are kept)
+    const key = keyOf(this.labelNames, own);
     let s = this.#series.get(key);
-    if (s === undefined) this.#series.set(key, (s = new CounterSeries(ownLabels(this.labelNames, labels))));
+    if (s === undefined) this.#series.set(key, (s = new CounterSeries(own)));
     return s;
   }
 
@@ -90,7 +91,7 @@ class BucketSeries implements HistogramSeries {
   }
 
   observe(value: number): void {
-    if (!Number.isFinite(value)) throw new TypeError(`value is not a valid number: ${value}`); // as prom-client
+    if (!Number.isFinite(value)) throw new TypeError(`Value is not a valid number: ${value}`); // as prom-client
     const bounds = this.bounds;
     let i = 0;
     while (i < bounds.length && value > bounds[i]!) i++;
@@ -118,9 +119,10 @@ export class TallyHistogram {
 
   /** The series of these labels (made on first use): observe() into it. */
   series(labels: Labels): HistogramSeries {
-    const key = keyOf(this.labelNames, labels);
+    const own = ownLabels(this.labelNames, labels);
+    const key = keyOf(this.labelNames, own);
     let s = this.#series.get(key);
-    if (s === undefined) this.#series.set(key, (s = new BucketSeries(ownLabels(this.labelNames, labels), this.buckets)));
+    if (s === undefined) this.#series.set(key, (s = new BucketSeries(own, this.buckets)));
     return s;
   }
 
@@ -129,6 +131,7 @@ export class TallyHistogram {
     const values: MetricValue[] = [];
     const bucket = `${this.name}_bucket`;
     for (const s of this.#series.values()) {
+      if (s.count === 0) continue; // nothing observed yet: prom-client would not have the series either
       let acc = 0;
       for (let i = 0; i < this.buckets.length; i++) {
         acc += s.counts[i]!;

@@ -10,9 +10,11 @@ test('nanoseconds: the ms part exact, the fraction rounded to the ns, a carry in
   const cases: [number, string][] = [
     [1764000000123, '"1764000000123000000"'],
     [1764000000123.5, '"1764000000123500000"'],
-    [1764000000123.0000004, '"1764000000123000000"'],
-    [1764000000123.9999996, '"1764000000124000000"'], // rounds up into the next ms
-    [1764000000124.25, '"1764000000124250000"'], // after the carry, the cached digits are those of 124
+    [1764000000124.25, '"1764000000124250000"'], // another ms: its digits, not the cached ones
+    // Small times (at epoch size a float64 step is ~244 ns, so no fraction rounds up there):
+    [5.0000004, '"5000000"'],
+    [5.9999996, '"6000000"'], // rounds up into the next ms
+    [6.25, '"6250000"'],
   ];
   for (const [ms, expected] of cases) {
     const w = new JsonLine(Buffer.alloc(64));
