@@ -34,6 +34,49 @@ function ownLabels(names: readonly string[], labels: Labels): Record<string, str
   return out;
 }
 
+/**
+ * What both kinds share: name, labels, the series by label values, prom-client's metric contract. `make` creates
+ * a series, `values` gives its exposition values (none: not exposed).
+ */
+class Tally<S extends { readonly labels: Record<string, string> }> {
+  readonly aggregator = 'sum';
+  readonly #series = new Map<string, S>();
+  readonly type: 'counter' | 'histogram';
+  readonly name: string;
+  readonly help: string;
+  readonly labelNames: readonly string[];
+  readonly #make: (labels: Record<string, string>) => S;
+  readonly #values: (s: S, out: MetricValue[]) => void;
+
+  constructor(type: 'counter' | 'histogram', name: string, help: string, labelNames: readonly string[], make: (labels: Record<string, string>) => S, values: (s: S, out: MetricValue[]) => void) {
+    this.type = type;
+    this.name = name;
+    this.help = help;
+    this.labelNames = labelNames;
+    this.#make = make;
+    this.#values = values;
+  }
+
+  /** The series of these labels (made on first use). Checked on every lookup: lookups are rare (their results are kept). */
+  series(labels: Labels): S {
+    const own = ownLabels(this.labelNames, labels);
+    const key = keyOf(this.labelNames, own);
+    let s = this.#series.get(key);
+    if (s === undefined) this.#series.set(key, (s = this.#make(own)));
+    return s;
+  }
+
+  get(): Promise<{ name: string; help: string; type: string; aggregator: string; values: MetricValue[] }> {
+    const values: MetricValue[] = [];
+    for (const s of this.#series.values()) this.#values(s, values);
+    return Promise.resolve({ name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values });
+  }
+
+  reset(): void {
+    this.#series.clear();
+  }
+}
+
 class CounterSeries implements TallySeries {
   value = 0;
   readonly labels: Record<string, string>;
@@ -42,37 +85,10 @@ class CounterSeries implements TallySeries {
   }
 }
 
-export class TallyCounter {
-  readonly type = 'counter';
-  readonly aggregator = 'sum';
-  readonly #series = new Map<string, CounterSeries>();
-  readonly name: string;
-  readonly help: string;
-  readonly labelNames: readonly string[];
-
+/** A counter: add to a series' `value`. */
+export class TallyCounter extends Tally<CounterSeries> {
   constructor(name: string, help: string, labelNames: readonly string[]) {
-    this.name = name;
-    this.help = help;
-    this.labelNames = labelNames;
-  }
-
-  /** The series of these labels (made on first use): add to its `value`. */
-  series(labels: Labels): TallySeries {
-    const own = ownLabels(this.labelNames, labels); // checked on every lookup: lookups are rare (their results are kept)
-    const key = keyOf(this.labelNames, own);
-    let s = this.#series.get(key);
-    if (s === undefined) this.#series.set(key, (s = new CounterSeries(own)));
-    return s;
-  }
-
-  get(): Promise<{ name: string; help: string; type: string; aggregator: string; values: MetricValue[] }> {
-    const values: MetricValue[] = [];
-    for (const s of this.#series.values()) values.push({ labels: { ...s.labels }, value: s.value });
-    return Promise.resolve({ name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values });
-  }
-
-  reset(): void {
-    this.#series.clear();
+    super('counter', name, help, labelNames, (labels) => new CounterSeries(labels), (s, out) => void out.push({ labels: { ...s.labels }, value: s.value }));
   }
 }
 
@@ -101,50 +117,21 @@ class BucketSeries implements HistogramSeries {
   }
 }
 
-export class TallyHistogram {
-  readonly type = 'histogram';
-  readonly aggregator = 'sum';
-  readonly #series = new Map<string, BucketSeries>();
-  readonly buckets: readonly number[];
-  readonly name: string;
-  readonly help: string;
-  readonly labelNames: readonly string[];
-
+/** A histogram: observe() into a series. Exposed as prom-client's: per series, cumulative `le` buckets, +Inf, then _sum and _count. */
+export class TallyHistogram extends Tally<BucketSeries> {
   constructor(name: string, help: string, labelNames: readonly string[], buckets: readonly number[]) {
-    this.name = name;
-    this.help = help;
-    this.labelNames = labelNames;
-    this.buckets = [...buckets].sort((a, b) => a - b);
-  }
-
-  /** The series of these labels (made on first use): observe() into it. */
-  series(labels: Labels): HistogramSeries {
-    const own = ownLabels(this.labelNames, labels);
-    const key = keyOf(this.labelNames, own);
-    let s = this.#series.get(key);
-    if (s === undefined) this.#series.set(key, (s = new BucketSeries(own, this.buckets)));
-    return s;
-  }
-
-  /** As prom-client's histograms: per series, cumulative `le` buckets, +Inf, then _sum and _count. */
-  get(): Promise<{ name: string; help: string; type: string; aggregator: string; values: MetricValue[] }> {
-    const values: MetricValue[] = [];
-    const bucket = `${this.name}_bucket`;
-    for (const s of this.#series.values()) {
-      if (s.count === 0) continue; // nothing observed yet: prom-client would not have the series either
+    const bounds = [...buckets].sort((a, b) => a - b);
+    const bucket = `${name}_bucket`;
+    super('histogram', name, help, labelNames, (labels) => new BucketSeries(labels, bounds), (s, out) => {
+      if (s.count === 0) return; // nothing observed yet: prom-client would not have the series either
       let acc = 0;
-      for (let i = 0; i < this.buckets.length; i++) {
+      for (let i = 0; i < bounds.length; i++) {
         acc += s.counts[i]!;
-        values.push({ labels: { le: this.buckets[i]!, ...s.labels }, value: acc, metricName: bucket });
+        out.push({ labels: { le: bounds[i]!, ...s.labels }, value: acc, metricName: bucket });
       }
-      values.push({ labels: { le: '+Inf', ...s.labels }, value: s.count, metricName: bucket });
-      values.push({ labels: { ...s.labels }, value: s.sum, metricName: `${this.name}_sum` });
-      values.push({ labels: { ...s.labels }, value: s.count, metricName: `${this.name}_count` });
-    }
-    return Promise.resolve({ name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values });
-  }
-
-  reset(): void {
-    this.#series.clear();
+      out.push({ labels: { le: '+Inf', ...s.labels }, value: s.count, metricName: bucket });
+      out.push({ labels: { ...s.labels }, value: s.sum, metricName: `${name}_sum` });
+      out.push({ labels: { ...s.labels }, value: s.count, metricName: `${name}_count` });
+    });
   }
 }
