@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { problem, Reply } from '../pdk/index.ts';
-import { setHeaderOf } from '../pdk/own-header.ts';
+import { headerOf, setHeaderOf } from '../pdk/own-header.ts';
 import { RequestContext } from './context.ts';
 import { ERR, type GatewayError } from './errors.ts';
 import { isPromise, type Chain } from './pipeline.ts';
@@ -58,7 +58,7 @@ export class RequestHandler implements ProxyCallbacks {
     const rawQuery = q < 0 ? '' : url.slice(q + 1);
     const peer = normalizeIp(req.socket.remoteAddress);
     const trusted = runtime.trusted.has(peer);
-    const incomingId = trusted ? req.headers[runtime.settings.request_id_header] : undefined;
+    const incomingId = trusted ? headerOf(req.headers, runtime.settings.request_id_header) : undefined;
     const requestId = typeof incomingId === 'string' && SANE_ID.test(incomingId) ? incomingId : randomUUID();
     let authority = req.headers.host ?? '';
     if (rawPath.charCodeAt(0) !== 47) {
@@ -164,7 +164,7 @@ export class RequestHandler implements ProxyCallbacks {
       case 'ip':
         return ctx.clientIp;
       case 'header': {
-        const v = ctx.req.headers[b.hashHeader];
+        const v = headerOf(ctx.req.headers, b.hashHeader);
         return v === undefined ? null : typeof v === 'string' ? v : v.join(',');
       }
       case 'cookie':
@@ -275,7 +275,7 @@ export class RequestHandler implements ProxyCallbacks {
   writeHead(ctx: RequestContext): void {
     const res = ctx.res;
     const h = ctx.headers;
-    h[ctx.runtime.settings.request_id_header] = ctx.requestId;
+    setHeaderOf(h, ctx.runtime.settings.request_id_header, ctx.requestId);
     if (ctx.runtime.settings.via) {
       // Append to the Via of the upstream (RFC 9110 §7.6.3), never replace it.
       const via = viaValue(ctx.req.httpVersion);

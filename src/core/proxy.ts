@@ -92,8 +92,7 @@ export function buildUpstreamHeaders(ctx: RequestContext, hostHeader: string): s
   const req = ctx.req;
   const raw = req.rawHeaders;
   const out: string[] = [];
-  const conn = req.headers.connection;
-  const extra = conn && conn !== 'keep-alive' && conn !== 'close' ? new Set(conn.toLowerCase().split(',').map((s) => s.trim())) : null;
+  const extra = connectionListed(req.headers.connection);
   const reqIdHeader = ctx.runtime.settings.request_id_header;
   const overrides = ctx.upstreamHeaders;
   const newBody = ctx.bodyBuffer;

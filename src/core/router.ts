@@ -13,6 +13,7 @@
  *   6. definition order in the file.
  */
 import type { RouteRuntime } from './runtime.ts';
+import { headerOf } from '../pdk/own-header.ts';
 
 export interface RouteRequest {
   method: string;
@@ -101,7 +102,7 @@ function matches(m: Matcher, req: RouteRequest): RegExpExecArray | true | null {
   if (!hostMatches(m, req.host, req.port)) return null;
   if (m.snis !== null && (req.sni === null || !m.snis.has(req.sni))) return null;
   if (m.headers !== null) {
-    for (let i = 0; i < m.headers.length; i++) if (!headerMatches(m.headers[i]!, req.headers[m.headers[i]!.name])) return null;
+    for (let i = 0; i < m.headers.length; i++) if (!headerMatches(m.headers[i]!, headerOf(req.headers, m.headers[i]!.name))) return null;
   }
   if (m.pathKind === 1) return req.path.startsWith(m.prefix) ? true : null;
   if (m.pathKind === 2) return m.regex!.exec(req.path);

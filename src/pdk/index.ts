@@ -13,7 +13,7 @@ import { Reply } from './reply.ts';
 export { Reply, problem } from './reply.ts';
 export { Enum, payloadSizeFields, payloadBytes } from './schema.ts';
 export { logSerializer, splitTarget, redactQuery, roundMs, isSecretName, isSecretHeader, checkLogConfig, RedactField, CustomFieldsByLuaField, REDACTED, type LogRecord, type LogSerializerOptions, type NameSet } from './log-record.ts';
-export { headerOf, setHeaderOf } from './own-header.ts';
+export { headerOf } from './own-header.ts';
 export { LogQueue, QueueSchema, LOG_STREAM_QUEUE, countDrops, dropCounter, queuedLogHandlers, byteEntries, type QueueParameters, type BatchSender, type DropListener, type LogDelivery, type EntryKind } from './log-queue.ts';
 export { LogArena, type ByteEntry } from './log-arena.ts';
 export { JsonLine, fragment } from './json-line.ts';

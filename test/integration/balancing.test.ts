@@ -65,8 +65,9 @@ describe('balancing', () => {
         hashed('h-query', { hash_on: 'query_arg', hash_on_query_arg: 'user' }),
         hashed('h-path', { hash_on: 'path' }),
         hashed('h-cookie', { hash_on: 'cookie', hash_on_cookie: 'sid' }),
+        hashed('h-proto', { hash_on: 'header', hash_on_header: '__proto__' }),
       ],
-      services: ['wrr', 'zero', 'leastconn', 'h-header', 'h-ip', 'h-query', 'h-path', 'h-cookie'].map((u) => ({
+      services: ['wrr', 'zero', 'leastconn', 'h-header', 'h-ip', 'h-query', 'h-path', 'h-cookie', 'h-proto'].map((u) => ({
         name: u,
         host: u,
         routes: [{ name: u, paths: [`/${u}`] }],
@@ -77,6 +78,13 @@ describe('balancing', () => {
   after(async () => {
     await gw?.close();
     for (const u of [a, b, c]) await u?.close();
+  });
+
+  test('hash_on_header __proto__ (a header node never delivers): requests are balanced as without the header, not failed', async () => {
+    const seq: string[] = [];
+    for (let i = 0; i < 6; i++) seq.push(await who(gw.url + '/h-proto'));
+    assert.equal(seq.length, 6);
+    for (const name of seq) assert.ok(['a', 'b', 'c'].includes(name), name);
   });
 
   test('round-robin respects weights exactly (smooth WRR 3:1)', async () => {

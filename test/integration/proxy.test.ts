@@ -120,6 +120,14 @@ describe('proxy', () => {
       assert.equal(h['x-keep'], 'yes');
     });
 
+    test('Connection options (close, keep-alive) in a request are not header names', async () => {
+      const r = await send(plain.port, '/p/echo', { headers: { connection: 'close, x-hop-a', 'x-hop-a': '1', close: 'a header named close' } });
+      assert.equal(r.status, 200);
+      const h = lastSeen().headers;
+      assert.equal(h['x-hop-a'], undefined);
+      assert.equal(h.close, 'a header named close');
+    });
+
     test('are not returned to the client, including those listed in Connection', async () => {
       const r = await send(plain.port, '/p/hop');
       assert.equal(r.status, 200);
