@@ -87,6 +87,9 @@ class RequestView implements PdkRequest {
   get remoteAddress() {
     return this.#ctx.remoteAddress;
   }
+  get hasBody() {
+    return hasBody(this.#ctx.req);
+  }
   get contentLength() {
     const v = this.#ctx.req.headers['content-length'];
     return v === undefined ? -1 : Number(v);

@@ -65,6 +65,8 @@ export interface PdkRequest {
   readonly remoteAddress: string;
   /** Declared Content-Length, or -1 when absent (chunked or no body). */
   readonly contentLength: number;
+  /** Whether the request has a body: a Content-Length other than 0, or a Transfer-Encoding (RFC 9112 §6.3). */
+  readonly hasBody: boolean;
   readonly tls: PdkTls | null;
   /** Cap the number of body bytes streamed upstream; above it the client gets 413. */
   setBodyLimit(bytes: number): void;

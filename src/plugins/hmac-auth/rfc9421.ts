@@ -89,11 +89,6 @@ export function requestView(ctx: PdkContext): MessageView {
   };
 }
 
-function hasBody(ctx: PdkContext): boolean {
-  const req = ctx.request;
-  return req.contentLength > 0 || req.header('transfer-encoding') !== undefined;
-}
-
 /** Parse Signature-Input and Signature: the signatures to try, or why there are none. */
 export function parseSignatures(ctx: PdkContext, s: Rfc9421Settings): Parsed | Failure {
   const input = ctx.request.header('signature-input');
@@ -146,7 +141,7 @@ function policy(ctx: PdkContext, c: Candidate, s: Rfc9421Settings, nowSec: numbe
   if (s.requireQuery && ctx.request.target.includes('?') && !['@target-uri', '@request-target', '@query'].some((a) => covered.has(a))) {
     return fail(SIG_INVALID, 'signature must cover the query (@target-uri, @request-target or @query)');
   }
-  if (s.requireDigest && hasBody(ctx) && !covered.has('content-digest')) return fail(SIG_INVALID, 'signature must cover content-digest when there is a body');
+  if (s.requireDigest && ctx.request.hasBody && !covered.has('content-digest')) return fail(SIG_INVALID, 'signature must cover content-digest when there is a body');
   return null;
 }
 

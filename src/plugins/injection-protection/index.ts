@@ -27,11 +27,6 @@ const NAME = 'injection-protection';
 const TOO_LARGE = 'Request body too large to inspect';
 const CANNOT = 'Request body cannot be inspected';
 
-function hasBody(ctx: PdkContext): boolean {
-  const req = ctx.request;
-  return req.contentLength > 0 || (req.contentLength < 0 && req.header('transfer-encoding') !== undefined);
-}
-
 function create(config: InjectionProtectionConfig, services: PluginServices) {
   const inspector = new Inspector(compileDetectors(config), config.skip_headers);
   const where = new Set(config.locations);
@@ -98,7 +93,7 @@ function create(config: InjectionProtectionConfig, services: PluginServices) {
         const reply = found(ctx, head);
         if (reply) return reply;
       }
-      if (!inBody || !hasBody(ctx)) return;
+      if (!inBody || !ctx.request.hasBody) return;
       const contentType = ctx.request.header('content-type');
       const kind = mediaKind(contentType);
       return kind === 'binary' ? undefined : inspect(ctx, kind, contentType ?? '');

@@ -113,8 +113,8 @@ describe('injection-protection', () => {
     });
   }
 
-  test('a POST without Content-Length or Transfer-Encoding has no body: inspected as empty and proxied at once', async () => {
-    // The listeners skip node's stream life cycle for such requests (optimizeEmptyRequests): a body reader must not wait for one.
+  test('a POST without Content-Length or Transfer-Encoding has no body: the plugin lets it through and it is proxied at once, bodiless', async () => {
+    // The listeners skip node's stream life cycle for such requests (optimizeEmptyRequests): nothing may wait for a body.
     const before = upstream.requests.length;
     const answer = await new Promise<string>((resolve, reject) => {
       const s = connect(gw.port, '127.0.0.1', () => s.write('POST /?q=1 HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n'));

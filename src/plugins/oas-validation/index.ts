@@ -74,10 +74,6 @@ interface ResponseState {
   response: CompiledResponse | null;
 }
 
-function hasBody(req: PdkRequest): boolean {
-  return req.contentLength > 0 || (req.contentLength < 0 && req.header('transfer-encoding') !== undefined);
-}
-
 /** More than one Content-Type header: the plugin and the upstream could read different ones. */
 function repeatedContentType(req: PdkRequest): boolean {
   let n = 0;
@@ -136,7 +132,7 @@ function create(config: OasValidationConfig, services: PluginServices): PluginHa
       if (responses) ctx.shared[SHARED] = { operation: m.operation.operation, violations: [], response: null } satisfies ResponseState;
       const violations = requests.validateParameters(m.operation, m.pathParams, new View(req));
       if (checkBodies && repeatedContentType(req)) violations.push(REPEATED_CONTENT_TYPE);
-      const sent = hasBody(req);
+      const sent = req.hasBody;
       if (m.operation.body === null && sent && !requests.acceptsUndeclaredBody && req.contentLength < 0) return noBodyExpected(ctx, violations);
       const plan = requests.planBody(m.operation, req.header('content-type'), sent);
       violations.push(...plan.violations);
