@@ -6,9 +6,8 @@
  * string, then encoding it, cost a few µs a request.
  *
  * Each write makes room for itself first (`need`): by default the buffer is
- * replaced by a larger copy; a writer that owns its buffers (the log arena)
- * brings its own `grow`. A caller that knows an upper bound up front (the access
- * log, with `jsonStringBound`) never sees it grow.
+ * replaced by a larger copy; a writer that owns its buffers (the log arena,
+ * the access log's batches) brings its own `grow`.
  */
 const QUOTE = 0x22;
 const NULL = Buffer.from('null');

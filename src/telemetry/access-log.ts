@@ -7,7 +7,7 @@ import cluster from 'node:cluster';
 import { pino } from 'pino';
 import type { RequestContext } from '../core/context.ts';
 import { redactQuery, roundMs } from '../pdk/log-record.ts';
-import { fragment, JsonLine, jsonStringBound } from '../pdk/json-line.ts';
+import { fragment, JsonLine } from '../pdk/json-line.ts';
 
 /** SonicBoom in buffer mode (its types only know strings). */
 type Destination = Omit<ReturnType<typeof pino.destination>, 'write'> & { write(chunk: Buffer): boolean };
@@ -53,8 +53,8 @@ const F = {
   configVersion: fragment(',"config_version":'),
   end: fragment('}\n'),
 };
-/** Bytes of a line besides its strings: the constant parts and the numbers. */
-const LINE_FIXED = 512;
+/** A line's buffer when lines are written one by one (it grows for a longer line). */
+const LINE = 1024;
 
 /** Lines are written into buffers of this size and handed over whole (one write per ~80 lines). */
 const CHUNK = 32768;
@@ -66,8 +66,10 @@ export class AccessLog {
 
   /** The periodic flush; null when lines are not batched (see the constructor). */
   readonly #timer: NodeJS.Timeout | null = null;
-  /** Lines not yet handed to the destination, batched here (see the constructor). */
-  #line: JsonLine | null = null;
+  /** Lines not yet handed to the destination, batched here (see the constructor); null when written one by one. */
+  readonly #line: JsonLine | null = null;
+  /** Where the line being written starts in #line. */
+  #start = 0;
 
   /**
    * Lines are buffered (32 KiB: one write per ~80 lines) and flushed at least every 500 ms. Workers that
@@ -85,6 +87,7 @@ export class AccessLog {
     // per line), and again when the write completes.
     this.#dest = pino.destination({ dest, sync: perLine, mkdir: true, minLength: 0, maxWrite: 65536, contentMode: 'buffer' }) as unknown as Destination;
     if (!perLine) {
+      this.#line = new JsonLine(Buffer.allocUnsafeSlow(CHUNK), (w, n) => this.#grow(w, n));
       this.#timer = setInterval(() => this.flushNow(), 500);
       this.#timer.unref();
     }
@@ -104,11 +107,9 @@ export class AccessLog {
     if (this.#dest !== null) {
       const decisions = ctx.decisions.length === 0 ? null : JSON.stringify(ctx.decisions);
       const version = ctx.runtime.version;
-      const strings =
-        time.length + ctx.requestId.length + ctx.clientIp.length + ctx.method.length + path.length + ctx.host.length + (routeName?.length ?? 4) + (service?.length ?? 4) +
-        (consumer?.length ?? 4) + (ctx.upstreamTarget?.length ?? 4) + (ctx.errorCode?.length ?? 4) + (ctx.traceId?.length ?? 0) + version.length + 16;
-      const w = this.#writer(LINE_FIXED + jsonStringBound(strings) + (decisions === null ? 0 : 3 * decisions.length));
-      const start = w.pos;
+      // Batched: into the batch buffer (its grow hook hands full buffers over); per line: a buffer of its own.
+      const w = this.#line ?? new JsonLine(Buffer.allocUnsafe(LINE));
+      const start = (this.#start = w.pos);
       w.raw(F.time).str(time);
       w.raw(F.requestId).str(ctx.requestId);
       w.raw(F.clientIp).str(ctx.clientIp);
@@ -162,22 +163,31 @@ export class AccessLog {
     });
   }
 
-  /** Where the next line goes: the current batch buffer (with `bound` bytes of room), or a buffer of its own. */
-  #writer(bound: number): JsonLine {
-    if (this.#timer === null || bound > CHUNK) {
-      this.#handOver();
-      return new JsonLine(Buffer.allocUnsafe(bound));
-    }
-    if (this.#line !== null && this.#line.pos + bound > CHUNK) this.#handOver();
-    return (this.#line ??= new JsonLine(Buffer.allocUnsafeSlow(CHUNK)));
+  /**
+   * The batch buffer is full in the middle of a line: the lines before it are handed over, and the line goes on
+   * at the start of a new buffer (a larger one for a line longer than a batch).
+   */
+  #grow(w: JsonLine, n: number): void {
+    const start = this.#start;
+    const written = w.pos - start;
+    const next = Buffer.allocUnsafeSlow(Math.max(CHUNK, 2 * (written + n)));
+    w.buf.copy(next, 0, start, w.pos);
+    if (start > 0) this.#dest!.write(w.buf.subarray(0, start));
+    w.buf = next;
+    w.base += start;
+    w.pos = written;
+    this.#start = 0;
   }
 
+  /** Hand the lines written so far to the destination (the destination writes this buffer asynchronously: a new one follows). */
   #handOver(): void {
     const line = this.#line;
-    if (line === null) return;
-    // A new buffer for the next lines: the destination writes this one asynchronously.
-    this.#line = null;
+    if (line === null || line.pos === 0) return;
     this.#dest!.write(line.buf.subarray(0, line.pos));
+    line.buf = Buffer.allocUnsafeSlow(CHUNK);
+    line.base += line.pos;
+    line.pos = 0;
+    this.#start = 0;
   }
 
   /** Write out buffered lines (a destination still opening its file is skipped). */
