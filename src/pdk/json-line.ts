@@ -11,6 +11,11 @@
  */
 const QUOTE = 0x22;
 const NULL = Buffer.from('null');
+/**
+ * Called as charCodeAt.call(s, i): `s.charCodeAt` would load the method from the string,
+ * a megamorphic load (the strings written come in many representations) for each character.
+ */
+const charCodeAt = String.prototype.charCodeAt;
 /** Strings longer than this are checked with NEEDS_ESCAPE and copied natively; shorter ones char by char. */
 const LONG = 48;
 /** What JSON.stringify escapes, and what is not one byte in UTF-8. */
@@ -91,9 +96,12 @@ export class JsonLine {
       this.raw(NULL);
       return;
     }
-    if (s.length > LONG && !NEEDS_ESCAPE.test(s)) {
+    // Read once: the strings written here come in many representations, so `s.length` is a
+    // megamorphic load (a stub-cache probe); in the loop's condition it cost one per character.
+    const n = s.length;
+    if (n > LONG && !NEEDS_ESCAPE.test(s)) {
       // Long and plain (tokens, user agents): checked by the regular expression engine, copied natively.
-      this.need(s.length + 2);
+      this.need(n + 2);
       const buf = this.buf;
       const start = this.pos;
       buf[start] = QUOTE;
@@ -102,13 +110,13 @@ export class JsonLine {
       this.pos = p + 1;
       return;
     }
-    this.need(jsonStringBound(s.length));
+    this.need(jsonStringBound(n));
     const buf = this.buf;
     const start = this.pos;
     let p = start + 1;
     buf[start] = QUOTE;
-    for (let i = 0; i < s.length; i++) {
-      const c = s.charCodeAt(i);
+    for (let i = 0; i < n; i++) {
+      const c = charCodeAt.call(s, i);
       if (c < 0x20 || c === QUOTE || c === 0x5c || c > 0x7e) {
         // Needs escaping or UTF-8 encoding: write it again from the start, the slow way.
         this.pos = start + buf.write(JSON.stringify(s), start, 'utf8');
