@@ -81,8 +81,10 @@ export function intAttr(w: JsonLine, k: AttrKey, v: number, first = false): void
   w.raw(F.endInt);
 }
 
+/** The digits of the last whole millisecond written: a request's spans share a few milliseconds. */
 let lastWhole = Number.NaN;
-let lastDigits = Buffer.alloc(0);
+const lastDigits = Buffer.alloc(16);
+let lastLength = 0;
 
 /** ms since the epoch (fractional) → nanoseconds as a quoted decimal string (no float precision lost on the ms part). */
 export function nanos(w: JsonLine, ms: number): void {
@@ -93,13 +95,21 @@ export function nanos(w: JsonLine, ms: number): void {
     frac = 0;
   }
   w.byte(QUOTE);
-  if (whole !== lastWhole) {
-    // A request's spans share a few milliseconds: their digits are made once.
-    lastWhole = whole;
-    const digits = String(whole);
-    lastDigits = Buffer.from(digits, 'latin1');
+  if (whole === lastWhole) {
+    w.need(lastLength);
+    const buf = w.buf;
+    const p = w.pos;
+    for (let i = 0; i < lastLength; i++) buf[p + i] = lastDigits[i]!;
+    w.pos = p + lastLength;
+  } else {
+    const from = w.pos;
+    w.int(whole);
+    lastLength = w.pos - from;
+    if (lastLength <= lastDigits.length) {
+      w.buf.copy(lastDigits, 0, from, w.pos);
+      lastWhole = whole;
+    }
   }
-  w.raw(lastDigits);
   w.need(7);
   const buf = w.buf;
   for (let i = w.pos + 5; i >= w.pos; i--) {
