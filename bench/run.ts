@@ -12,6 +12,7 @@ import { dirname, resolve } from 'node:path';
 import os from 'node:os';
 import { stop, logTail, runToEnd } from './lib/procs.ts';
 import { profileMain, runCli } from './profile.ts';
+import { instructionsMain } from './instructions.ts';
 import { waitForHttp, probe } from './lib/net.ts';
 import { canPin, setNiceness, CONTENDER_CPU, LOAD_CPU } from './lib/pin.ts';
 import { probeNode, type NodeRuntime } from './lib/node-runtime.ts';
@@ -45,6 +46,9 @@ Options:
   --help            this text
   --profile ...     instead of the comparison: profile one Node contender under --cpu-prof
                       (see: npm run bench -- --profile --help)
+  --instructions ...  instead of the comparison: instructions per request of Node contenders
+                      under valgrind, a count that does not drift with the machine's speed
+                      (see: npm run bench -- --instructions --help)
 
 "vs nginx" = req/s divided by the nginx reverse proxy's req/s from the same run.`;
 
@@ -370,4 +374,5 @@ async function main(): Promise<void> {
 
 const argv = process.argv.slice(2);
 if (argv.includes('--profile')) runCli(() => profileMain(argv.filter((a) => a !== '--profile')));
+else if (argv.includes('--instructions')) runCli(() => instructionsMain(argv.filter((a) => a !== '--instructions')));
 else runCli(main);

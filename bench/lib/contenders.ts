@@ -19,6 +19,14 @@ export interface Ctx {
   node: NodeRuntime;
   /** Extra Node flags for Node contenders (profile.ts uses --cpu-prof). */
   nodeFlags: string[];
+  /** A command the Node contenders run under (instructions.ts: valgrind); empty: none. */
+  wrapper?: string[];
+}
+
+/** The Node binary with these arguments, under ctx.wrapper when there is one. */
+function nodeCommand(ctx: Ctx, args: string[]): [string, string[]] {
+  const w = ctx.wrapper ?? [];
+  return w.length === 0 ? [ctx.node.path, [...ctx.nodeFlags, ...args]] : [w[0]!, [...w.slice(1), ctx.node.path, ...ctx.nodeFlags, ...args]];
 }
 
 export interface Running {
@@ -79,14 +87,7 @@ function nodePeer(key: string, peer: string, description: string, needs: string 
       if (req && olderThan(ctx.node.version, req[1])) throw new Skip(`${req[0]}; this is Node ${ctx.node.version}`);
       const port = await freePort();
       const entry = peerEntry(ctx.node, peer);
-      const [cmd, args] = pinned(this.cpus, ctx.node.path, [
-        ...ctx.nodeFlags,
-        entry,
-        '--port',
-        String(port),
-        '--upstream',
-        `http://127.0.0.1:${ctx.upstreamPort}`,
-      ]);
+      const [cmd, args] = pinned(this.cpus, ...nodeCommand(ctx, [entry, '--port', String(port), '--upstream', `http://127.0.0.1:${ctx.upstreamPort}`]));
       const child = start(key, cmd, args, { cwd: ROOT_DIR, logFile: logFile(ctx, key), env: { ...process.env, NODE_ENV: 'production' } });
       return { port, child };
     },
@@ -112,8 +113,7 @@ function palisade(scenario: PalisadeScenario, workers: number): Contender {
       const dir = join(ctx.tmp, `palisade-${label}`);
       mkdirSync(dir, { recursive: true });
       const config = writePalisadeConfig(dir, ctx.upstreamPort, scenario, CREDENTIALS);
-      const [cmd, args] = pinned(this.cpus, ctx.node.path, [
-        ...ctx.nodeFlags,
+      const [cmd, args] = pinned(this.cpus, ...nodeCommand(ctx, [
         PALISADE_BIN,
         'start',
         '--config',
@@ -126,7 +126,7 @@ function palisade(scenario: PalisadeScenario, workers: number): Contender {
         'off',
         '--workers',
         String(workers),
-      ]);
+      ]));
       const child = start(this.key, cmd, args, { cwd: ROOT_DIR, logFile: logFile(ctx, this.key), env: { ...process.env, NODE_ENV: 'production' } });
       return { port, child };
     },
