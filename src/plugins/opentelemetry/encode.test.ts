@@ -23,6 +23,27 @@ test('nanoseconds: the ms part exact, the fraction rounded to the ns, a carry in
   }
 });
 
+test('nanoseconds are right when writing the digits moves the entry to a new buffer (as the log arena does)', () => {
+  for (let filler = 0; filler < 40; filler++) {
+    // A new millisecond for each filler (its digits are written, then kept), then the same one again (the kept digits).
+    for (const ms of [1764000000000 + filler + 0.25, 1764000000000 + filler + 0.5]) {
+      // Grows like LogArena: what was written of the entry (from `start`) moves to the start of a new buffer.
+      let start = 0;
+      const w = new JsonLine(Buffer.alloc(48), (line, n) => {
+        const next = Buffer.alloc(Math.max(48, 2 * (line.pos - start + n)));
+        line.buf.copy(next, 0, start, line.pos);
+        line.base += start;
+        line.pos -= start;
+        line.buf = next;
+        start = 0;
+      });
+      w.pos = start = filler;
+      nanos(w, ms);
+      assert.equal(w.buf.toString('latin1', start, w.pos), `"${ms * 1e6}"`, `after ${filler} bytes, nanos(${ms})`);
+    }
+  }
+});
+
 test('a span with attributes, events and an error status is JSON.stringify of the same object', () => {
   const method = attrKey('http.request.method');
   const agent = attrKey('user_agent.original');

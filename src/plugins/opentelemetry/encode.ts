@@ -102,11 +102,12 @@ export function nanos(w: JsonLine, ms: number): void {
     for (let i = 0; i < lastLength; i++) buf[p + i] = lastDigits[i]!;
     w.pos = p + lastLength;
   } else {
-    const from = w.pos;
+    // A mark, not a position: writing the digits may move the entry to a new buffer (the log arena's grow).
+    const from = w.mark();
     w.int(whole);
-    lastLength = w.pos - from;
+    lastLength = w.mark() - from;
     if (lastLength <= lastDigits.length) {
-      w.buf.copy(lastDigits, 0, from, w.pos);
+      w.buf.copy(lastDigits, 0, w.pos - lastLength, w.pos);
       lastWhole = whole;
     }
   }
