@@ -23,12 +23,11 @@ import { fileURLToPath } from 'node:url';
 import { stop, logTail, runToEnd } from './lib/procs.ts';
 import { waitForHttp } from './lib/net.ts';
 import { probeNode } from './lib/node-runtime.ts';
-import { CONTENDERS, selectContenders, Skip, type Ctx } from './lib/contenders.ts';
-import { log, makeTmp, startUpstream, REQUEST_HEADERS } from './lib/session.ts';
+import { PINNED_NODE, selectContenders, Skip, type Ctx } from './lib/contenders.ts';
+import { intOption, log, makeTmp, startUpstream, REQUEST_HEADERS } from './lib/session.ts';
 import { runWrk } from './lib/wrk.ts';
 import { runCli } from './profile.ts';
 
-const COUNTABLE = CONTENDERS.filter((c) => c.usesNode && c.cpus !== null).map((c) => c.key);
 
 const HELP = `Usage: npm run bench -- --instructions [options]
    or: ./node_modules/.bin/node bench/instructions.ts [options]
@@ -39,7 +38,7 @@ speed. Needs valgrind (callgrind_control) and wrk on the PATH. Takes about a
 minute and a half per contender.
 
 Options:
-  --only a,b        contenders (default palisade:plain); one of: ${COUNTABLE.join(', ')}
+  --only a,b        contenders (default palisade:plain); one of: ${PINNED_NODE.join(', ')}
   --warmup N        seconds of uninstrumented load first (default 25)
   --settle N        seconds of instrumented load before counting (default 10)
   --duration N      seconds of counted load (default 20)
@@ -85,15 +84,10 @@ export async function instructionsMain(argv: string[]): Promise<void> {
     process.stdout.write(`${HELP}\n`);
     return;
   }
-  const num = (name: string, v: string): number => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < 1) throw new Error(`--${name} must be a whole number ≥ 1 (got ${v})`);
-    return n;
-  };
-  const [warmup, settle, duration, connections] = [num('warmup', values.warmup), num('settle', values.settle), num('duration', values.duration), num('connections', values.connections)];
+  const [warmup, settle, duration, connections] = (['warmup', 'settle', 'duration', 'connections'] as const).map((k) => intOption(k, values[k], 1));
   const contenders = selectContenders(values.only);
-  const wrong = contenders.filter((c) => !COUNTABLE.includes(c.key));
-  if (wrong.length > 0) throw new Error(`cannot count ${wrong.map((c) => c.key).join(', ')}: only the pinned Node contenders (${COUNTABLE.join(', ')})`);
+  const wrong = contenders.filter((c) => !PINNED_NODE.includes(c.key));
+  if (wrong.length > 0) throw new Error(`cannot count ${wrong.map((c) => c.key).join(', ')}: only the pinned Node contenders (${PINNED_NODE.join(', ')})`);
   if ((await runToEnd('valgrind', ['--version'])).code !== 0) throw new Error('valgrind is not installed (apt-get install valgrind)');
 
   const tmp = makeTmp(values['keep-tmp']);

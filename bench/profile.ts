@@ -16,12 +16,11 @@ import { stop, logTail, killAllNow } from './lib/procs.ts';
 import { waitForHttp } from './lib/net.ts';
 import { CONTENDER_CPU, LOAD_CPU } from './lib/pin.ts';
 import { probeNode } from './lib/node-runtime.ts';
-import { CONTENDERS, Skip, type Ctx } from './lib/contenders.ts';
-import { log, makeTmp, measure, startUpstream, REQUEST_HEADERS } from './lib/session.ts';
+import { CONTENDERS, PINNED_NODE, Skip, type Ctx } from './lib/contenders.ts';
+import { intOption, log, makeTmp, measure, startUpstream, REQUEST_HEADERS } from './lib/session.ts';
 import { summarizeProfile, formatSelfTimes, type ProfileSummary } from './lib/cpuprofile.ts';
 import { OUT_DIR, ROOT_DIR } from './lib/paths.ts';
 
-const PROFILABLE = CONTENDERS.filter((c) => c.usesNode && c.cpus !== null).map((c) => c.key);
 
 const HELP = `Usage: npm run bench -- --profile [options]
    or: ./node_modules/.bin/node bench/profile.ts [options]
@@ -31,7 +30,7 @@ writes the .cpuprofile into bench/out/profile-<contender>-<time>/ and prints
 the functions and areas with the most self time.
 
 Options:
-  --contender KEY   ${PROFILABLE.join(', ')} (default palisade:plain)
+  --contender KEY   ${PINNED_NODE.join(', ')} (default palisade:plain)
   --scenario S      shorthand for --contender palisade:S (plain or plugins)
   --duration N      seconds of measured load (default 10)
   --warmup N        seconds of load before it (default 3; left out of the summary)
@@ -65,19 +64,14 @@ export async function profileMain(args: string[]): Promise<void> {
   }
   const key = values.contender ?? `palisade:${values.scenario ?? 'plain'}`;
   const contender = CONTENDERS.find((c) => c.key === key);
-  if (!contender || !PROFILABLE.includes(key)) {
-    process.stderr.write(`cannot profile "${key}"; choose one of: ${PROFILABLE.join(', ')}\n`);
+  if (!contender || !PINNED_NODE.includes(key)) {
+    process.stderr.write(`cannot profile "${key}"; choose one of: ${PINNED_NODE.join(', ')}\n`);
     process.exit(2);
   }
-  const num = (name: string, v: string): number => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < 0) throw new Error(`--${name} must be a non-negative integer (got ${v})`);
-    return n;
-  };
-  const duration = num('duration', values.duration);
-  const warmup = num('warmup', values.warmup);
-  const connections = num('connections', values.connections);
-  const top = num('top', values.top);
+  const duration = intOption('duration', values.duration, 0);
+  const warmup = intOption('warmup', values.warmup, 0);
+  const connections = intOption('connections', values.connections, 0);
+  const top = intOption('top', values.top, 0);
 
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
   const outDir = join(OUT_DIR, `profile-${key.replace(/[^a-z0-9-]+/gi, '-')}-${stamp}`);

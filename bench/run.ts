@@ -17,7 +17,7 @@ import { waitForHttp, probe } from './lib/net.ts';
 import { canPin, setNiceness, CONTENDER_CPU, LOAD_CPU } from './lib/pin.ts';
 import { probeNode, type NodeRuntime } from './lib/node-runtime.ts';
 import { CONTENDERS, selectContenders, Skip, type Contender, type Ctx, type Running } from './lib/contenders.ts';
-import { backgroundLoad, log, makeTmp, measure, startUpstream, REQUEST_HEADERS } from './lib/session.ts';
+import { backgroundLoad, intOption, log, makeTmp, measure, startUpstream, REQUEST_HEADERS } from './lib/session.ts';
 import { socketErrorCount, type WrkResult } from './lib/wrk.ts';
 import { SCENARIO_PLUGINS } from './lib/palisade.ts';
 
@@ -98,18 +98,13 @@ function parseOptions() {
     },
     allowPositionals: false,
   });
-  const int = (name: string, v: string, min: number): number => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < min) throw new Error(`--${name} must be an integer >= ${min} (got ${v})`);
-    return n;
-  };
   return {
     help: values.help,
-    duration: int('duration', values.duration, 1),
-    warmup: int('warmup', values.warmup, 0),
-    connections: int('connections', values.connections, 1),
-    rounds: int('rounds', values.rounds, 1),
-    nice: int('nice', values.nice, -20),
+    duration: intOption('duration', values.duration, 1),
+    warmup: intOption('warmup', values.warmup, 0),
+    connections: intOption('connections', values.connections, 1),
+    rounds: intOption('rounds', values.rounds, 1),
+    nice: intOption('nice', values.nice, -20),
     only: values.only,
     node: values.node ? resolve(values.node) : process.execPath,
     json: values.json ? resolve(values.json) : undefined,

@@ -21,6 +21,13 @@ export function log(msg: string): void {
 export const CREDENTIALS = makeCredentials();
 export const REQUEST_HEADERS: Record<string, string> = { Origin: 'http://bench.example', ...CREDENTIALS.headers };
 
+/** A whole-number command-line option, at least `min`. */
+export function intOption(name: string, v: string, min: number): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min) throw new Error(`--${name} must be an integer >= ${min} (got ${v})`);
+  return n;
+}
+
 export function makeTmp(keep: boolean): string {
   installCleanup();
   const tmp = mkdtempSync(join(tmpdir(), 'palisade-bench-'));
