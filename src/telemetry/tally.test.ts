@@ -65,3 +65,23 @@ test('a histogram series with nothing observed is not exposed; a non-finite valu
   s.observe(3);
   assert.match(await reg.metrics(), /h_ms_count\{route="r"\} 1/);
 });
+
+test('after a registry reset, the series their users kept count from zero and are exposed', async () => {
+  const reg = new Registry();
+  const c = new TallyCounter('k_total', 'K.', ['a']);
+  const h = new TallyHistogram('k_ms', 'K.', ['a'], BUCKETS);
+  reg.registerMetric(c as never);
+  reg.registerMetric(h as never);
+  const cs = c.series({ a: '1' });
+  const hs = h.series({ a: '1' });
+  cs.value += 5;
+  hs.observe(3);
+  reg.resetMetrics();
+  assert.doesNotMatch(await reg.metrics(), /k_ms_count/, 'nothing observed since the reset');
+  cs.value += 1;
+  hs.observe(0.2);
+  const text = await reg.metrics();
+  assert.match(text, /k_total\{a="1"\} 1\n/);
+  assert.match(text, /k_ms_count\{a="1"\} 1\n/);
+  assert.match(text, /k_ms_bucket\{le="0.25",a="1"\} 1\n/);
+});

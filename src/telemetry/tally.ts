@@ -38,7 +38,7 @@ function ownLabels(names: readonly string[], labels: Labels): Record<string, str
  * What both kinds share: name, labels, the series by label values, prom-client's metric contract. `make` creates
  * a series, `values` gives its exposition values (none: not exposed).
  */
-class Tally<S extends { readonly labels: Record<string, string> }> {
+class Tally<S extends { readonly labels: Record<string, string>; reset(): void }> {
   readonly aggregator = 'sum';
   readonly #series = new Map<string, S>();
   readonly type: 'counter' | 'histogram';
@@ -72,8 +72,9 @@ class Tally<S extends { readonly labels: Record<string, string> }> {
     return Promise.resolve({ name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values });
   }
 
+  /** Zeroes every series in place: their users keep them, so they must stay the ones exposed. */
   reset(): void {
-    this.#series.clear();
+    for (const s of this.#series.values()) s.reset();
   }
 }
 
@@ -82,6 +83,10 @@ class CounterSeries implements TallySeries {
   readonly labels: Record<string, string>;
   constructor(labels: Record<string, string>) {
     this.labels = labels;
+  }
+
+  reset(): void {
+    this.value = 0;
   }
 }
 
@@ -114,6 +119,12 @@ class BucketSeries implements HistogramSeries {
     this.counts[i]!++;
     this.sum += value;
     this.count++;
+  }
+
+  reset(): void {
+    this.counts.fill(0);
+    this.sum = 0;
+    this.count = 0;
   }
 }
 
