@@ -45,7 +45,7 @@ const growCopy: Grow = (w, n) => {
 export class JsonLine {
   buf: Buffer;
   pos = 0;
-  /** Where buf[0] is in everything written: a grow hook that moves what was written to the start of a new buffer adds the distance. */
+  /** Where buf[0] is in everything written (moveTo() keeps it). */
   base = 0;
   readonly #grow: Grow;
 
@@ -62,6 +62,17 @@ export class JsonLine {
   /** Back to a mark(): what was written since is dropped. */
   rewind(mark: number): void {
     this.pos = mark - this.base;
+  }
+
+  /**
+   * Carry on in `next` (for a grow hook that owns its buffers): what was written from `from` on moves to its
+   * start, and marks stay valid. `from` = pos moves nothing (a fresh buffer after handing the old one over).
+   */
+  moveTo(next: Buffer, from: number): void {
+    this.buf.copy(next, 0, from, this.pos);
+    this.base += from;
+    this.pos -= from;
+    this.buf = next;
   }
 
   /** Make room for `n` more bytes. */

@@ -66,14 +66,11 @@ export class LogArena {
   /** The entry does not fit: carry on in a new chunk, with what is written of it. */
   #grow(n: number): void {
     const w = this.#line;
-    const written = w.pos - this.#start;
+    const size = w.pos - this.#start + n;
     const old = this.#chunk;
-    const chunk = this.#take(Math.max(CHUNK, 2 * (written + n)));
-    if (old !== null) old.buf.copy(chunk.buf, 0, this.#start, w.pos);
+    const chunk = this.#take(size <= CHUNK ? CHUNK : 2 * size);
+    w.moveTo(chunk.buf, this.#start);
     this.#chunk = chunk;
-    w.buf = chunk.buf;
-    w.base += this.#start; // what was at #start is now at 0: marks stay valid
-    w.pos = written;
     this.#start = 0;
     if (old !== null && old.live === 0) this.#give(old);
   }

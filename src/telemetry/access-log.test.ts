@@ -39,7 +39,8 @@ test('the access log file holds exactly the records, in order, across batches', 
     '/tab%09and%22encoded',
     '/non-ascii-host',
     '/denied',
-    `/long?q=${'x'.repeat(11_000)}`, // one line longer than a batch buffer can hold in the worst case
+    `/long?q=${'x'.repeat(11_000)}`, // a long plain line
+    `/long-quoted?q=${'x'.repeat(11_000)}"`, // room for its worst case (every character escaped) is more than a batch buffer
   ];
   try {
     for (let i = 0; i < 300; i++) {

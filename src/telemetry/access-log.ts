@@ -109,7 +109,7 @@ export class AccessLog {
       const version = ctx.runtime.version;
       // Batched: into the batch buffer (its grow hook hands full buffers over); per line: a buffer of its own.
       const w = this.#line ?? new JsonLine(Buffer.allocUnsafe(LINE));
-      const start = (this.#start = w.pos);
+      this.#start = w.pos;
       w.raw(F.time).str(time);
       w.raw(F.requestId).str(ctx.requestId);
       w.raw(F.clientIp).str(ctx.clientIp);
@@ -136,7 +136,7 @@ export class AccessLog {
       if (ctx.traceId !== null) w.raw(F.traceId).str(ctx.traceId);
       w.raw(F.configVersion).str(version);
       w.raw(F.end);
-      if (w !== this.#line) this.#dest.write(w.buf.subarray(start, w.pos));
+      if (w !== this.#line) this.#dest.write(w.buf.subarray(0, w.pos));
     }
     this.onRecord?.({
       time,
@@ -169,13 +169,10 @@ export class AccessLog {
    */
   #grow(w: JsonLine, n: number): void {
     const start = this.#start;
-    const written = w.pos - start;
-    const next = Buffer.allocUnsafeSlow(Math.max(CHUNK, 2 * (written + n)));
-    w.buf.copy(next, 0, start, w.pos);
-    if (start > 0) this.#dest!.write(w.buf.subarray(0, start));
-    w.buf = next;
-    w.base += start;
-    w.pos = written;
+    const size = w.pos - start + n;
+    const old = w.buf;
+    w.moveTo(Buffer.allocUnsafeSlow(size <= CHUNK ? CHUNK : 2 * size), start);
+    if (start > 0) this.#dest!.write(old.subarray(0, start));
     this.#start = 0;
   }
 
@@ -184,9 +181,7 @@ export class AccessLog {
     const line = this.#line;
     if (line === null || line.pos === 0) return;
     this.#dest!.write(line.buf.subarray(0, line.pos));
-    line.buf = Buffer.allocUnsafeSlow(CHUNK);
-    line.base += line.pos;
-    line.pos = 0;
+    line.moveTo(Buffer.allocUnsafeSlow(CHUNK), line.pos);
     this.#start = 0;
   }
 

@@ -30,11 +30,7 @@ test('nanoseconds are right when writing the digits moves the entry to a new buf
       // Grows like LogArena: what was written of the entry (from `start`) moves to the start of a new buffer.
       let start = 0;
       const w = new JsonLine(Buffer.alloc(48), (line, n) => {
-        const next = Buffer.alloc(Math.max(48, 2 * (line.pos - start + n)));
-        line.buf.copy(next, 0, start, line.pos);
-        line.base += start;
-        line.pos -= start;
-        line.buf = next;
+        line.moveTo(Buffer.alloc(Math.max(48, 2 * (line.pos - start + n))), start);
         start = 0;
       });
       w.pos = start = filler;
