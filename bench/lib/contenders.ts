@@ -183,9 +183,10 @@ export const CONTENDERS: Contender[] = [
   palisade('plain', 2),
 ];
 
-/** --only a,b: exact keys, or a name selecting all its scenarios (palisade → palisade:*). */
 /** Keys of the Node contenders pinned to one core: what profile.ts and instructions.ts can run. */
 export const PINNED_NODE: readonly string[] = CONTENDERS.filter((c) => c.usesNode && c.cpus !== null).map((c) => c.key);
+
+/** --only a,b: exact keys, or a name selecting all its scenarios (palisade → palisade:*). */
 
 export function selectContenders(only: string | undefined): Contender[] {
   if (!only) return CONTENDERS;

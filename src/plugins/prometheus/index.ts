@@ -102,22 +102,25 @@ function create(config: PrometheusConfig, services: PluginServices) {
     ingress: TallySeries | null;
     egress: TallySeries | null;
   }
-  const cache = new Map<string, RouteSeries>();
+  /** By the route's config entity (a route's service is fixed): no key is built per request. */
+  const byRoute = new WeakMap<object, RouteSeries>();
+  let noRoute: RouteSeries | null = null;
 
-  function routeSeries(service: string, route: string): RouteSeries {
-    const key = `${service}\u0000${route}`;
-    let r = cache.get(key);
-    if (r === undefined) {
-      r = new RouteSeries(service, route);
-      if (cache.size < MAX_CACHED) cache.set(key, r);
+  function routeSeries(ctx: PdkContext): RouteSeries {
+    const rt = ctx.route;
+    let r = rt === null ? noRoute : byRoute.get(rt);
+    if (r === undefined || r === null) {
+      const svc = ctx.service;
+      r = new RouteSeries(svc === null ? '' : (svc.name ?? svc.id), rt === null ? '' : (rt.name ?? rt.id));
+      if (rt === null) noRoute = r;
+      else byRoute.set(rt, r);
     }
     return r;
   }
 
   function record(ctx: PdkContext): void {
     const svc = ctx.service;
-    const rt = ctx.route;
-    const r = routeSeries(svc === null ? '' : (svc.name ?? svc.id), rt === null ? '' : (rt.name ?? rt.id));
+    const r = routeSeries(ctx);
     const { service, route } = r;
     if (decisions !== null) {
       const list = ctx.decisions;
