@@ -10,7 +10,7 @@ test('nanoseconds: the ms part exact, the fraction rounded to the ns, a carry in
   const cases: [number, string][] = [
     [1764000000123, '"1764000000123000000"'],
     [1764000000123.5, '"1764000000123500000"'],
-    [1764000000124.25, '"1764000000124250000"'], // another ms: its digits, not the cached ones
+    [1764000000124.25, '"1764000000124250000"'], // another ms
     // Small times (at epoch size a float64 step is ~244 ns, so no fraction rounds up there):
     [5.0000004, '"5000000"'],
     [5.9999996, '"6000000"'], // rounds up into the next ms
@@ -23,9 +23,9 @@ test('nanoseconds: the ms part exact, the fraction rounded to the ns, a carry in
   }
 });
 
-test('nanoseconds are right when writing the digits moves the entry to a new buffer (as the log arena does)', () => {
+test('nanoseconds are right when writing them moves the entry to a new buffer (as the log arena does)', () => {
   for (let filler = 0; filler < 40; filler++) {
-    // A new millisecond for each filler (its digits are written, then kept), then the same one again (the kept digits).
+    // A new millisecond for each filler, then the same one again.
     for (const ms of [1764000000000 + filler + 0.25, 1764000000000 + filler + 0.5]) {
       // Grows like LogArena: what was written of the entry (from `start`) moves to the start of a new buffer.
       let start = 0;

@@ -81,11 +81,6 @@ export function intAttr(w: JsonLine, k: AttrKey, v: number, first = false): void
   w.raw(F.endInt);
 }
 
-/** The digits of the last whole millisecond written: a request's spans share a few milliseconds. */
-let lastWhole = Number.NaN;
-const lastDigits = Buffer.alloc(16);
-let lastLength = 0;
-
 /** ms since the epoch (fractional) → nanoseconds as a quoted decimal string (no float precision lost on the ms part). */
 export function nanos(w: JsonLine, ms: number): void {
   let whole = Math.floor(ms);
@@ -95,22 +90,7 @@ export function nanos(w: JsonLine, ms: number): void {
     frac = 0;
   }
   w.byte(QUOTE);
-  if (whole === lastWhole) {
-    w.need(lastLength);
-    const buf = w.buf;
-    const p = w.pos;
-    for (let i = 0; i < lastLength; i++) buf[p + i] = lastDigits[i]!;
-    w.pos = p + lastLength;
-  } else {
-    // A mark, not a position: writing the digits may move the entry to a new buffer (the log arena's grow).
-    const from = w.mark();
-    w.int(whole);
-    lastLength = w.mark() - from;
-    if (lastLength <= lastDigits.length) {
-      w.buf.copy(lastDigits, 0, w.pos - lastLength, w.pos);
-      lastWhole = whole;
-    }
-  }
+  w.int(whole);
   w.need(7);
   const buf = w.buf;
   for (let i = w.pos + 5; i >= w.pos; i--) {
