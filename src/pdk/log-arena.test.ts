@@ -4,12 +4,11 @@ import { test } from 'node:test';
 import { fragment } from './json-line.ts';
 import { LogArena, type ByteEntry } from './log-arena.ts';
 
-const COMMA = 0x2c;
 const text = (parts: Buffer[]) => Buffer.concat(parts).toString('utf8');
 
 function write(arena: LogArena, value: string): ByteEntry {
   arena.begin().str(value);
-  return arena.end(COMMA);
+  return arena.end();
 }
 
 test('a batch is its entries one after the other, without the last separator, between head and tail', () => {

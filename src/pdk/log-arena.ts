@@ -28,7 +28,10 @@ class Chunk {
   }
 }
 
-/** One entry: bytes [start, end) of its chunk, its separator included. */
+/** Entries are elements of a JSON array (a batch): each is written with the comma that follows it. */
+const COMMA = 0x2c;
+
+/** One entry: bytes [start, end) of its chunk, its comma included. */
 export interface ByteEntry {
   readonly chunk: Chunk;
   readonly start: number;
@@ -54,10 +57,10 @@ export class LogArena {
     return this.#line;
   }
 
-  /** End the entry begun last (the separator is written after it) and return it. */
-  end(separator: number): ByteEntry {
+  /** End the entry begun last (its comma is written after it) and return it. */
+  end(): ByteEntry {
     const w = this.#line;
-    w.byte(separator);
+    w.byte(COMMA);
     const chunk = this.#chunk!;
     chunk.live++;
     return { chunk, start: this.#start, end: w.pos };
@@ -95,7 +98,7 @@ export class LogArena {
 
   /**
    * The bytes of a batch, without copying: `head`, the entries one after the
-   * other with the last one's separator left out, `tail`. Entries that follow
+   * other with the last one's comma left out, `tail`. Entries that follow
    * each other in a chunk are one range.
    */
   static parts(batch: readonly ByteEntry[], head: Buffer | null, tail: Buffer | null): Buffer[] {
@@ -106,7 +109,7 @@ export class LogArena {
       const first = batch[i]!;
       let end = first.end;
       while (++i < batch.length && batch[i]!.chunk === first.chunk && batch[i]!.start === end) end = batch[i]!.end;
-      if (i === batch.length) end--; // the last separator
+      if (i === batch.length) end--; // the last comma
       parts.push(first.chunk.buf.subarray(first.start, end));
     }
     if (tail !== null) parts.push(tail);

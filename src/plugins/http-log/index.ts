@@ -13,7 +13,6 @@ import { HttpSender, parseEndpoint } from './sender.ts';
 
 const OPEN = fragment('[');
 const CLOSE = fragment(']');
-const COMMA = 0x2c;
 
 const FORBIDDEN_HEADERS: Record<string, string> = { host: 'Host', 'content-length': 'Content-Length', 'content-type': 'Content-Type' };
 
@@ -60,7 +59,7 @@ function create(config: HttpLogConfig, services: PluginServices) {
   const arena = new LogArena();
   const record = (ctx: PdkContext): ByteEntry => {
     serialize.write(arena.begin(), ctx);
-    return arena.end(COMMA);
+    return arena.end();
   };
   // A reload retires this instance: it delivers what waits, then closes the connections.
   return queuedLogHandlers(services, 'http-log', { target: endpoint.display, params, send, close: () => sender.close() }, record, byteEntries(arena));

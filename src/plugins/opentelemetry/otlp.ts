@@ -15,7 +15,6 @@ import { attributes } from './encode.ts';
 export const SPAN_KIND = { internal: 1, server: 2, client: 3 } as const;
 
 const TAIL = fragment(']}]}]}');
-const COMMA = 0x2c;
 
 export interface ExporterOptions {
   readonly url: string;
@@ -63,7 +62,7 @@ export class OtlpExporter {
 
   /** Queue the span just written; never blocks (a full queue drops its oldest span). */
   add(): void {
-    this.#queue.add(this.#arena.end(COMMA));
+    this.#queue.add(this.#arena.end());
   }
 
   async #post(batch: ByteEntry[]): Promise<void> {
