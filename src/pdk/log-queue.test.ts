@@ -10,7 +10,9 @@ import { test } from 'node:test';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { pino } from 'pino';
-import { LogQueue, type QueueParameters } from './log-queue.ts';
+import { Registry } from 'prom-client';
+import { TallyCounter } from '../telemetry/tally.ts';
+import { dropCounter, LogQueue, type QueueParameters } from './log-queue.ts';
 
 const log = pino({ level: 'silent' });
 const params = (p: Partial<QueueParameters>): QueueParameters => ({
@@ -112,4 +114,16 @@ test('entries with a kind are released exactly once, and only once their batch i
   for (const e of [...Array(16).keys(), 99, 100]) assert.equal(released.get(e), 1, `entry ${e} released once`);
   assert.deepEqual(early, [], 'no entry released while its batch was being sent');
   assert.ok(q.failed > 0 && q.dropped > 0 && q.sent > 0, `failed ${q.failed}, dropped ${q.dropped}, sent ${q.sent}`);
+});
+
+test('a drop counter lists both reasons at 0 before anything is dropped, then counts by reason', async () => {
+  const registry = new Registry();
+  const counter = new TallyCounter('x_dropped_total', 'Dropped.', ['plugin', 'reason']);
+  registry.registerMetric(counter as never);
+  const onDrop = dropCounter(counter, { plugin: 'p' });
+  const text = await registry.metrics();
+  assert.match(text, /x_dropped_total\{plugin="p",reason="queue_full"\} 0\n/);
+  assert.match(text, /x_dropped_total\{plugin="p",reason="delivery_failed"\} 0\n/);
+  onDrop(3, 'queue_full');
+  assert.match(await registry.metrics(), /x_dropped_total\{plugin="p",reason="queue_full"\} 3\n/);
 });
