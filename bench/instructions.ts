@@ -24,8 +24,8 @@ import { stop, logTail, runToEnd } from './lib/procs.ts';
 import { waitForHttp } from './lib/net.ts';
 import { probeNode } from './lib/node-runtime.ts';
 import { PINNED_NODE, selectContenders, Skip, type Ctx } from './lib/contenders.ts';
-import { intOption, log, makeTmp, startUpstream, REQUEST_HEADERS } from './lib/session.ts';
-import { runWrk } from './lib/wrk.ts';
+import { benchNodeFlags, intOption, log, makeTmp, startUpstream, REQUEST_HEADERS } from './lib/session.ts';
+import { runWrk, socketErrorCount } from './lib/wrk.ts';
 import { runCli } from './profile.ts';
 
 
@@ -34,8 +34,8 @@ const HELP = `Usage: npm run bench -- --instructions [options]
 
 Counts the instructions each Node contender executes per request under valgrind
 (callgrind), after a warm-up: a number that does not drift with the machine's
-speed. Needs valgrind (callgrind_control) and wrk on the PATH. Takes about a
-minute and a half per contender.
+speed. Needs valgrind (callgrind_control) and wrk on the PATH. Takes about
+70 s per contender. BENCH_NODE_FLAGS adds Node flags (e.g. --perf-basic-prof).
 
 Options:
   --only a,b        contenders (default palisade:plain); one of: ${PINNED_NODE.join(', ')}
@@ -102,7 +102,7 @@ export async function instructionsMain(argv: string[]): Promise<void> {
       tmp,
       upstreamPort: upstream.port,
       node,
-      nodeFlags: (process.env.BENCH_NODE_FLAGS ?? '').split(/\s+/).filter(Boolean),
+      nodeFlags: benchNodeFlags(),
       wrapper: ['valgrind', '--tool=callgrind', '--instr-atstart=no', '--separate-threads=yes', `--callgrind-out-file=${join(tmp, prefix)}`],
     };
     let running;
@@ -129,6 +129,9 @@ export async function instructionsMain(argv: string[]): Promise<void> {
       log(`${contender.key}: counting ${duration}s`);
       const r = await load(duration);
       await control(child.pid, ['-d']);
+      if (child.exitInfo !== null) throw new Error(`${contender.key} exited (${child.exitInfo}) during the run\n${logTail(child)}`);
+      // Only what the bench measures is divided: a refusal or a broken connection is cheaper than a proxied request.
+      if (r.non2xx > 0 || socketErrorCount(r) > 0) throw new Error(`${contender.key}: ${r.non2xx} non-2xx answers, ${socketErrorCount(r)} socket errors in the counted run`);
       const requests = r.requests;
       const t = totals(tmp, prefix);
       if (requests === 0 || t.all === 0) throw new Error(`${contender.key}: nothing counted (${requests} requests, ${t.all} instructions)`);

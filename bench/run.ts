@@ -17,7 +17,7 @@ import { waitForHttp, probe } from './lib/net.ts';
 import { canPin, setNiceness, CONTENDER_CPU, LOAD_CPU } from './lib/pin.ts';
 import { probeNode, type NodeRuntime } from './lib/node-runtime.ts';
 import { CONTENDERS, selectContenders, Skip, type Contender, type Ctx, type Running } from './lib/contenders.ts';
-import { backgroundLoad, intOption, log, makeTmp, measure, startUpstream, REQUEST_HEADERS } from './lib/session.ts';
+import { backgroundLoad, benchNodeFlags, intOption, log, makeTmp, measure, startUpstream, REQUEST_HEADERS } from './lib/session.ts';
 import { socketErrorCount, type WrkResult } from './lib/wrk.ts';
 import { SCENARIO_PLUGINS } from './lib/palisade.ts';
 
@@ -325,7 +325,7 @@ async function main(): Promise<void> {
   meta.backgroundCpu = await backgroundLoad(1000);
   log(`background load before the run: ${Object.entries(meta.backgroundCpu).map(([k, v]) => `${k} ${v}%`).join(', ')}`);
 
-  const ctx: Ctx = { tmp, upstreamPort: upstream.port, node: nodeRt, nodeFlags: (process.env.BENCH_NODE_FLAGS ?? '').split(/\s+/).filter(Boolean) };
+  const ctx: Ctx = { tmp, upstreamPort: upstream.port, node: nodeRt, nodeFlags: benchNodeFlags() };
   const runs: RunResult[][] = contenders.map(() => []);
   for (let round = 1; round <= opts.rounds; round++) {
     for (const [i, c] of contenders.entries()) {

@@ -21,6 +21,9 @@ export function log(msg: string): void {
 export const CREDENTIALS = makeCredentials();
 export const REQUEST_HEADERS: Record<string, string> = { Origin: 'http://bench.example', ...CREDENTIALS.headers };
 
+/** Extra Node flags for the Node contenders, from BENCH_NODE_FLAGS (e.g. --perf-basic-prof). */
+export const benchNodeFlags = (): string[] => (process.env.BENCH_NODE_FLAGS ?? '').split(/\s+/).filter(Boolean);
+
 /** A whole-number command-line option, at least `min`. */
 export function intOption(name: string, v: string, min: number): number {
   const n = Number(v);
