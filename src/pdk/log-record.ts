@@ -297,13 +297,14 @@ function num(w: JsonLine, n: number): void {
   else w.str(null);
 }
 
-/** Route and service JSON, once per config entity. */
+/** JSON of a config entity (route, service, consumer), encoded once per entity object. */
 const entityJson = new WeakMap<object, Buffer>();
-function entity(e: { id: string; name: string | null; tags: readonly string[] }): Buffer {
+function once<E extends object>(e: E, json: (e: E) => unknown): Buffer {
   let out = entityJson.get(e);
-  if (out === undefined) entityJson.set(e, (out = Buffer.from(JSON.stringify({ id: e.id, name: e.name, tags: e.tags }))));
+  if (out === undefined) entityJson.set(e, (out = Buffer.from(JSON.stringify(json(e)))));
   return out;
 }
+const entity = (e: { id: string; name: string | null; tags: readonly string[] }): Buffer => once(e, () => ({ id: e.id, name: e.name, tags: e.tags }));
 
 /** Headers as a JSON object (the names lower-case, secrets REDACTED), as JSON.stringify(copyHeaders(...)) writes them. */
 function writeHeaders(w: JsonLine, src: IncomingHttpHeaders | Record<string, string | string[] | number | undefined>, secret: (name: string) => boolean): void {
@@ -385,7 +386,7 @@ function writeRecord(w: JsonLine, ctx: PdkContext, extra: NameSet, secret: (name
   w.raw(F.upstreamHeaders).ms(t.upstreamHeaders);
   w.raw(F.tries);
   if (target === null) w.raw(F.none);
-  else w.json(`[${JSON.stringify(splitTarget(target))}]`);
+  else w.raw(targetOf(target).tries);
   w.raw(F.upstreamTarget).str(target);
   num(w.raw(F.attempts), ctx.tries);
   w.raw(F.clientIp).str(req.clientIp);
@@ -399,7 +400,7 @@ function writeRecord(w: JsonLine, ctx: PdkContext, extra: NameSet, secret: (name
   if (ctx.route) w.raw(F.route).raw(entity(ctx.route));
   if (ctx.service) w.raw(F.service).raw(entity(ctx.service));
   const c = ctx.consumer;
-  if (c) w.raw(F.consumer).json(JSON.stringify({ id: c.id, username: c.username, custom_id: c.custom_id, tags: c.tags }));
+  if (c) w.raw(F.consumer).raw(once(c, () => ({ id: c.id, username: c.username, custom_id: c.custom_id, tags: c.tags })));
   if (ctx.credential) w.raw(F.authenticated).json(JSON.stringify({ id: ctx.credential.id, consumer_id: c?.id ?? null }));
   w.byte(CHAR.close);
 }
@@ -437,19 +438,22 @@ function parseQuery(raw: string, extra: NameSet): Record<string, string | true |
   return out;
 }
 
-const targets = new Map<string, { readonly ip: string; readonly port: number }>();
-
-/** An upstream target `host:port` (`[v6]:port`) → its address without brackets and its port (-1 without one); made once per target (bounded). */
-export function splitTarget(target: string): { readonly ip: string; readonly port: number } {
+/** An upstream target, split, and the record's `tries` for it as JSON bytes; made once per target (bounded). */
+const targets = new Map<string, { readonly split: { readonly ip: string; readonly port: number }; readonly tries: Buffer }>();
+function targetOf(target: string): { readonly split: { readonly ip: string; readonly port: number }; readonly tries: Buffer } {
   let t = targets.get(target);
   if (t === undefined) {
     const colon = target.lastIndexOf(':');
-    t = colon > 0 && !target.endsWith(']') ? { ip: target.slice(0, colon).replace(/^\[|\]$/g, ''), port: Number(target.slice(colon + 1)) } : { ip: target.replace(/^\[|\]$/g, ''), port: -1 };
-    Object.freeze(t); // shared by every record and span of this target
+    const split = colon > 0 && !target.endsWith(']') ? { ip: target.slice(0, colon).replace(/^\[|\]$/g, ''), port: Number(target.slice(colon + 1)) } : { ip: target.replace(/^\[|\]$/g, ''), port: -1 };
+    Object.freeze(split); // shared by every record and span of this target
+    t = { split, tries: Buffer.from(`[${JSON.stringify(split)}]`) };
     if (targets.size < 4096) targets.set(target, t);
   }
   return t;
 }
+
+/** An upstream target `host:port` (`[v6]:port`) → its address without brackets and its port (-1 without one). */
+export const splitTarget = (target: string): { readonly ip: string; readonly port: number } => targetOf(target).split;
 
 function redactPath(root: Record<string, unknown>, path: readonly string[]): void {
   let node: unknown = root;
