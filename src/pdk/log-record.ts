@@ -439,8 +439,9 @@ function parseQuery(raw: string, extra: NameSet): Record<string, string | true |
 }
 
 /** An upstream target, split, and the record's `tries` for it as JSON bytes; made once per target (bounded). */
-const targets = new Map<string, { readonly split: { readonly ip: string; readonly port: number }; readonly tries: Buffer }>();
-function targetOf(target: string): { readonly split: { readonly ip: string; readonly port: number }; readonly tries: Buffer } {
+type Split = { readonly ip: string; readonly port: number };
+const targets = new Map<string, { readonly split: Split; readonly tries: Buffer }>();
+function targetOf(target: string): { readonly split: Split; readonly tries: Buffer } {
   let t = targets.get(target);
   if (t === undefined) {
     const colon = target.lastIndexOf(':');
@@ -453,7 +454,7 @@ function targetOf(target: string): { readonly split: { readonly ip: string; read
 }
 
 /** An upstream target `host:port` (`[v6]:port`) → its address without brackets and its port (-1 without one). */
-export const splitTarget = (target: string): { readonly ip: string; readonly port: number } => targetOf(target).split;
+export const splitTarget = (target: string): Split => targetOf(target).split;
 
 function redactPath(root: Record<string, unknown>, path: readonly string[]): void {
   let node: unknown = root;
