@@ -28,7 +28,6 @@ import { benchNodeFlags, intOption, log, makeTmp, startUpstream, REQUEST_HEADERS
 import { runWrk, socketErrorCount } from './lib/wrk.ts';
 import { runCli } from './profile.ts';
 
-
 const HELP = `Usage: npm run bench -- --instructions [options]
    or: ./node_modules/.bin/node bench/instructions.ts [options]
 

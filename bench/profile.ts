@@ -21,7 +21,6 @@ import { intOption, log, makeTmp, measure, startUpstream, REQUEST_HEADERS } from
 import { summarizeProfile, formatSelfTimes, type ProfileSummary } from './lib/cpuprofile.ts';
 import { OUT_DIR, ROOT_DIR } from './lib/paths.ts';
 
-
 const HELP = `Usage: npm run bench -- --profile [options]
    or: ./node_modules/.bin/node bench/profile.ts [options]
 

@@ -137,7 +137,7 @@ export function inject(ctx: PdkContext, format: Format, o: Outgoing): void {
 
 /** Random ids from a pooled buffer (one randomFillSync per 256 ids). */
 const pool = Buffer.alloc(2048);
-const ZEROS: Record<number, string> = { 8: '0'.repeat(16), 16: '0'.repeat(32), 32: '0'.repeat(64) };
+const ZEROS: Record<number, string> = { 8: '0'.repeat(16), 16: '0'.repeat(32) };
 let offset = pool.length;
 function hex(bytes: number): string {
   if (offset + bytes > pool.length) {

@@ -54,7 +54,6 @@ function serviceIdOf(kind: string, ctx: PdkContext): string | null {
   }
 }
 
-
 /** Plain values: [name without tags, name in Kong's naming, value of the request or null to skip]. */
 const VALUES: Record<string, [string, (ctx: PdkContext) => number | null]> = {
   request_count: ['request.count', () => 1],
