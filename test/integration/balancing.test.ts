@@ -85,6 +85,7 @@ describe('balancing', () => {
     for (let i = 0; i < 6; i++) seq.push(await who(gw.url + '/h-proto'));
     assert.equal(seq.length, 6);
     for (const name of seq) assert.ok(['a', 'b', 'c'].includes(name), name);
+    assert.deepEqual(count(seq), { a: 2, b: 2, c: 2 }, 'no hash key: weighted round-robin over the three equal targets');
   });
 
   test('round-robin respects weights exactly (smooth WRR 3:1)', async () => {

@@ -284,6 +284,31 @@ describe('proxy', () => {
     });
   });
 
+  test('request_id_header names the header both ways (case-insensitive); __proto__ still gets the response its id', async () => {
+    const own = (h: object, name: string): unknown => Object.getOwnPropertyDescriptor(h, name)?.value;
+    for (const header of ['X-Trace-Id', '__proto__']) {
+      const gw = await startGateway({
+        server: { request_id_header: header, trusted_ips: ['127.0.0.1'] },
+        services: [{ name: 's', url: upstream.url, routes: [{ name: 'r', paths: ['/'] }] }],
+      });
+      try {
+        const lower = header.toLowerCase();
+        const fresh = await request(`${gw.url}/id`);
+        await fresh.body.dump();
+        const id = own(fresh.headers, lower);
+        assert.match(String(id), /^[0-9a-f]{8}-/, `${header}: a generated id on the response`);
+        // node:http (the client here, the test upstream's server) drops a __proto__ header: only the response is observable.
+        if (header === '__proto__') continue;
+        assert.equal(own(lastSeen().headers, lower), id, `${header}: the same id upstream`);
+        const kept = await request(`${gw.url}/id`, { headers: { [header]: 'lb-xyz-9' } });
+        await kept.body.dump();
+        assert.equal(own(kept.headers, lower), 'lb-xyz-9', 'a trusted peer\'s id is kept');
+      } finally {
+        await gw.close();
+      }
+    }
+  });
+
   describe('Via', () => {
     test('server.via adds Via both ways, after the ones already there', async () => {
       const r = await send(trusted.port, '/p/via', { headers: { via: '1.0 client-proxy' } });
