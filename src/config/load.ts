@@ -146,14 +146,27 @@ function byPosition(errors: ConfigError[]): ConfigError[] {
  * Kong semantics: a field set to null (decK dumps write `headers: null`, Kong's
  * db_export `tags: ~`) is unset and gets its default. Array elements are kept.
  */
-function dropNulls(value: unknown): unknown {
+/** Not Latin-1: a string with one of these stays as it is. */
+const WIDE = /[^\x00-\xff]/;
+
+/**
+ * The parsed document made ready to use: nulls dropped (an unset field), and
+ * every string a string of its own. A long string of the document (13
+ * characters or more) is otherwise a slice of the file's text, so a single
+ * character outside Latin-1 anywhere in the file (a dash in a comment) makes
+ * it two-byte, and with it every string the gateway builds from it per
+ * request (span names, log lines, upstream paths), each then copied and
+ * converted when written.
+ */
+function tidy(value: unknown): unknown {
+  if (typeof value === 'string') return value.length < 13 || WIDE.test(value) ? value : Buffer.from(value, 'latin1').toString('latin1');
   if (Array.isArray(value)) {
-    for (const v of value) dropNulls(v);
+    for (let i = 0; i < value.length; i++) value[i] = tidy(value[i]);
   } else if (value !== null && typeof value === 'object') {
     const obj = value as Record<string, unknown>;
     for (const k of Object.keys(obj)) {
       if (obj[k] === null) delete obj[k];
-      else dropNulls(obj[k]);
+      else obj[k] = tidy(obj[k]);
     }
   }
   return value;
@@ -198,7 +211,7 @@ export function parseConfig(text: string, file = '<config>'): PalisadeConfig {
   const at = (pointer: string, key?: string) => locate(doc, lc, pointer, key);
   let data: unknown;
   try {
-    data = dropNulls(doc.toJS({ maxAliasCount: 100 }));
+    data = tidy(doc.toJS({ maxAliasCount: 100 }));
   } catch (err) {
     // An alias to an anchor that does not exist, or too many aliases (a "billion laughs" file).
     let offset = 0;

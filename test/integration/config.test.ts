@@ -356,6 +356,25 @@ describe('config defaults and Kong compatibility', () => {
     assert.deepEqual(cfg.services[0]!.plugins[0]!.config, { status_code: 403, echo: false });
   });
 
+
+  test('strings are kept exactly, with characters outside Latin-1 in the file (they are copied out of its text)', () => {
+    const cfg = parseConfig(yaml([
+      '# a dash outside Latin-1 — in a comment',
+      '_format_version: "3.0"',
+      'services:',
+      '  - name: bench-upstream-service',
+      '    url: http://s.internal',
+      '    tags: [caf\u00e9-caf\u00e9-caf\u00e9-caf\u00e9, "smile \u{1f600} and more text", short]',
+      '    routes:',
+      '      - name: a-route-with-a-long-name',
+      '        paths: [/a-rather-long-path-prefix]',
+    ]));
+    const svc = cfg.services[0]!;
+    assert.equal(svc.name, 'bench-upstream-service');
+    assert.deepEqual(svc.tags, ['caf\u00e9-caf\u00e9-caf\u00e9-caf\u00e9', 'smile \u{1f600} and more text', 'short']);
+    assert.equal(svc.routes[0]!.name, 'a-route-with-a-long-name');
+    assert.deepEqual(svc.routes[0]!.paths, ['/a-rather-long-path-prefix']);
+  });
   test('the realistic Kong decK file loads unchanged, with no errors', async () => {
     const cfg = await loadConfigFile(fixture('kong-deck.yaml'));
     assert.deepEqual(cfg.services.map((s) => s.name), ['orders', 'legacy']);
