@@ -1,7 +1,7 @@
 /** JsonLine writes the same text as JSON.stringify and String() would, byte for byte. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { JsonLine, jsonStringBound } from './json-line.ts';
+import { JsonLine, jsonStringBound, jsonText } from './json-line.ts';
 
 const written = (fill: (w: JsonLine) => void): string => {
   const w = new JsonLine(Buffer.alloc(4096));
@@ -26,4 +26,16 @@ test('strings: the text of JSON.stringify, within the bound', () => {
     assert.ok(Buffer.byteLength(text) <= jsonStringBound(s.length), `bound for ${JSON.stringify(s)}`);
   }
   assert.equal(written((w) => w.str(null)), 'null');
+});
+
+test('jsonText: ASCII text that JSON.parse reads back as the string; plain strings returned as they are; ascii() copies it', () => {
+  const strings = ['', 'plain', 'quote"', 'back\\slash', 'tab\there', '\u0000\u001f', 'caf\u00e9', '\u{1f600}', 'lone \ud800 surrogate', 'a'.repeat(300), `${'t'.repeat(60)}"`, `${'t'.repeat(60)}\u00e9`, `${'t'.repeat(60)}\u007f`, `\ud83d${'t'.repeat(60)}`];
+  for (const s of strings) {
+    const text = jsonText(s);
+    assert.match(text, /^[\x00-\x7f]*$/, `ASCII for ${JSON.stringify(s)}`);
+    assert.equal(JSON.parse(`"${text}"`), s);
+    assert.equal(written((w) => w.ascii(`"${text}"`)), /^[\x00-\x7f]*$/.test(s) ? JSON.stringify(s) : `"${text}"`);
+  }
+  assert.equal(jsonText('plain'), 'plain');
+  assert.equal(jsonText('caf\u00e9 "x"'), 'caf\\u00e9 \\"x\\"');
 });

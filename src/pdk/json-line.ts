@@ -21,6 +21,33 @@ const LONG = 48;
 /** What JSON.stringify escapes, and what is not one byte in UTF-8. */
 const NEEDS_ESCAPE = /[\u0000-\u001f"\\\u007f-\uffff]/;
 
+/** What JSON.stringify leaves as it is but is not ASCII. */
+const NON_ASCII = /[\u0080-\uffff]/g;
+const unicodeEscape = (c: string): string => `\\u${charCodeAt.call(c, 0).toString(16).padStart(4, '0')}`;
+
+/**
+ * A string's JSON text without the quotes, ASCII only: what JSON.stringify
+ * writes between them, with characters outside ASCII as \u escapes (the same
+ * JSON). For text built as a string and written with JsonLine.ascii().
+ * Plain strings (most) are returned as they are.
+ */
+export function jsonText(s: string): string {
+  const n = s.length;
+  if (n > LONG) {
+    if (!NEEDS_ESCAPE.test(s)) return s;
+  } else {
+    let i = 0;
+    while (i < n) {
+      const c = charCodeAt.call(s, i);
+      if (c < 0x20 || c === QUOTE || c === 0x5c || c > 0x7e) break;
+      i++;
+    }
+    if (i === n) return s;
+  }
+  const json = JSON.stringify(s);
+  return json.slice(1, -1).replace(NON_ASCII, unicodeEscape);
+}
+
 /** Bytes a JSON string of `length` UTF-16 units can take at most (`\uXXXX` escapes, quotes). */
 export const jsonStringBound = (length: number): number => 6 * length + 2;
 
@@ -137,6 +164,13 @@ export class JsonLine {
     }
     buf[p++] = QUOTE;
     this.pos = p;
+  }
+
+  /** ASCII text (built with jsonText()), copied natively: one call for a whole entry. */
+  ascii(text: string): void {
+    const n = text.length;
+    this.need(n);
+    this.pos += this.buf.write(text, this.pos, n, 'latin1');
   }
 
   /** Text that is valid JSON as it is (a number, a literal, an already-encoded value). */

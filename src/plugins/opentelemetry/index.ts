@@ -15,7 +15,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { definePlugin, dropCounter, splitTarget, type PdkContext, type PluginServices } from '../../pdk/index.ts';
-import { attrKey, closeEvent, closeSpan, intAttr, openEvent, openEvents, openSpan, strAttr } from './encode.ts';
+import { attrKey, event, intAttr, span, strAttr } from './encode.ts';
 import { spanNames } from './names.ts';
 import { OtlpExporter, SPAN_KIND } from './otlp.ts';
 import { extract, inject, newIds, newSpanId, sampledByRatio, type Format } from './propagation.ts';
@@ -137,7 +137,7 @@ function create(config: OpentelemetryConfig, services: PluginServices) {
     for (const f of prop.inject) inject(ctx, f === 'preserve' ? (t.format ?? prop.fallback) : f, out);
   }
 
-  /** The request's spans, written as OTLP JSON bytes straight into the exporter's queue. */
+  /** The request's spans, encoded as OTLP JSON into the exporter's queue. */
   function exportSpans(e: OtlpExporter, ctx: PdkContext, t: Trace): void {
     const tm = ctx.timings;
     const t0 = tm.startedAt;
@@ -147,70 +147,51 @@ function create(config: OpentelemetryConfig, services: PluginServices) {
     const service = ctx.service === null ? null : (ctx.service.name ?? ctx.service.id);
     const runs = ctx.phaseSpans;
     const method = req.method;
-    const failure = res.status >= 500 ? (ctx.errorCode ?? `HTTP ${res.status}`) : null;
 
-    let w = e.span();
-    openSpan(w, t.traceId, t.rootId, t.parentId, t.tracestate, route === null ? method : spanNames.root(method, route), SPAN_KIND.server, t0, t0 + tm.total);
-    strAttr(w, K.method, method, true);
-    strAttr(w, K.scheme, req.scheme);
-    strAttr(w, K.path, req.path);
-    strAttr(w, K.address, req.host);
-    intAttr(w, K.port, req.port);
-    strAttr(w, K.client, req.clientIp);
-    strAttr(w, K.peer, req.remoteAddress);
-    strAttr(w, K.protocol, req.httpVersion);
-    intAttr(w, K.status, res.status);
-    strAttr(w, K.requestId, ctx.requestId);
-    strAttr(w, K.source, res.source);
-    strAttr(w, K.configVersion, ctx.configVersion);
+    let attrs =
+      `${strAttr(K.method, method)},${strAttr(K.scheme, req.scheme)},${strAttr(K.path, req.path)},${strAttr(K.address, req.host)},${intAttr(K.port, req.port)}` +
+      `,${strAttr(K.client, req.clientIp)},${strAttr(K.peer, req.remoteAddress)},${strAttr(K.protocol, req.httpVersion)},${intAttr(K.status, res.status)}` +
+      `,${strAttr(K.requestId, ctx.requestId)},${strAttr(K.source, res.source)},${strAttr(K.configVersion, ctx.configVersion)}`;
     const ua = req.header('user-agent');
-    if (ua !== undefined) strAttr(w, K.userAgent, ua);
-    if (route !== null) strAttr(w, K.route, route);
-    if (service !== null) strAttr(w, K.service, service);
+    if (ua !== undefined) attrs += `,${strAttr(K.userAgent, ua)}`;
+    if (route !== null) attrs += `,${strAttr(K.route, route)}`;
+    if (service !== null) attrs += `,${strAttr(K.service, service)}`;
     const c = ctx.consumer;
-    if (c !== null) strAttr(w, K.consumer, c.username ?? c.custom_id ?? c.id);
-    if (ctx.errorCode !== null) strAttr(w, K.errorType, ctx.errorCode);
+    if (c !== null) attrs += `,${strAttr(K.consumer, c.username ?? c.custom_id ?? c.id)}`;
+    if (ctx.errorCode !== null) attrs += `,${strAttr(K.errorType, ctx.errorCode)}`;
     const decisions = ctx.decisions;
-    if (decisions.length > 0) {
-      openEvents(w);
-      for (let i = 0; i < decisions.length; i++) {
-        const d = decisions[i]!;
-        let run = null;
-        for (let j = 0; j < runs.length; j++) if (runs[j]!.plugin === d.plugin) { run = runs[j]!; break; }
-        openEvent(w, t0 + (run === null ? 0 : run.end >= 0 ? run.end : run.start), i === 0);
-        strAttr(w, K.plugin, d.plugin, true);
-        strAttr(w, K.outcome, d.outcome);
-        strAttr(w, K.reason, d.reason);
-        if (d.status > 0) intAttr(w, K.status, d.status);
-        closeEvent(w);
-      }
+    let events = '';
+    for (let i = 0; i < decisions.length; i++) {
+      const d = decisions[i]!;
+      let run = null;
+      for (let j = 0; j < runs.length; j++) if (runs[j]!.plugin === d.plugin) { run = runs[j]!; break; }
+      const at = t0 + (run === null ? 0 : run.end >= 0 ? run.end : run.start);
+      const ev = event(at, `${strAttr(K.plugin, d.plugin)},${strAttr(K.outcome, d.outcome)},${strAttr(K.reason, d.reason)}${d.status > 0 ? `,${intAttr(K.status, d.status)}` : ''}`);
+      events = i === 0 ? ev : `${events},${ev}`;
     }
-    closeSpan(w, failure);
-    e.add();
+    e.add(span({
+      traceId: t.traceId, spanId: t.rootId, parentSpanId: t.parentId, traceState: t.tracestate, name: route === null ? method : spanNames.root(method, route), kind: SPAN_KIND.server,
+      startMs: t0, endMs: t0 + tm.total, attrs, events, error: res.status >= 500 ? (ctx.errorCode ?? `HTTP ${res.status}`) : null,
+    }));
     for (let i = 0; i < runs.length; i++) {
       const r = runs[i]!;
-      w = e.span();
-      openSpan(w, t.traceId, newSpanId(), t.rootId, null, spanNames.phase(r.phase, r.plugin), SPAN_KIND.internal, t0 + r.start, t0 + (r.end >= 0 ? r.end : r.start));
-      strAttr(w, K.plugin, r.plugin, true);
-      strAttr(w, K.phase, r.phase);
-      closeSpan(w, null);
-      e.add();
+      e.add(span({
+        traceId: t.traceId, spanId: newSpanId(), parentSpanId: t.rootId, traceState: null, name: spanNames.phase(r.phase, r.plugin), kind: SPAN_KIND.internal,
+        startMs: t0 + r.start, endMs: t0 + (r.end >= 0 ? r.end : r.start), attrs: `${strAttr(K.plugin, r.plugin)},${strAttr(K.phase, r.phase)}`, events: '', error: null,
+      }));
     }
     if (tm.upstreamStart >= 0) {
-      const target = ctx.upstreamTarget ?? '';
-      const { ip: host, port } = splitTarget(target);
+      const { ip: host, port } = splitTarget(ctx.upstreamTarget ?? '');
       const answered = res.source === 'upstream';
       const begin = t0 + tm.upstreamStart;
-      w = e.span();
-      openSpan(w, t.traceId, t.clientId, t.rootId, null, 'kong.balancer', SPAN_KIND.client, begin, begin + tm.upstream);
-      strAttr(w, K.address, host, true);
-      strAttr(w, K.method, method);
-      intAttr(w, K.tries, ctx.tries);
-      if (port >= 0) intAttr(w, K.port, port);
-      if (service !== null) strAttr(w, K.peerService, service);
-      if (answered) intAttr(w, K.status, res.status);
-      closeSpan(w, !answered || res.status >= 400 ? (ctx.errorCode ?? `HTTP ${res.status}`) : null);
-      e.add();
+      let attrs = `${strAttr(K.address, host)},${strAttr(K.method, method)},${intAttr(K.tries, ctx.tries)}`;
+      if (port >= 0) attrs += `,${intAttr(K.port, port)}`;
+      if (service !== null) attrs += `,${strAttr(K.peerService, service)}`;
+      if (answered) attrs += `,${intAttr(K.status, res.status)}`;
+      e.add(span({
+        traceId: t.traceId, spanId: t.clientId, parentSpanId: t.rootId, traceState: null, name: 'kong.balancer', kind: SPAN_KIND.client,
+        startMs: begin, endMs: begin + tm.upstream, attrs, events: '', error: !answered || res.status >= 400 ? (ctx.errorCode ?? `HTTP ${res.status}`) : null,
+      }));
     }
   }
 

@@ -1,7 +1,7 @@
 /**
  * OTLP/HTTP JSON export of spans (opentelemetry-proto's JSON mapping: ids as
  * hex, times as decimal nanosecond strings, enums as integers). Spans are
- * encoded when the request is logged and wait in a bounded LogQueue (the PDK's
+ * encoded when the request is logged, copied into a LogArena's chunks, and wait in a bounded LogQueue (the PDK's
  * Kong-style queue: batches, retries with backoff, oldest dropped and counted
  * when full); a batch is one POST. Nothing here waits on the network inside a
  * request.
@@ -9,7 +9,7 @@
 import { hostname } from 'node:os';
 import { Agent } from 'undici';
 import type { Logger } from 'pino';
-import { byteEntries, fragment, LogArena, LogQueue, post, type ByteEntry, type DropListener, type JsonLine, type QueueParameters } from '../../pdk/index.ts';
+import { byteEntries, fragment, LogArena, LogQueue, post, type ByteEntry, type DropListener, type QueueParameters } from '../../pdk/index.ts';
 import { attributes } from './encode.ts';
 
 export const SPAN_KIND = { internal: 1, server: 2, client: 3 } as const;
@@ -55,13 +55,9 @@ export class OtlpExporter {
     this.#queue = new LogQueue('opentelemetry', opts.queue, (batch) => this.#post(batch), log, onDrop, byteEntries(this.#arena));
   }
 
-  /** Where the next span is written (then add() it). */
-  span(): JsonLine {
-    return this.#arena.begin();
-  }
-
-  /** Queue the span just written; never blocks (a full queue drops its oldest span). */
-  add(): void {
+  /** Queue a span (encode.ts's span()); never blocks (a full queue drops its oldest span). */
+  add(span: string): void {
+    this.#arena.begin().ascii(span);
     this.#queue.add(this.#arena.end());
   }
 
