@@ -1,7 +1,7 @@
 /** JsonLine writes the same text as JSON.stringify and String() would, byte for byte. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { JsonLine, jsonStringBound, jsonText } from './json-line.ts';
+import { asciiJson, JsonLine, jsonOrNull, jsonStringBound, jsonText, msText } from './json-line.ts';
 
 const written = (fill: (w: JsonLine) => void): string => {
   const w = new JsonLine(Buffer.alloc(4096));
@@ -12,7 +12,11 @@ const written = (fill: (w: JsonLine) => void): string => {
 test('milliseconds: the text of Math.round(ms * 1000) / 1000', () => {
   const values = [0, 0.0004, 0.0005, 0.001, 0.01, 0.1, 0.12, 0.123, 1, 1.5, 1.05, 1.005, 10.2, 999.999, 1234.5678, 2 ** 31 / 1000 - 1, 3e6, -0.5, -2];
   for (let i = 0; i < 5000; i++) values.push(i * 0.0137, i * 1.0001);
-  for (const ms of values) assert.equal(written((w) => w.ms(ms)), String(Math.round(ms * 1000) / 1000), `ms(${ms})`);
+  for (const ms of values) {
+    assert.equal(written((w) => w.ms(ms)), String(Math.round(ms * 1000) / 1000), `ms(${ms})`);
+    assert.equal(msText(ms), String(Math.round(ms * 1000) / 1000), `msText(${ms})`);
+  }
+  assert.equal(msText(Number.NaN), 'null');
 });
 
 test('integers: the text of String(n)', () => {
@@ -37,5 +41,8 @@ test('jsonText: ASCII text that JSON.parse reads back as the string; plain strin
     assert.equal(written((w) => w.ascii(`"${text}"`)), /^[\x00-\x7f]*$/.test(s) ? JSON.stringify(s) : `"${text}"`);
   }
   assert.equal(jsonText('plain'), 'plain');
+  assert.equal(jsonOrNull(null), 'null');
+  assert.equal(jsonOrNull('a"b'), '"a\\"b"');
+  assert.equal(asciiJson(JSON.stringify({ r: 'caf\u00e9' })), '{"r":"caf\\u00e9"}');
   assert.equal(jsonText('caf\u00e9 "x"'), 'caf\\u00e9 \\"x\\"');
 });

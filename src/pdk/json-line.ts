@@ -44,8 +44,24 @@ export function jsonText(s: string): string {
     }
     if (i === n) return s;
   }
-  const json = JSON.stringify(s);
-  return json.slice(1, -1).replace(NON_ASCII, unicodeEscape);
+  return asciiJson(JSON.stringify(s)).slice(1, -1);
+}
+
+/** JSON text with its characters outside ASCII written as \u escapes (the same JSON). */
+export const asciiJson = (json: string): string => json.replace(NON_ASCII, unicodeEscape);
+
+/** `"<jsonText(s)>"`, or `null`. */
+export const jsonOrNull = (s: string | null): string => (s === null ? 'null' : `"${jsonText(s)}"`);
+
+/** Text of 1000 fractions of a millisecond: '.001' … '.999', trailing zeros cut ('' for 0). */
+const FRACTION = Array.from({ length: 1000 }, (_, i) => (i === 0 ? '' : `.${String(i).padStart(3, '0').replace(/0+$/, '')}`));
+
+/** Milliseconds rounded to the microsecond as text: String(Math.round(ms * 1000) / 1000), as JsonLine.ms() writes them. */
+export function msText(ms: number): string {
+  const micros = Math.round(ms * 1000);
+  if (!(micros >= 0 && micros <= 0x7fffffff)) return Number.isFinite(micros) ? String(micros / 1000) : 'null';
+  const whole = Math.floor(micros / 1000);
+  return `${whole}${FRACTION[micros - whole * 1000]!}`;
 }
 
 /** Bytes a JSON string of `length` UTF-16 units can take at most (`\uXXXX` escapes, quotes). */
