@@ -16,7 +16,7 @@
 import { Type } from '@sinclair/typebox';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { PdkContext, PdkDecision, PluginServices } from './index.ts';
-import { fragment, JsonLine } from './json-line.ts';
+import { asciiJson, jsonOrNull, jsonText, msText, type JsonLine } from './json-line.ts';
 
 export const REDACTED = 'REDACTED';
 
@@ -243,101 +243,43 @@ export function logSerializer(options: LogSerializerOptions = {}): LogSerializer
     const json = (ctx: PdkContext) => JSON.stringify(serialize(ctx));
     return Object.assign(serialize, { json, write: (w: JsonLine, ctx: PdkContext) => w.json(json(ctx)) });
   }
-  const write = (w: JsonLine, ctx: PdkContext) => writeRecord(w, ctx, extra, secretHeader);
-  const scratch = new JsonLine(Buffer.allocUnsafeSlow(16384));
-  const json = (ctx: PdkContext): string => {
-    scratch.pos = 0;
-    write(scratch, ctx);
-    return scratch.buf.toString('utf8', 0, scratch.pos);
-  };
+  const json = (ctx: PdkContext): string => recordJson(ctx, extra, secretHeader);
+  const write = (w: JsonLine, ctx: PdkContext) => w.ascii(recordJson(ctx, extra, secretHeader));
   return Object.assign(serialize, { json, write });
 }
 
-/** The record's constant parts, encoded once. */
-const F = {
-  requestId: fragment('{"request_id":'),
-  request: fragment(',"request":{"id":'),
-  method: fragment(',"method":'),
-  uri: fragment(',"uri":'),
-  url: fragment(',"url":'),
-  size: fragment(',"size":'),
-  querystring: fragment(',"querystring":'),
-  headers: fragment(',"headers":'),
-  tls: fragment(',"tls":'),
-  upstreamUri: fragment('},"upstream_uri":'),
-  response: fragment(',"response":{"status":'),
-  responseSize: fragment(',"size":'),
-  latencies: fragment('},"latencies":{"request":'),
-  kong: fragment(',"kong":'),
-  proxy: fragment(',"proxy":'),
-  upstreamHeaders: fragment(',"upstream_headers":'),
-  tries: fragment('},"tries":'),
-  upstreamTarget: fragment(',"upstream_target":'),
-  attempts: fragment(',"upstream_attempts":'),
-  clientIp: fragment(',"client_ip":'),
-  startedAt: fragment(',"started_at":'),
-  source: fragment(',"source":'),
-  errorCode: fragment(',"error_code":'),
-  decisions: fragment(',"decisions":'),
-  configVersion: fragment(',"config_version":'),
-  route: fragment(',"route":'),
-  service: fragment(',"service":'),
-  consumer: fragment(',"consumer":'),
-  authenticated: fragment(',"authenticated_entity":'),
-  redacted: fragment('"REDACTED"'),
-  empty: fragment('{}'),
-  none: fragment('[]'),
-  minusOne: fragment('-1'),
-};
-const CHAR = { comma: 0x2c, colon: 0x3a, open: 0x7b, close: 0x7d, openList: 0x5b, closeList: 0x5d, quote: 0x22 } as const;
-
 /** A number as JSON (non-finite: null). */
-function num(w: JsonLine, n: number): void {
-  if (Number.isFinite(n)) w.int(n);
-  else w.str(null);
-}
+const num = (n: number): string => (Number.isFinite(n) ? `${n}` : 'null');
 
-/** JSON of a config entity (route, service, consumer), encoded once per entity object. */
-const entityJson = new WeakMap<object, Buffer>();
-function once<E extends object>(e: E, json: (e: E) => unknown): Buffer {
+/** JSON of a config entity (route, service, consumer), made once per entity object. */
+const entityJson = new WeakMap<object, string>();
+function once<E extends object>(e: E, json: (e: E) => unknown): string {
   let out = entityJson.get(e);
-  if (out === undefined) entityJson.set(e, (out = Buffer.from(JSON.stringify(json(e)))));
+  if (out === undefined) entityJson.set(e, (out = asciiJson(JSON.stringify(json(e)))));
   return out;
 }
-const entity = (e: { id: string; name: string | null; tags: readonly string[] }): Buffer => once(e, () => ({ id: e.id, name: e.name, tags: e.tags }));
+const entity = (e: { id: string; name: string | null; tags: readonly string[] }): string => once(e, () => ({ id: e.id, name: e.name, tags: e.tags }));
 
-/** Headers as a JSON object (the names lower-case, secrets REDACTED), as JSON.stringify(copyHeaders(...)) writes them. */
-function writeHeaders(w: JsonLine, src: IncomingHttpHeaders | Record<string, string | string[] | number | undefined>, secret: (name: string) => boolean): void {
-  const start = w.mark();
-  w.byte(CHAR.open);
-  let first = true;
+/** Headers as a JSON object (the names lower-case, secrets REDACTED): JSON.stringify(copyHeaders(...)), in ASCII. */
+function headersJson(src: IncomingHttpHeaders | Record<string, string | string[] | number | undefined>, secret: (name: string) => boolean): string {
+  let out = '';
   for (const name in src) {
     const v = src[name];
     if (v === undefined) continue;
-    const lower = name.toLowerCase();
-    if (lower !== name) {
-      // Names that may collide once lower-cased: the slow way, from the start.
-      w.rewind(start);
-      w.json(JSON.stringify(copyHeaders(src, secret)));
-      return;
-    }
-    if (first) first = false;
-    else w.byte(CHAR.comma);
-    w.str(lower);
-    w.byte(CHAR.colon);
-    if (secret(lower)) w.raw(F.redacted);
-    else if (typeof v === 'string') w.str(v);
-    else if (typeof v === 'number') w.str(String(v));
+    // Names that may collide once lower-cased: the slow way.
+    if (name.toLowerCase() !== name) return asciiJson(JSON.stringify(copyHeaders(src, secret)));
+    let value: string;
+    if (secret(name)) value = '"REDACTED"';
+    else if (typeof v === 'string') value = `"${jsonText(v)}"`;
+    else if (typeof v === 'number') value = `"${v}"`;
     else {
-      w.byte(CHAR.openList);
-      for (let i = 0; i < v.length; i++) {
-        if (i > 0) w.byte(CHAR.comma);
-        w.str(v[i]!);
-      }
-      w.byte(CHAR.closeList);
+      value = '';
+      for (let i = 0; i < v.length; i++) value = i === 0 ? `"${jsonText(v[i]!)}"` : `${value},"${jsonText(v[i]!)}"`;
+      value = `[${value}]`;
     }
+    out = out === '' ? `"${jsonText(name)}":${value}` : `${out},"${jsonText(name)}":${value}`;
   }
-  w.byte(CHAR.close);
+  return `{${out}}`;
 }
 
 /** The request's path and query, and the upstream's ('' without an upstream call), secret query values redacted. */
@@ -352,57 +294,39 @@ function redactedUris(ctx: PdkContext, extra: NameSet): { uri: string; upstreamU
   return { uri, upstreamUri: q < 0 ? upstream : `${upstream.slice(0, q)}?${redactQuery(upstream.slice(q + 1), extra)}` };
 }
 
-/** JSON.stringify(serialize(ctx)) for a serializer without redact paths, written directly as bytes. */
-function writeRecord(w: JsonLine, ctx: PdkContext, extra: NameSet, secret: (name: string) => boolean): void {
+/**
+ * JSON.stringify(serialize(ctx)) for a serializer without redact paths, built as one string without building the
+ * record (characters outside ASCII written as \u escapes: the same JSON).
+ */
+function recordJson(ctx: PdkContext, extra: NameSet, secret: (name: string) => boolean): string {
   const req = ctx.request;
   const t = ctx.timings;
   const { uri, upstreamUri } = redactedUris(ctx, extra);
   const target = ctx.upstreamTarget;
   const res = ctx.response;
-  w.raw(F.requestId).str(ctx.requestId);
-  w.raw(F.request).str(ctx.requestId);
-  w.raw(F.method).str(req.method);
-  w.raw(F.uri).str(uri);
-  w.raw(F.url).str(`${req.scheme}://${req.host}:${req.port}${uri}`);
-  num(w.raw(F.size), ctx.bytesReceived);
-  w.raw(F.querystring);
-  if (req.rawQuery === '') w.raw(F.empty);
-  else w.json(JSON.stringify(parseQuery(req.rawQuery, extra)));
-  writeHeaders(w.raw(F.headers), req.headers, secret);
+  const id = jsonText(ctx.requestId);
+  const path = jsonText(uri);
   const tls = req.tls;
+  let tlsJson = '';
   if (tls !== null) {
     const verify = tls.authorized ? 'SUCCESS' : tls.authorizationError !== null && tls.peerCertificate() !== null ? `FAILED:${tls.authorizationError}` : 'NONE';
-    w.raw(F.tls).json(JSON.stringify({ client_verify: verify, sni: tls.servername }));
+    tlsJson = `,"tls":${asciiJson(JSON.stringify({ client_verify: verify, sni: tls.servername }))}`;
   }
-  w.raw(F.upstreamUri).str(upstreamUri);
-  num(w.raw(F.response), res.status);
-  num(w.raw(F.responseSize), ctx.bytesSent);
-  writeHeaders(w.raw(F.headers), res.getHeaders(), secret);
-  w.raw(F.latencies).ms(t.total);
-  w.raw(F.kong).ms(t.gateway);
-  w.raw(F.proxy);
-  if (t.upstream === 0 && ctx.tries === 0) w.raw(F.minusOne);
-  else w.ms(t.upstream);
-  w.raw(F.upstreamHeaders).ms(t.upstreamHeaders);
-  w.raw(F.tries);
-  if (target === null) w.raw(F.none);
-  else w.raw(targetOf(target).tries);
-  w.raw(F.upstreamTarget).str(target);
-  num(w.raw(F.attempts), ctx.tries);
-  w.raw(F.clientIp).str(req.clientIp);
-  num(w.raw(F.startedAt), t.startedAt);
-  w.raw(F.source).str(res.source);
-  w.raw(F.errorCode).str(ctx.errorCode);
-  w.raw(F.decisions);
-  if (ctx.decisions.length === 0) w.raw(F.none);
-  else w.json(JSON.stringify(ctx.decisions));
-  w.raw(F.configVersion).str(ctx.configVersion);
-  if (ctx.route) w.raw(F.route).raw(entity(ctx.route));
-  if (ctx.service) w.raw(F.service).raw(entity(ctx.service));
+  let text =
+    `{"request_id":"${id}","request":{"id":"${id}","method":"${jsonText(req.method)}","uri":"${path}","url":"${jsonText(`${req.scheme}://${req.host}:${req.port}`)}${path}"` +
+    `,"size":${num(ctx.bytesReceived)},"querystring":${req.rawQuery === '' ? '{}' : asciiJson(JSON.stringify(parseQuery(req.rawQuery, extra)))}` +
+    `,"headers":${headersJson(req.headers, secret)}${tlsJson}},"upstream_uri":"${jsonText(upstreamUri)}"` +
+    `,"response":{"status":${num(res.status)},"size":${num(ctx.bytesSent)},"headers":${headersJson(res.getHeaders(), secret)}}` +
+    `,"latencies":{"request":${msText(t.total)},"kong":${msText(t.gateway)},"proxy":${t.upstream === 0 && ctx.tries === 0 ? '-1' : msText(t.upstream)},"upstream_headers":${msText(t.upstreamHeaders)}}` +
+    `,"tries":${target === null ? '[]' : targetOf(target).tries},"upstream_target":${jsonOrNull(target)},"upstream_attempts":${num(ctx.tries)}` +
+    `,"client_ip":"${jsonText(req.clientIp)}","started_at":${num(t.startedAt)},"source":"${res.source}","error_code":${jsonOrNull(ctx.errorCode)}` +
+    `,"decisions":${ctx.decisions.length === 0 ? '[]' : asciiJson(JSON.stringify(ctx.decisions))},"config_version":"${jsonText(ctx.configVersion)}"`;
+  if (ctx.route) text += `,"route":${entity(ctx.route)}`;
+  if (ctx.service) text += `,"service":${entity(ctx.service)}`;
   const c = ctx.consumer;
-  if (c) w.raw(F.consumer).raw(once(c, () => ({ id: c.id, username: c.username, custom_id: c.custom_id, tags: c.tags })));
-  if (ctx.credential) w.raw(F.authenticated).json(JSON.stringify({ id: ctx.credential.id, consumer_id: c?.id ?? null }));
-  w.byte(CHAR.close);
+  if (c) text += `,"consumer":${once(c, () => ({ id: c.id, username: c.username, custom_id: c.custom_id, tags: c.tags }))}`;
+  if (ctx.credential) text += `,"authenticated_entity":${asciiJson(JSON.stringify({ id: ctx.credential.id, consumer_id: c?.id ?? null }))}`;
+  return `${text}}`;
 }
 
 /**
@@ -438,16 +362,16 @@ function parseQuery(raw: string, extra: NameSet): Record<string, string | true |
   return out;
 }
 
-/** An upstream target, split, and the record's `tries` for it as JSON bytes; made once per target (bounded). */
+/** An upstream target, split, and the record's `tries` for it as JSON; made once per target (bounded). */
 type Split = { readonly ip: string; readonly port: number };
-const targets = new Map<string, { readonly split: Split; readonly tries: Buffer }>();
-function targetOf(target: string): { readonly split: Split; readonly tries: Buffer } {
+const targets = new Map<string, { readonly split: Split; readonly tries: string }>();
+function targetOf(target: string): { readonly split: Split; readonly tries: string } {
   let t = targets.get(target);
   if (t === undefined) {
     const colon = target.lastIndexOf(':');
     const split = colon > 0 && !target.endsWith(']') ? { ip: target.slice(0, colon).replace(/^\[|\]$/g, ''), port: Number(target.slice(colon + 1)) } : { ip: target.replace(/^\[|\]$/g, ''), port: -1 };
     Object.freeze(split); // shared by every record and span of this target
-    t = { split, tries: Buffer.from(`[${JSON.stringify(split)}]`) };
+    t = { split, tries: asciiJson(`[${JSON.stringify(split)}]`) };
     if (targets.size < 4096) targets.set(target, t);
   }
   return t;
