@@ -1,13 +1,13 @@
 /** LogArena: entries written as bytes into recycled chunks, batches sent as their ranges. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { fragment } from './json-line.ts';
+import { fragment, jsonText } from './json-line.ts';
 import { LogArena, type ByteEntry } from './log-arena.ts';
 
 const text = (parts: Buffer[]) => Buffer.concat(parts).toString('utf8');
 
 function write(arena: LogArena, value: string): ByteEntry {
-  arena.begin().str(value);
+  arena.begin().ascii(`"${jsonText(value)}"`);
   return arena.end();
 }
 

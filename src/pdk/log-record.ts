@@ -162,7 +162,7 @@ export function checkLogConfig(config: { redact?: readonly string[]; custom_fiel
  * record is a fresh object each time: plugins may add to it.
  */
 export type LogSerializer = ((ctx: PdkContext) => LogRecord) & {
-  /** The record as JSON text: the same as JSON.stringify(serialize(ctx)), written without building the record. */
+  /** The record as JSON text in ASCII: JSON.stringify(serialize(ctx)) with characters outside ASCII as \u escapes (built without the record object when there are no redact paths). */
   json(ctx: PdkContext): string;
   /** The same JSON, written as bytes (e.g. into a LogArena's writer). */
   write(w: JsonLine, ctx: PdkContext): void;
@@ -238,13 +238,9 @@ export function logSerializer(options: LogSerializerOptions = {}): LogSerializer
     for (const p of paths) redactPath(record as unknown as Record<string, unknown>, p);
     return record;
   };
-  if (paths.length > 0) {
-    // Redact paths apply to the record object: it is built, redacted and stringified.
-    const json = (ctx: PdkContext) => JSON.stringify(serialize(ctx));
-    return Object.assign(serialize, { json, write: (w: JsonLine, ctx: PdkContext) => w.json(json(ctx)) });
-  }
-  const json = (ctx: PdkContext): string => recordJson(ctx, extra, secretHeader);
-  const write = (w: JsonLine, ctx: PdkContext) => w.ascii(recordJson(ctx, extra, secretHeader));
+  // With redact paths, the record object is built, redacted and stringified; without, its JSON is built directly.
+  const json = paths.length > 0 ? (ctx: PdkContext): string => asciiJson(JSON.stringify(serialize(ctx))) : (ctx: PdkContext): string => recordJson(ctx, extra, secretHeader);
+  const write = (w: JsonLine, ctx: PdkContext) => w.ascii(json(ctx));
   return Object.assign(serialize, { json, write });
 }
 

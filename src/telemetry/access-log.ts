@@ -75,7 +75,6 @@ export class AccessLog {
     if (this.#dest !== null) {
       const decisions = ctx.decisions.length === 0 ? null : JSON.stringify(ctx.decisions);
       const version = ctx.runtime.version;
-      // Batched: into the batch buffer (its grow hook hands full buffers over); per line: a buffer of its own.
       // One ASCII string (template literals), copied into the buffer natively: cheaper than writing it byte by byte.
       const line =
         `{"time":"${time}","type":"access","request_id":"${jsonText(ctx.requestId)}","client_ip":"${jsonText(ctx.clientIp)}","method":"${jsonText(ctx.method)}"` +
