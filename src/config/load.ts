@@ -142,16 +142,14 @@ function byPosition(errors: ConfigError[]): ConfigError[] {
   return errors.sort((a, b) => a.line - b.line || a.column - b.column);
 }
 
-/**
- * Kong semantics: a field set to null (decK dumps write `headers: null`, Kong's
- * db_export `tags: ~`) is unset and gets its default. Array elements are kept.
- */
 /** Not Latin-1: a string with one of these stays as it is. */
 const WIDE = /[^\x00-\xff]/;
 
 /**
- * The parsed document made ready to use: nulls dropped (an unset field), and
- * every string a string of its own. A long string of the document (13
+ * The parsed document made ready to use. Kong semantics: a field set to null
+ * (decK dumps write `headers: null`, Kong's db_export `tags: ~`) is unset and
+ * gets its default (array elements are kept). And every string is a string of
+ * its own. A long string of the document (13
  * characters or more) is otherwise a slice of the file's text, so a single
  * character outside Latin-1 anywhere in the file (a dash in a comment) makes
  * it two-byte, and with it every string the gateway builds from it per

@@ -101,10 +101,4 @@ export class JsonLine {
     this.need(n);
     this.pos += this.buf.write(text, this.pos, n, 'latin1');
   }
-
-  /** Any JSON text, encoded as UTF-8. */
-  json(text: string): void {
-    this.need(3 * text.length);
-    this.pos += this.buf.write(text, this.pos, 'utf8');
-  }
 }

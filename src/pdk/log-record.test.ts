@@ -86,7 +86,7 @@ test('with redact paths, the bytes are those of the redacted record', () => {
   assert.equal(serialize.json(ctx), ascii(JSON.stringify(record)));
 });
 
-test('written into a log arena wherever a chunk ends, the record is whole (also when mixed-case names make it start its headers again)', () => {
+test('written into a log arena wherever a chunk ends, the record is whole (also with mixed-case header names)', () => {
   const serialize = logSerializer({ redact: ['x-text'] });
   const arena = new LogArena();
   /** Fill the current chunk so that `room` bytes are left in it. */

@@ -40,13 +40,15 @@ test('the access log file holds exactly the records, in order, across batches', 
     '/non-ascii-host',
     '/denied',
     `/long?q=${'x'.repeat(11_000)}`, // a long plain line
-    `/long-quoted?q=${'x'.repeat(11_000)}"`, // room for its worst case (every character escaped) is more than a batch buffer
+    `/long-quoted?q=${'x'.repeat(11_000)}"`,
+    '/long-host',
   ];
   try {
     for (let i = 0; i < 300; i++) {
       const path = i < paths.length ? paths[i]! : `/n/${i}?q=${i}`;
       // A Host header byte above 0x7f reaches the log as a non-ASCII character (node reads header bytes as latin1).
-      const headers = path === '/non-ascii-host' ? { host: 'caf\u00e9.example' } : {};
+      // A Host of 6,000 such characters makes a line of ~36 KB once escaped: longer than a batch buffer.
+      const headers = path === '/non-ascii-host' ? { host: 'caf\u00e9.example' } : path === '/long-host' ? { host: '\u00e9'.repeat(6000) } : {};
       const res = await request(`${gw.url}${path}`, { headers });
       await res.body.dump();
       assert.equal(res.statusCode, path === '/denied' ? 403 : 200);

@@ -36,8 +36,6 @@ export class AccessLog {
   readonly #timer: NodeJS.Timeout | null = null;
   /** Lines not yet handed to the destination, batched here (see the constructor); null when written one by one. */
   readonly #line: JsonLine | null = null;
-  /** Where the line being written starts in #line. */
-  #start = 0;
 
   /**
    * Lines are buffered (32 KiB: one write per ~80 lines) and flushed at least every 500 ms. Workers that
@@ -82,10 +80,9 @@ export class AccessLog {
         `,"route":${jsonOrNull(routeName)},"service":${jsonOrNull(service)},"consumer":${jsonOrNull(consumer)},"upstream":${jsonOrNull(ctx.upstreamTarget)}` +
         `,"tries":${ctx.tries},"error":${jsonOrNull(ctx.errorCode)},"latency":{"total_ms":${msText(t.total)},"upstream_ms":${msText(t.upstream)},"gateway_ms":${msText(t.gateway)}}` +
         `,"bytes":{"request":${requestBytes},"received":${received},"response":${ctx.bytesOut}}${decisions === null ? '' : `,"decisions":${asciiJson(decisions)}`}` +
-        `${ctx.traceId === null ? '' : `,"trace_id":"${ctx.traceId}"`},"config_version":"${jsonText(version)}"}\n`;
+        `${ctx.traceId === null ? '' : `,"trace_id":"${jsonText(ctx.traceId)}"`},"config_version":"${jsonText(version)}"}\n`;
       // Batched: into the batch buffer (its grow hook hands full buffers over); per line: a buffer of its own.
       const w = this.#line ?? new JsonLine(Buffer.allocUnsafe(line.length));
-      this.#start = w.pos;
       w.ascii(line);
       if (w !== this.#line) this.#dest.write(w.buf.subarray(0, w.pos));
     }
@@ -114,17 +111,12 @@ export class AccessLog {
     });
   }
 
-  /**
-   * The batch buffer is full in the middle of a line: the lines before it are handed over, and the line goes on
-   * at the start of a new buffer (a larger one for a line longer than a batch).
-   */
+  /** A line does not fit in the batch buffer: the lines before it are handed over, and it goes into a new buffer (a larger one for a line longer than a batch). */
   #grow(w: JsonLine, n: number): void {
-    const start = this.#start;
-    const size = w.pos - start + n;
     const old = w.buf;
-    w.moveTo(Buffer.allocUnsafeSlow(size <= CHUNK ? CHUNK : 2 * size), start);
-    if (start > 0) this.#dest!.write(old.subarray(0, start));
-    this.#start = 0;
+    const written = w.pos;
+    w.moveTo(Buffer.allocUnsafeSlow(n <= CHUNK ? CHUNK : n), written);
+    if (written > 0) this.#dest!.write(old.subarray(0, written));
   }
 
   /** Hand the lines written so far to the destination (the destination writes this buffer asynchronously: a new one follows). */
@@ -133,7 +125,6 @@ export class AccessLog {
     if (line === null || line.pos === 0) return;
     this.#dest!.write(line.buf.subarray(0, line.pos));
     line.moveTo(Buffer.allocUnsafeSlow(CHUNK), line.pos);
-    this.#start = 0;
   }
 
   /** Write out buffered lines (a destination still opening its file is skipped). */

@@ -11,6 +11,7 @@ import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
+import v8 from 'node:v8';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { pino } from 'pino';
@@ -357,7 +358,7 @@ describe('config defaults and Kong compatibility', () => {
   });
 
 
-  test('strings are kept exactly, with characters outside Latin-1 in the file (they are copied out of its text)', () => {
+  test('strings are kept exactly, and one-byte, with characters outside Latin-1 in the file (they are copied out of its text)', () => {
     const cfg = parseConfig(yaml([
       '# a dash outside Latin-1 — in a comment',
       '_format_version: "3.0"',
@@ -374,6 +375,12 @@ describe('config defaults and Kong compatibility', () => {
     assert.deepEqual(svc.tags, ['caf\u00e9-caf\u00e9-caf\u00e9-caf\u00e9', 'smile \u{1f600} and more text', 'short']);
     assert.equal(svc.routes[0]!.name, 'a-route-with-a-long-name');
     assert.deepEqual(svc.routes[0]!.paths, ['/a-rather-long-path-prefix']);
+    // V8's serializer tags a one-byte string '"', a two-byte one 'c' (a two-byte string costs every string built from it per request).
+    const oneByte = (s: string) => v8.serialize(s)[2] === 0x22;
+    assert.ok(oneByte('ascii-only-and-long-enough'), 'the check tells one-byte strings');
+    assert.ok(!oneByte('\u2014 two-byte, long enough'), 'and two-byte ones');
+    for (const s of [svc.name!, svc.tags[0]!, svc.routes[0]!.name!, svc.routes[0]!.paths![0]!]) assert.ok(oneByte(s), `one-byte: ${s}`);
+    assert.ok(!oneByte(svc.tags[1]!), 'a string outside Latin-1 stays as it is');
   });
   test('the realistic Kong decK file loads unchanged, with no errors', async () => {
     const cfg = await loadConfigFile(fixture('kong-deck.yaml'));

@@ -1,6 +1,7 @@
 /** The OTLP JSON of a span parses to the equivalent span object, ASCII only, times in exact nanoseconds. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { asciiJson } from '../../pdk/index.ts';
 import { attrKey, event, intAttr, nanos, span, strAttr } from './encode.ts';
 
 test('nanoseconds: the ms part exact, the fraction rounded to the ns, a carry into the next ms', () => {
@@ -15,11 +16,15 @@ test('nanoseconds: the ms part exact, the fraction rounded to the ns, a carry in
     [6.25, '6250000'],
     [0, '0'],
     [0.00025, '250'],
+    // Never a value the collector refuses (it would drop the whole batch):
+    [Number.NaN, '0'],
+    [-1, '0'],
+    [Number.POSITIVE_INFINITY, '0'],
   ];
   for (const [ms, expected] of cases) assert.equal(nanos(ms), expected, `nanos(${ms})`);
 });
 
-test('a span with attributes, events and an error status parses to the same object, written in ASCII', () => {
+test('a span with attributes, events and an error status is JSON.stringify of the same object, in ASCII', () => {
   const method = attrKey('http.request.method');
   const agent = attrKey('user_agent.original');
   const port = attrKey('server.port');
@@ -54,6 +59,7 @@ test('a span with attributes, events and an error status parses to the same obje
     status: { code: 2, message: 'PALISADE_ERR_UPSTREAM "down"' },
   };
   assert.match(text, /^[\x20-\x7e]*$/, 'printable ASCII only');
+  assert.equal(text, asciiJson(JSON.stringify(expected)));
   assert.deepEqual(JSON.parse(text), expected);
 });
 

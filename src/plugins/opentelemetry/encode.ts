@@ -4,8 +4,8 @@
  * exporter's queue with one native copy (JsonLine.ascii()). Cheaper than
  * writing the span byte by byte in JavaScript: under callgrind a request's
  * span cost about half the instructions. The output is opentelemetry-proto's
- * JSON mapping; JSON.parse of it equals the equivalent span object (same
- * field order; characters outside ASCII are written as \u escapes).
+ * JSON mapping: JSON.stringify of the equivalent span object (same field
+ * order), with characters outside ASCII written as \u escapes.
  */
 import { jsonText } from '../../pdk/index.ts';
 
@@ -45,6 +45,7 @@ export const intAttr = (k: AttrKey, v: number): string => (Number.isInteger(v) ?
 
 /** ms since the epoch (fractional) → nanoseconds as a decimal string (no float precision lost on the ms part). */
 export function nanos(ms: number): string {
+  if (!(ms >= 0 && ms < 2 ** 53)) return '0'; // never a time the collector would refuse the whole batch for
   let whole = Math.floor(ms);
   let frac = Math.round((ms - whole) * 1e6);
   if (frac >= 1e6) {
