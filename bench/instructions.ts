@@ -23,10 +23,9 @@ import { fileURLToPath } from 'node:url';
 import { stop, logTail, runToEnd } from './lib/procs.ts';
 import { waitForHttp } from './lib/net.ts';
 import { probeNode } from './lib/node-runtime.ts';
-import { PINNED_NODE, selectContenders, Skip, type Ctx } from './lib/contenders.ts';
-import { benchNodeFlags, intOption, log, makeTmp, startUpstream, REQUEST_HEADERS } from './lib/session.ts';
+import { PINNED_NODE, selectContenders, Skip, slug, type Ctx } from './lib/contenders.ts';
+import { benchNodeFlags, intOption, log, makeTmp, runCli, startUpstream, REQUEST_HEADERS } from './lib/session.ts';
 import { runWrk, socketErrorCount } from './lib/wrk.ts';
-import { runCli } from './profile.ts';
 
 const HELP = `Usage: npm run bench -- --instructions [options]
    or: ./node_modules/.bin/node bench/instructions.ts [options]
@@ -84,9 +83,12 @@ export async function instructionsMain(argv: string[]): Promise<void> {
     return;
   }
   const [warmup, settle, duration, connections] = (['warmup', 'settle', 'duration', 'connections'] as const).map((k) => intOption(k, values[k], 1));
-  const contenders = selectContenders(values.only);
-  const wrong = contenders.filter((c) => !PINNED_NODE.includes(c.key));
+  // A name (`palisade`) selects its pinned Node contenders; a key that cannot be counted is an error.
+  const named = new Set((values.only ?? '').split(',').map((s) => s.trim()));
+  const selected = selectContenders(values.only);
+  const wrong = selected.filter((c) => !PINNED_NODE.includes(c.key) && (values.only === undefined || named.has(c.key)));
   if (wrong.length > 0) throw new Error(`cannot count ${wrong.map((c) => c.key).join(', ')}: only the pinned Node contenders (${PINNED_NODE.join(', ')})`);
+  const contenders = selected.filter((c) => PINNED_NODE.includes(c.key));
   if ((await runToEnd('valgrind', ['--version'])).code !== 0) throw new Error('valgrind is not installed (apt-get install valgrind)');
 
   const tmp = makeTmp(values['keep-tmp']);
@@ -96,7 +98,7 @@ export async function instructionsMain(argv: string[]): Promise<void> {
   const rows: string[] = [];
   let base: number | null = null;
   for (const contender of contenders) {
-    const prefix = `cg-${contender.key.replace(/[^a-z0-9-]+/gi, '-')}`;
+    const prefix = `cg-${slug(contender.key)}`;
     const ctx: Ctx = {
       tmp,
       upstreamPort: upstream.port,
@@ -136,8 +138,8 @@ export async function instructionsMain(argv: string[]): Promise<void> {
       if (requests === 0 || t.all === 0) throw new Error(`${contender.key}: nothing counted (${requests} requests, ${t.all} instructions)`);
       const perMain = t.main / requests;
       const perAll = t.all / requests;
-      base ??= perAll;
-      const line = `${contender.key.padEnd(26)} ${String(requests).padStart(8)} ${Math.round(perMain / 1000).toLocaleString('en-US').padStart(10)}k ${Math.round(perAll / 1000).toLocaleString('en-US').padStart(10)}k ${(perAll / base).toFixed(2).padStart(8)}`;
+      base ??= perMain;
+      const line = `${contender.key.padEnd(26)} ${String(requests).padStart(8)} ${Math.round(perMain / 1000).toLocaleString('en-US').padStart(10)}k ${Math.round(perAll / 1000).toLocaleString('en-US').padStart(10)}k ${(perMain / base).toFixed(2).padStart(8)}`;
       log(line);
       rows.push(line);
     } finally {

@@ -12,12 +12,12 @@ import { parseArgs } from 'node:util';
 import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { stop, logTail, killAllNow } from './lib/procs.ts';
+import { stop, logTail } from './lib/procs.ts';
 import { waitForHttp } from './lib/net.ts';
 import { CONTENDER_CPU, LOAD_CPU } from './lib/pin.ts';
 import { probeNode } from './lib/node-runtime.ts';
-import { CONTENDERS, PINNED_NODE, Skip, type Ctx } from './lib/contenders.ts';
-import { intOption, log, makeTmp, measure, startUpstream, REQUEST_HEADERS } from './lib/session.ts';
+import { CONTENDERS, PINNED_NODE, Skip, slug, type Ctx } from './lib/contenders.ts';
+import { benchNodeFlags, intOption, log, makeTmp, measure, runCli, startUpstream, REQUEST_HEADERS } from './lib/session.ts';
 import { summarizeProfile, formatSelfTimes, type ProfileSummary } from './lib/cpuprofile.ts';
 import { OUT_DIR, ROOT_DIR } from './lib/paths.ts';
 
@@ -67,13 +67,14 @@ export async function profileMain(args: string[]): Promise<void> {
     process.stderr.write(`cannot profile "${key}"; choose one of: ${PINNED_NODE.join(', ')}\n`);
     process.exit(2);
   }
-  const duration = intOption('duration', values.duration, 0);
+  const duration = intOption('duration', values.duration, 1);
   const warmup = intOption('warmup', values.warmup, 0);
-  const connections = intOption('connections', values.connections, 0);
-  const top = intOption('top', values.top, 0);
+  const connections = intOption('connections', values.connections, 1);
+  const top = intOption('top', values.top, 1);
+  const interval = intOption('interval', values.interval, 1);
 
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
-  const outDir = join(OUT_DIR, `profile-${key.replace(/[^a-z0-9-]+/gi, '-')}-${stamp}`);
+  const outDir = join(OUT_DIR, `profile-${slug(key)}-${stamp}`);
   mkdirSync(outDir, { recursive: true });
 
   const node = await probeNode(values.node ? resolve(values.node) : process.execPath);
@@ -85,7 +86,7 @@ export async function profileMain(args: string[]): Promise<void> {
     tmp,
     upstreamPort: upstream.port,
     node,
-    nodeFlags: ['--cpu-prof', '--cpu-prof-dir', outDir, '--cpu-prof-interval', values.interval, '--import', EXIT_ON_SIGNAL],
+    nodeFlags: [...benchNodeFlags(), '--cpu-prof', '--cpu-prof-dir', outDir, '--cpu-prof-interval', String(interval), '--import', EXIT_ON_SIGNAL],
   };
   let running;
   try {
@@ -112,7 +113,7 @@ export async function profileMain(args: string[]): Promise<void> {
 
   const out: string[] = [''];
   out.push(`Profile of ${key} (${contender.description})`);
-  out.push(`node ${node.version}, wrk -t1 -c${connections} -d${duration}s after ${warmup}s warm-up, sampling every ${values.interval} µs`);
+  out.push(`node ${node.version}, wrk -t1 -c${connections} -d${duration}s after ${warmup}s warm-up, sampling every ${interval} µs`);
   out.push(`throughput while profiled: ${Math.round(m.wrk.rps).toLocaleString('en-US')} req/s; contender CPU ${m.procCpu ?? '?'}% of one core`);
   out.push(`profile: ${relative(process.cwd(), main.file)}`);
   out.push(
@@ -131,17 +132,6 @@ export async function profileMain(args: string[]): Promise<void> {
   process.stdout.write(text);
   writeFileSync(join(outDir, 'summary.txt'), text);
   log(`summary written to ${relative(process.cwd(), join(outDir, 'summary.txt'))}`);
-}
-
-export function runCli(fn: () => Promise<void>): void {
-  fn().then(
-    () => killAllNow(),
-    (err: unknown) => {
-      process.stderr.write(`[bench] error: ${err instanceof Error ? err.message : String(err)}\n`);
-      killAllNow();
-      process.exit(1);
-    },
-  );
 }
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) runCli(() => profileMain(process.argv.slice(2)));

@@ -11,13 +11,13 @@ import { writeFileSync, readFileSync, mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import os from 'node:os';
 import { stop, logTail, runToEnd } from './lib/procs.ts';
-import { profileMain, runCli } from './profile.ts';
+import { profileMain } from './profile.ts';
 import { instructionsMain } from './instructions.ts';
 import { waitForHttp, probe } from './lib/net.ts';
 import { canPin, setNiceness, CONTENDER_CPU, LOAD_CPU } from './lib/pin.ts';
 import { probeNode, type NodeRuntime } from './lib/node-runtime.ts';
 import { CONTENDERS, selectContenders, Skip, type Contender, type Ctx, type Running } from './lib/contenders.ts';
-import { backgroundLoad, benchNodeFlags, intOption, log, makeTmp, measure, startUpstream, REQUEST_HEADERS } from './lib/session.ts';
+import { backgroundLoad, benchNodeFlags, intOption, log, makeTmp, measure, runCli, startUpstream, REQUEST_HEADERS } from './lib/session.ts';
 import { socketErrorCount, type WrkResult } from './lib/wrk.ts';
 import { SCENARIO_PLUGINS } from './lib/palisade.ts';
 

@@ -52,8 +52,11 @@ export interface Contender {
   start(ctx: Ctx): Promise<Running>;
 }
 
+/** A contender key as a file name part. */
+export const slug = (key: string): string => key.replace(/[^a-z0-9-]+/gi, '-');
+
 function logFile(ctx: Ctx, key: string): string {
-  return join(ctx.tmp, `${key.replace(/[^a-z0-9-]+/gi, '-')}.log`);
+  return join(ctx.tmp, `${slug(key)}.log`);
 }
 
 /** A package's `engines.node` lower bound (">=22.19.0" → [22, 19, 0]), if it declares one. */

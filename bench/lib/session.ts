@@ -1,8 +1,8 @@
-/** What run.ts and profile.ts share: temp dir, the upstream, one measured load. */
+/** What run.ts, profile.ts and instructions.ts share: temp dir, the upstream, one measured load, the CLI wrapper. */
 import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { onCleanup, stop, logTail, type Child, installCleanup } from './procs.ts';
+import { onCleanup, stop, logTail, killAllNow, type Child, installCleanup } from './procs.ts';
 import { freePort, waitForHttp } from './net.ts';
 import { startNginx, upstreamConf } from './nginx.ts';
 import { LOAD_CPU } from './pin.ts';
@@ -90,4 +90,16 @@ export async function backgroundLoad(ms = 1000): Promise<Record<string, number>>
   const before = readCpuTimes();
   await new Promise((r) => setTimeout(r, ms));
   return busyPercent(before, readCpuTimes());
+}
+
+/** Run a bench entry point: its child processes are stopped at the end; an error is printed and exits 1. */
+export function runCli(fn: () => Promise<void>): void {
+  fn().then(
+    () => killAllNow(),
+    (err: unknown) => {
+      process.stderr.write(`[bench] error: ${err instanceof Error ? err.message : String(err)}\n`);
+      killAllNow();
+      process.exit(1);
+    },
+  );
 }

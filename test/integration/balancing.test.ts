@@ -66,8 +66,9 @@ describe('balancing', () => {
         hashed('h-path', { hash_on: 'path' }),
         hashed('h-cookie', { hash_on: 'cookie', hash_on_cookie: 'sid' }),
         hashed('h-proto', { hash_on: 'header', hash_on_header: '__proto__' }),
+        hashed('h-constructor', { hash_on: 'header', hash_on_header: 'constructor' }),
       ],
-      services: ['wrr', 'zero', 'leastconn', 'h-header', 'h-ip', 'h-query', 'h-path', 'h-cookie', 'h-proto'].map((u) => ({
+      services: ['wrr', 'zero', 'leastconn', 'h-header', 'h-ip', 'h-query', 'h-path', 'h-cookie', 'h-proto', 'h-constructor'].map((u) => ({
         name: u,
         host: u,
         routes: [{ name: u, paths: [`/${u}`] }],
@@ -86,6 +87,15 @@ describe('balancing', () => {
     assert.equal(seq.length, 6);
     for (const name of seq) assert.ok(['a', 'b', 'c'].includes(name), name);
     assert.deepEqual(count(seq), { a: 2, b: 2, c: 2 }, 'no hash key: weighted round-robin over the three equal targets');
+  });
+
+  test('hash_on_header constructor (a name every object inherits): without the header, balanced as without a key; with it, one target', async () => {
+    const seq: string[] = [];
+    for (let i = 0; i < 6; i++) seq.push(await who(gw.url + '/h-constructor'));
+    assert.deepEqual(count(seq), { a: 2, b: 2, c: 2 }, 'no hash key: weighted round-robin over the three equal targets');
+    const keyed = new Set<string>();
+    for (let i = 0; i < 6; i++) keyed.add(await who(gw.url + '/h-constructor', { constructor: 'user-7' }));
+    assert.equal(keyed.size, 1, 'the same key always reaches the same target');
   });
 
   test('round-robin respects weights exactly (smooth WRR 3:1)', async () => {

@@ -9,7 +9,7 @@
  */
 import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
-import { definePlugin, type PdkContext } from '../../pdk/index.ts';
+import { definePlugin, headerOf, type PdkContext } from '../../pdk/index.ts';
 import { RequestTerminationSchema, validateRequestTermination, type RequestTerminationConfig } from './schema.ts';
 
 const DEFAULT_RESPONSE: Readonly<Record<number, string>> = {
@@ -77,6 +77,7 @@ function create(config: RequestTerminationConfig) {
   const status = config.status_code;
   const message = config.message ?? DEFAULT_RESPONSE[status];
   const trigger = config.trigger ?? null;
+  const triggerHeader = trigger?.toLowerCase() ?? '';
   const echo = config.echo;
   const body = config.body ?? null;
   const contentType = config.content_type ?? DEFAULT_CONTENT_TYPE;
@@ -84,7 +85,7 @@ function create(config: RequestTerminationConfig) {
 
   return {
     access(ctx: PdkContext) {
-      if (trigger !== null && ctx.request.header(trigger) === undefined && !ctx.request.query.has(trigger)) return;
+      if (trigger !== null && headerOf(ctx.request.headers, triggerHeader) === undefined && !ctx.request.query.has(trigger)) return;
       if (echo) return ctx.respond(status, echoed(ctx, message));
       if (body !== null) return ctx.respond(status, body, { 'content-type': contentType });
       if (messageBody === null) return ctx.respond(status, null);
