@@ -29,6 +29,7 @@ describe('request-termination', () => {
             route('trigger', { trigger: 'X-Debug-Me', status_code: 410, message: 'triggered' }),
             route('echo-trigger', { echo: true, trigger: 'debug' }),
             route('proto-trigger', { trigger: '__proto__', status_code: 410 }),
+            route('constructor-trigger', { trigger: 'Constructor', status_code: 410 }),
           ],
         },
       ],
@@ -126,6 +127,11 @@ describe('request-termination', () => {
     const pass = await call('/proto-trigger');
     assert.equal(pass.status, 200, 'without the trigger the request is proxied');
     assert.equal((await call('/proto-trigger?__proto__')).status, 410);
+  });
+
+  test('trigger: one named like an inherited property (Constructor) fires only when the header is sent', async () => {
+    assert.equal((await call('/constructor-trigger')).status, 200, 'without the header the request is proxied');
+    assert.equal((await call('/constructor-trigger', { constructor: '1' })).status, 410);
   });
 
   test('echo with trigger: debug live traffic without disturbing it', async () => {
