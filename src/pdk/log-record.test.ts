@@ -7,6 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { asciiEscaped as ascii } from '../../test/helpers/json.ts';
 import { JsonLine } from './json-line.ts';
 import { LogArena } from './log-arena.ts';
 import { logSerializer } from './log-record.ts';
@@ -45,8 +46,6 @@ function context(over: { query?: string; reqHeaders?: Record<string, string | st
   } as unknown as PdkContext;
 }
 
-/** JSON text with every character outside ASCII as a \u escape. */
-const ascii = (json: string): string => json.replace(/[\u0080-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 
 const cases = {
   minimal: context({}),

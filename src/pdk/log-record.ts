@@ -316,7 +316,7 @@ function recordJson(ctx: PdkContext, extra: NameSet, secret: (name: string) => b
     `,"latencies":{"request":${msText(t.total)},"kong":${msText(t.gateway)},"proxy":${t.upstream === 0 && ctx.tries === 0 ? '-1' : msText(t.upstream)},"upstream_headers":${msText(t.upstreamHeaders)}}` +
     `,"tries":${target === null ? '[]' : targetOf(target).tries},"upstream_target":${jsonOrNull(target)},"upstream_attempts":${num(ctx.tries)}` +
     `,"client_ip":"${jsonText(req.clientIp)}","started_at":${num(t.startedAt)},"source":"${res.source}","error_code":${jsonOrNull(ctx.errorCode)}` +
-    `,"decisions":${ctx.decisions.length === 0 ? '[]' : asciiJson(JSON.stringify(ctx.decisions))},"config_version":"${jsonText(ctx.configVersion)}"`;
+    `,"decisions":${ctx.decisions.length === 0 ? '[]' : asciiJson(JSON.stringify(ctx.decisions))},"config_version":"${ctx.configVersion}"`;
   if (ctx.route) text += `,"route":${entity(ctx.route)}`;
   if (ctx.service) text += `,"service":${entity(ctx.service)}`;
   const c = ctx.consumer;

@@ -80,7 +80,7 @@ export class AccessLog {
         `,"route":${jsonOrNull(routeName)},"service":${jsonOrNull(service)},"consumer":${jsonOrNull(consumer)},"upstream":${jsonOrNull(ctx.upstreamTarget)}` +
         `,"tries":${ctx.tries},"error":${jsonOrNull(ctx.errorCode)},"latency":{"total_ms":${msText(t.total)},"upstream_ms":${msText(t.upstream)},"gateway_ms":${msText(t.gateway)}}` +
         `,"bytes":{"request":${requestBytes},"received":${received},"response":${ctx.bytesOut}}${decisions === null ? '' : `,"decisions":${asciiJson(decisions)}`}` +
-        `${ctx.traceId === null ? '' : `,"trace_id":"${jsonText(ctx.traceId)}"`},"config_version":"${jsonText(version)}"}\n`;
+        `${ctx.traceId === null ? '' : `,"trace_id":"${jsonText(ctx.traceId)}"`},"config_version":"${version}"}\n`; // the version is hex
       // Batched: into the batch buffer (its grow hook hands full buffers over); per line: a buffer of its own.
       const w = this.#line ?? new JsonLine(Buffer.allocUnsafe(line.length));
       w.ascii(line);
@@ -122,9 +122,7 @@ export class AccessLog {
   /** Hand the lines written so far to the destination (the destination writes this buffer asynchronously: a new one follows). */
   #handOver(): void {
     const line = this.#line;
-    if (line === null || line.pos === 0) return;
-    this.#dest!.write(line.buf.subarray(0, line.pos));
-    line.moveTo(Buffer.allocUnsafeSlow(CHUNK), line.pos);
+    if (line !== null && line.pos > 0) this.#grow(line, 0);
   }
 
   /** Write out buffered lines (a destination still opening its file is skipped). */

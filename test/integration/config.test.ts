@@ -379,7 +379,7 @@ describe('config defaults and Kong compatibility', () => {
     const oneByte = (s: string) => v8.serialize(s)[2] === 0x22;
     assert.ok(oneByte('ascii-only-and-long-enough'), 'the check tells one-byte strings');
     assert.ok(!oneByte('\u2014 two-byte, long enough'), 'and two-byte ones');
-    for (const s of [svc.name!, svc.tags[0]!, svc.routes[0]!.name!, svc.routes[0]!.paths![0]!]) assert.ok(oneByte(s), `one-byte: ${s}`);
+    for (const s of [svc.name!, svc.tags[0]!, svc.tags[2]!, svc.routes[0]!.name!, svc.routes[0]!.paths![0]!]) assert.ok(oneByte(s), `one-byte: ${s}`);
     assert.ok(!oneByte(svc.tags[1]!), 'a string outside Latin-1 stays as it is');
   });
   test('the realistic Kong decK file loads unchanged, with no errors', async () => {

@@ -1,8 +1,9 @@
 /** The OTLP JSON of a span parses to the equivalent span object, ASCII only, times in exact nanoseconds. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { asciiJson } from '../../pdk/index.ts';
+import { asciiEscaped as ascii } from '../../../test/helpers/json.ts';
 import { attrKey, event, intAttr, nanos, span, strAttr } from './encode.ts';
+
 
 test('nanoseconds: the ms part exact, the fraction rounded to the ns, a carry into the next ms', () => {
   const cases: [number, string][] = [
@@ -59,7 +60,7 @@ test('a span with attributes, events and an error status is JSON.stringify of th
     status: { code: 2, message: 'PALISADE_ERR_UPSTREAM "down"' },
   };
   assert.match(text, /^[\x20-\x7e]*$/, 'printable ASCII only');
-  assert.equal(text, asciiJson(JSON.stringify(expected)));
+  assert.equal(text, ascii(JSON.stringify(expected)));
   assert.deepEqual(JSON.parse(text), expected);
 });
 
