@@ -22,7 +22,8 @@ let file: string;
 function config(paths: string[]): string {
   return JSON.stringify({
     _format_version: '3.0',
-    server: { access_log: 'off', watch: false, shutdown_timeout: 2000 },
+    // Workers share the primary's stdout: each writes its access-log lines one at a time (not batched), so lines never interleave.
+    server: { access_log: 'stdout', watch: false, shutdown_timeout: 2000 },
     services: [{ name: 'echo', url: upstream.url, routes: paths.map((x) => ({ name: `r${x.replace(/\W/g, '')}`, paths: [x] })) }],
   });
 }
@@ -86,6 +87,25 @@ describe('--workers 2', { skip: existsSync('/proc/net/tcp') ? false : 'needs Lin
 
     const served = await servedBy('/a/x', 10);
     assert.deepEqual(new Set(served), new Set(pids), `requests were served by ${served.join(', ')}`);
+  });
+
+  test('access log on a shared stdout: every request one whole JSON line, from both workers', async () => {
+    const long = 'q'.repeat(3000); // lines of ~3 KB: interleaved writes would break them
+    const served = new Set<number>();
+    for (let i = 0; i < 20; i++) {
+      const r = await request(port, `/a/log-${i}?pad=${long}`);
+      assert.equal(r.status, 200);
+      served.add(pidOfConnection(r.json().remotePort, upstream.port, workerPids())!);
+    }
+    assert.equal(served.size, 2, 'both workers served some');
+    await eventually(() => p.accessLog().filter((l) => String(l.path).startsWith('/a/log-')).length === 20, 2000, 'the 20 access-log lines');
+    const lines = p.stdout.split('\n').filter((l) => l.includes('/a/log-'));
+    assert.equal(lines.length, 20, 'one line per request');
+    for (const line of lines) {
+      const rec = JSON.parse(line) as Record<string, unknown>; // whole: no other line written into it
+      assert.equal(rec.path, `${/"path":"([^"?]*)/.exec(line)![1]}?pad=${long}`);
+      assert.equal(rec.status, 200);
+    }
   });
 
   test('SIGHUP reload reaches every worker: afterwards every request sees the new route', async () => {
