@@ -16,7 +16,7 @@ export { logSerializer, splitTarget, redactQuery, roundMs, isSecretName, isSecre
 export { headerOf } from './own-header.ts';
 export { LogQueue, QueueSchema, LOG_STREAM_QUEUE, countDrops, dropCounter, queuedLogHandlers, byteEntries, type QueueParameters, type BatchSender, type DropListener, type LogDelivery, type EntryKind } from './log-queue.ts';
 export { LogArena, type ByteEntry } from './log-arena.ts';
-export { asciiJson, JsonLine, fragment, jsonText } from './json-line.ts';
+export { asciiJson, fragment, jsonText } from './json-line.ts';
 export { StreamSender, DatagramSender, type StreamTarget } from './log-transport.ts';
 export { post, type PostOptions, type PostResult } from './http-post.ts';
 export { mediaTypeMatcher, MEDIA_TYPE_MASK } from './media-type.ts';

@@ -1,17 +1,14 @@
 /**
- * JSON lines built as ASCII strings and copied into byte buffers.
+ * JSON lines built as ASCII strings.
  *
  * A line (an access-log line, a log record, an OTLP span) is one template
  * literal over constant text, each value escaped by jsonText() (a string
- * that needs nothing is used as it is), and is copied into the buffer with
- * one native call (JsonLine.ascii()). Under callgrind this cost about half
- * the instructions of writing the same line byte by byte in JavaScript
- * (docs/architecture.md, hot-path lessons). Characters outside ASCII are
- * written as \u escapes: the same JSON, and a copy that needs no encoding.
- *
- * Each write makes room for itself first (`need`): by default the buffer is
- * replaced by a larger copy; a writer that owns its buffers (the log arena,
- * the access log's batches) brings its own `grow`.
+ * that needs nothing is used as it is), and is copied into its buffer with
+ * one native latin1 write (the access log's batch, a LogArena). Under
+ * callgrind this cost about half the instructions of writing the same line
+ * byte by byte in JavaScript (docs/architecture.md, hot-path lessons).
+ * Characters outside ASCII are written as \u escapes: the same JSON, and a
+ * copy that needs no encoding.
  */
 const charCodeAt = String.prototype.charCodeAt;
 /** What JSON.stringify escapes, and what is not ASCII. */
@@ -49,56 +46,3 @@ export function msText(ms: number): string {
 
 /** A constant fragment, encoded once. */
 export const fragment = (text: string): Buffer => Buffer.from(text, 'latin1');
-
-/** Called when `n` more bytes do not fit: afterwards w.buf[w.pos, w.pos + n) must be writable. */
-export type Grow = (w: JsonLine, n: number) => void;
-
-/** The default: the buffer is replaced by a larger copy. */
-const growCopy: Grow = (w, n) => {
-  const bigger = Buffer.allocUnsafe(Math.max(2 * w.buf.length, w.pos + n));
-  w.buf.copy(bigger, 0, 0, w.pos);
-  w.buf = bigger;
-};
-
-/**
- * Where lines are written. A writer that owns its buffers passes a `grow`
- * hook instead of subclassing, so every call site sees one shape.
- */
-export class JsonLine {
-  buf: Buffer;
-  pos = 0;
-  readonly #grow: Grow;
-
-  constructor(buf: Buffer, grow: Grow = growCopy) {
-    this.buf = buf;
-    this.#grow = grow;
-  }
-
-  /**
-   * Carry on in `next` (for a grow hook that owns its buffers): what was written from `from` on moves to its
-   * start. `from` = pos moves nothing (a fresh buffer after handing the old one over).
-   */
-  moveTo(next: Buffer, from: number): void {
-    this.buf.copy(next, 0, from, this.pos);
-    this.pos -= from;
-    this.buf = next;
-  }
-
-  /** Make room for `n` more bytes. */
-  need(n: number): void {
-    if (this.pos + n > this.buf.length) this.#grow(this, n);
-  }
-
-  /** One byte (a separator). */
-  byte(c: number): void {
-    this.need(1);
-    this.buf[this.pos++] = c;
-  }
-
-  /** ASCII text (a line built with jsonText()), copied natively. */
-  ascii(text: string): void {
-    const n = text.length;
-    this.need(n);
-    this.pos += this.buf.write(text, this.pos, n, 'latin1');
-  }
-}

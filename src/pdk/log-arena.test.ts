@@ -7,8 +7,7 @@ import { LogArena, type ByteEntry } from './log-arena.ts';
 const text = (parts: Buffer[]) => Buffer.concat(parts).toString('utf8');
 
 function write(arena: LogArena, value: string): ByteEntry {
-  arena.begin().ascii(`"${jsonText(value)}"`);
-  return arena.end();
+  return arena.add(`"${jsonText(value)}"`);
 }
 
 test('a batch is its entries one after the other, without the last separator, between head and tail', () => {

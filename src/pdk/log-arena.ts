@@ -1,5 +1,5 @@
 /**
- * Log entries written as bytes into shared chunks that are recycled, for the
+ * Log entries copied as bytes into shared chunks that are recycled, for the
  * log queues of busy exporters (http-log, OTLP spans). An entry is a range of
  * a chunk; a batch goes out as the chunks' ranges, without copying; a chunk
  * returns to the arena once every entry in it was delivered or dropped.
@@ -12,8 +12,6 @@
  * collections); here chunks are reused (at most 2 MiB of free ones are kept
  * per arena; an entry larger than a chunk gets one of its own).
  */
-import { JsonLine } from './json-line.ts';
-
 /** Bytes of a chunk: many entries each. */
 const CHUNK = 65536;
 /** Free chunks kept for reuse, at most (per arena: 2 MiB). */
@@ -40,42 +38,27 @@ export interface ByteEntry {
 
 export class LogArena {
   readonly #free: Chunk[] = [];
-  /** Where entries are written: a JsonLine over the current chunk. */
-  readonly #line: JsonLine;
   /** The chunk being written: none until the first entry (an instance that never logs holds no memory). */
   #chunk: Chunk | null = null;
-  /** Where the entry being written starts. */
-  #start = 0;
+  /** Where the next entry goes in #chunk. */
+  #pos = 0;
 
-  constructor() {
-    this.#line = new JsonLine(Buffer.alloc(0), (_w, n) => this.#grow(n));
-  }
-
-  /** Start an entry: write it into the returned line, then end() it. */
-  begin(): JsonLine {
-    this.#start = this.#line.pos;
-    return this.#line;
-  }
-
-  /** End the entry begun last (its comma is written after it) and return it. */
-  end(): ByteEntry {
-    const w = this.#line;
-    w.byte(COMMA);
-    const chunk = this.#chunk!;
+  /** Add an entry: ASCII text (jsonText()'s lines), copied with the comma that follows it. */
+  add(text: string): ByteEntry {
+    const n = text.length + 1;
+    let chunk = this.#chunk;
+    if (chunk === null || this.#pos + n > chunk.buf.length) {
+      // A new chunk; the one left is reused once its entries are released.
+      if (chunk !== null && chunk.live === 0) this.#give(chunk);
+      this.#chunk = chunk = this.#take(n <= CHUNK ? CHUNK : n);
+      this.#pos = 0;
+    }
+    const start = this.#pos;
+    const end = start + chunk.buf.write(text, start, n - 1, 'latin1');
+    chunk.buf[end] = COMMA;
+    this.#pos = end + 1;
     chunk.live++;
-    return { chunk, start: this.#start, end: w.pos };
-  }
-
-  /** The entry does not fit: carry on in a new chunk, with what is written of it. */
-  #grow(n: number): void {
-    const w = this.#line;
-    const size = w.pos - this.#start + n;
-    const old = this.#chunk;
-    const chunk = this.#take(size <= CHUNK ? CHUNK : 2 * size);
-    w.moveTo(chunk.buf, this.#start);
-    this.#chunk = chunk;
-    this.#start = 0;
-    if (old !== null && old.live === 0) this.#give(old);
+    return { chunk, start, end: end + 1 };
   }
 
   /** A chunk of at least `size` bytes: a free one when the size is the usual. */

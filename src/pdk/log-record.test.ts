@@ -8,7 +8,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { asciiEscaped as ascii } from '../../test/helpers/json.ts';
-import { JsonLine } from './json-line.ts';
 import { LogArena } from './log-arena.ts';
 import { logSerializer } from './log-record.ts';
 import type { PdkContext } from './index.ts';
@@ -65,10 +64,9 @@ for (const [name, ctx] of Object.entries(cases)) {
     const serialize = logSerializer({ redact: ['x-text'] });
     const expected = ascii(JSON.stringify(serialize(ctx)));
     assert.equal(serialize.json(ctx), expected);
-    // Written into a buffer that must grow on the way (a 16-byte start).
-    const w = new JsonLine(Buffer.alloc(16));
-    serialize.write(w, ctx);
-    assert.equal(w.buf.toString('utf8', 0, w.pos), expected);
+    // As http-log queues it: copied into a log arena.
+    const arena = new LogArena();
+    assert.equal(Buffer.concat(LogArena.parts([arena.add(serialize.json(ctx))], null, null)).toString('utf8'), expected);
   });
 }
 
@@ -78,10 +76,9 @@ test('with redact paths, the bytes are those of the redacted record', () => {
   const record = serialize(ctx);
   assert.equal(record.consumer?.username, 'REDACTED');
   assert.equal(record.request.headers.accept, 'REDACTED');
-  // What http-log sends (write) is that record too.
+  // What http-log sends is that record too.
   const arena = new LogArena();
-  serialize.write(arena.begin(), ctx);
-  assert.equal(Buffer.concat(LogArena.parts([arena.end()], null, null)).toString('utf8'), ascii(JSON.stringify(record)));
+  assert.equal(Buffer.concat(LogArena.parts([arena.add(serialize.json(ctx))], null, null)).toString('utf8'), ascii(JSON.stringify(record)));
   assert.equal(serialize.json(ctx), ascii(JSON.stringify(record)));
 });
 
@@ -91,23 +88,20 @@ test('written into a log arena wherever a chunk ends, the record is whole (also 
   /** Fill the current chunk so that `room` bytes are left in it. */
   const leave = (room: number) => {
     for (;;) {
-      const w = arena.begin();
-      const left = w.buf.length - w.pos;
+      const probe = arena.add('""');
+      const left = probe.chunk.buf.length - probe.end;
       if (left >= room + 3) {
-        w.ascii(`"${'f'.repeat(left - room - 3)}"`);
-        arena.end();
+        arena.add(`"${'f'.repeat(left - room - 3)}"`); // and its comma: `room` bytes are left
         return;
       }
-      w.ascii(`"${'f'.repeat(left)}"`); // moves on to a new chunk
-      arena.end();
+      arena.add(`"${'f'.repeat(left)}"`); // moves on to a new chunk
     }
   };
   for (const [name, ctx] of Object.entries(cases)) {
     const expected = ascii(JSON.stringify(serialize(ctx)));
     for (let room = 0; room < expected.length + 16; room += 11) {
       leave(room);
-      serialize.write(arena.begin(), ctx);
-      const entry = arena.end();
+      const entry = arena.add(serialize.json(ctx));
       assert.equal(Buffer.concat(LogArena.parts([entry], null, null)).toString('utf8'), expected, `${name}, ${room} bytes left in the chunk`);
     }
   }

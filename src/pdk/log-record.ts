@@ -16,7 +16,7 @@
 import { Type } from '@sinclair/typebox';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { PdkContext, PdkDecision, PluginServices } from './index.ts';
-import { asciiJson, jsonOrNull, jsonText, msText, type JsonLine } from './json-line.ts';
+import { asciiJson, jsonOrNull, jsonText, msText } from './json-line.ts';
 
 export const REDACTED = 'REDACTED';
 
@@ -164,8 +164,6 @@ export function checkLogConfig(config: { redact?: readonly string[]; custom_fiel
 export type LogSerializer = ((ctx: PdkContext) => LogRecord) & {
   /** The record as JSON text in ASCII: JSON.stringify(serialize(ctx)) with characters outside ASCII as \u escapes (built without the record object when there are no redact paths). */
   json(ctx: PdkContext): string;
-  /** The same JSON, written as bytes (e.g. into a LogArena's writer). */
-  write(w: JsonLine, ctx: PdkContext): void;
 };
 
 export function logSerializer(options: LogSerializerOptions = {}): LogSerializer {
@@ -240,8 +238,7 @@ export function logSerializer(options: LogSerializerOptions = {}): LogSerializer
   };
   // With redact paths, the record object is built, redacted and stringified; without, its JSON is built directly.
   const json = paths.length > 0 ? (ctx: PdkContext): string => asciiJson(JSON.stringify(serialize(ctx))) : (ctx: PdkContext): string => recordJson(ctx, extra, secretHeader);
-  const write = (w: JsonLine, ctx: PdkContext) => w.ascii(json(ctx));
-  return Object.assign(serialize, { json, write });
+  return Object.assign(serialize, { json });
 }
 
 /** A number as JSON (non-finite: null). */

@@ -7,7 +7,7 @@ import cluster from 'node:cluster';
 import { pino } from 'pino';
 import type { RequestContext } from '../core/context.ts';
 import { redactQuery, roundMs } from '../pdk/log-record.ts';
-import { asciiJson, JsonLine, jsonOrNull, jsonText, msText } from '../pdk/json-line.ts';
+import { asciiJson, jsonOrNull, jsonText, msText } from '../pdk/json-line.ts';
 
 /** SonicBoom in buffer mode (its types only know strings). */
 type Destination = Omit<ReturnType<typeof pino.destination>, 'write'> & { write(chunk: Buffer): boolean };
@@ -35,7 +35,9 @@ export class AccessLog {
   /** The periodic flush; null when lines are not batched (see the constructor). */
   readonly #timer: NodeJS.Timeout | null = null;
   /** Lines not yet handed to the destination, batched here (see the constructor); null when written one by one. */
-  readonly #line: JsonLine | null = null;
+  #batch: Buffer | null = null;
+  /** Bytes of #batch written. */
+  #pos = 0;
 
   /**
    * Lines are buffered (32 KiB: one write per ~80 lines) and flushed at least every 500 ms. Workers that
@@ -53,7 +55,7 @@ export class AccessLog {
     // per line), and again when the write completes.
     this.#dest = pino.destination({ dest, sync: perLine, mkdir: true, minLength: 0, maxWrite: 65536, contentMode: 'buffer' }) as unknown as Destination;
     if (!perLine) {
-      this.#line = new JsonLine(Buffer.allocUnsafeSlow(CHUNK), (w, n) => this.#grow(w, n));
+      this.#batch = Buffer.allocUnsafeSlow(CHUNK);
       this.#timer = setInterval(() => this.flushNow(), 500);
       this.#timer.unref();
     }
@@ -81,10 +83,11 @@ export class AccessLog {
         `,"tries":${ctx.tries},"error":${jsonOrNull(ctx.errorCode)},"latency":{"total_ms":${msText(t.total)},"upstream_ms":${msText(t.upstream)},"gateway_ms":${msText(t.gateway)}}` +
         `,"bytes":{"request":${requestBytes},"received":${received},"response":${ctx.bytesOut}}${decisions === null ? '' : `,"decisions":${asciiJson(decisions)}`}` +
         `${ctx.traceId === null ? '' : `,"trace_id":"${jsonText(ctx.traceId)}"`},"config_version":"${version}"}\n`; // the version is hex
-      // Batched: into the batch buffer (its grow hook hands full buffers over); per line: a buffer of its own.
-      const w = this.#line ?? new JsonLine(Buffer.allocUnsafe(line.length));
-      w.ascii(line);
-      if (w !== this.#line) this.#dest.write(w.buf.subarray(0, w.pos));
+      if (this.#batch === null) this.#dest.write(Buffer.from(line, 'latin1'));
+      else {
+        if (this.#pos + line.length > this.#batch.length) this.#handOver(line.length);
+        this.#pos += this.#batch.write(line, this.#pos, 'latin1');
+      }
     }
     this.onRecord?.({
       time,
@@ -111,24 +114,20 @@ export class AccessLog {
     });
   }
 
-  /** A line does not fit in the batch buffer: the lines before it are handed over, and it goes into a new buffer (a larger one for a line longer than a batch). */
-  #grow(w: JsonLine, n: number): void {
-    const old = w.buf;
-    const written = w.pos;
-    w.moveTo(Buffer.allocUnsafeSlow(n <= CHUNK ? CHUNK : n), written);
-    if (written > 0) this.#dest!.write(old.subarray(0, written));
-  }
-
-  /** Hand the lines written so far to the destination (the destination writes this buffer asynchronously: a new one follows). */
-  #handOver(): void {
-    const line = this.#line;
-    if (line !== null && line.pos > 0) this.#grow(line, 0);
+  /**
+   * Hand the lines written so far to the destination, which writes the buffer asynchronously: a new one
+   * follows, with room for `n` bytes (a line longer than a batch gets a buffer of its own size).
+   */
+  #handOver(n = 0): void {
+    if (this.#pos > 0) this.#dest!.write(this.#batch!.subarray(0, this.#pos));
+    this.#batch = Buffer.allocUnsafeSlow(n <= CHUNK ? CHUNK : n);
+    this.#pos = 0;
   }
 
   /** Write out buffered lines (a destination still opening its file is skipped). */
   flushNow(): void {
     try {
-      this.#handOver();
+      if (this.#pos > 0) this.#handOver();
       this.#dest?.flush();
     } catch {}
   }
@@ -138,7 +137,7 @@ export class AccessLog {
     if (this.#timer) clearInterval(this.#timer);
     const dest = this.#dest;
     if (dest === null) return;
-    this.#handOver();
+    if (this.#pos > 0) this.#handOver();
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([
       new Promise<void>((resolve) => {

@@ -57,10 +57,7 @@ function create(config: HttpLogConfig, services: PluginServices) {
   const serialize = logSerializer({ redact: config.redact, sensitive: services });
   // Records are written as bytes into the arena's chunks, each followed by a comma (the last one of a batch is left out).
   const arena = new LogArena();
-  const record = (ctx: PdkContext): ByteEntry => {
-    serialize.write(arena.begin(), ctx);
-    return arena.end();
-  };
+  const record = (ctx: PdkContext): ByteEntry => arena.add(serialize.json(ctx));
   // A reload retires this instance: it delivers what waits, then closes the connections.
   return queuedLogHandlers(services, 'http-log', { target: endpoint.display, params, send, close: () => sender.close() }, record, byteEntries(arena));
 }

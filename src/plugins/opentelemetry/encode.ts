@@ -1,7 +1,7 @@
 /**
  * OTLP JSON for one span, built as one ASCII string (template literals over
  * constant text, each value escaped by jsonText()) and written into the
- * exporter's queue with one native copy (JsonLine.ascii()). Cheaper than
+ * exporter's queue with one native copy (LogArena.add()). Cheaper than
  * writing the span byte by byte in JavaScript: under callgrind a request's
  * span cost about half the instructions. The output is opentelemetry-proto's
  * JSON mapping: JSON.stringify of the equivalent span object (same field

@@ -57,8 +57,7 @@ export class OtlpExporter {
 
   /** Queue a span (encode.ts's span()); never blocks (a full queue drops its oldest span). */
   add(span: string): void {
-    this.#arena.begin().ascii(span);
-    this.#queue.add(this.#arena.end());
+    this.#queue.add(this.#arena.add(span));
   }
 
   async #post(batch: ByteEntry[]): Promise<void> {
