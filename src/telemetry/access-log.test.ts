@@ -24,9 +24,9 @@ test('the access log file holds exactly the records, in order, across batches', 
         name: 's',
         url: up.url,
         routes: [
-          { name: 'r', paths: ['/'] },
+          { name: 'r', paths: ['/'], methods: ['GET'] },
           // A refusal: the line carries the plugin's decision.
-          { name: 'denied', paths: ['/denied'], plugins: [{ name: 'request-termination', config: { status_code: 403, message: 'no' } }] },
+          { name: 'denied', paths: ['/denied'], methods: ['GET'], plugins: [{ name: 'request-termination', config: { status_code: 403, message: 'no' } }] },
         ],
       },
     ],
@@ -42,6 +42,7 @@ test('the access log file holds exactly the records, in order, across batches', 
     `/long?q=${'x'.repeat(11_000)}`, // a long plain line
     `/long-quoted?q=${'x'.repeat(11_000)}"`,
     '/long-host',
+    '/unrouted', // sent with DELETE: no route, a line with route and service null
   ];
   try {
     for (let i = 0; i < 300; i++) {
@@ -49,9 +50,9 @@ test('the access log file holds exactly the records, in order, across batches', 
       // A Host header byte above 0x7f reaches the log as a non-ASCII character (node reads header bytes as latin1).
       // A Host of 6,000 such characters makes a line of ~36 KB once escaped: longer than a batch buffer.
       const headers = path === '/non-ascii-host' ? { host: 'caf\u00e9.example' } : path === '/long-host' ? { host: '\u00e9'.repeat(6000) } : {};
-      const res = await request(`${gw.url}${path}`, { headers });
+      const res = await request(`${gw.url}${path}`, { headers, method: path === '/unrouted' ? 'DELETE' : 'GET' });
       await res.body.dump();
-      assert.equal(res.statusCode, path === '/denied' ? 403 : 200);
+      assert.equal(res.statusCode, path === '/denied' ? 403 : path === '/unrouted' ? 404 : 200);
     }
   } finally {
     await gw.close();
@@ -62,6 +63,7 @@ test('the access log file holds exactly the records, in order, across batches', 
   const lines = text.split('\n');
   assert.equal(lines.pop(), '', 'ends with a newline');
   assert.equal(lines.length, 300);
+  assert.ok(gw.accessLog.some((r) => r.route === null && r.service === null && r.status === 404), 'a request without a route is logged too');
   assert.deepEqual(lines.map((l) => JSON.parse(l) as unknown), gw.accessLog, 'each line is its record');
   assert.ok(gw.accessLog.every((r) => typeof r.trace_id === 'string'));
   assert.equal(gw.accessLog.filter((r) => Array.isArray(r.decisions)).length, 1, 'the refusal has its decision');

@@ -6,6 +6,7 @@
 import cluster from 'node:cluster';
 import { pino } from 'pino';
 import type { RequestContext } from '../core/context.ts';
+import type { RouteRuntime } from '../core/runtime.ts';
 import { redactQuery, roundMs } from '../pdk/log-record.ts';
 import { asciiJson, jsonOrNull, jsonText, msText } from '../pdk/json-line.ts';
 
@@ -22,6 +23,18 @@ function isoNow(): string {
     lastIso = new Date(now).toISOString();
   }
   return lastIso;
+}
+
+/** A route's `,"route":…,"service":…` part of the line, escaped once per route of a config version. */
+const routeParts = new WeakMap<RouteRuntime, string>();
+const NO_ROUTE = ',"route":null,"service":null';
+function routeJson(route: RouteRuntime): string {
+  let text = routeParts.get(route);
+  if (text === undefined) {
+    text = `,"route":"${jsonText(route.ref.name ?? route.ref.id)}","service":"${jsonText(route.service.ref.name ?? route.service.ref.id)}"`;
+    routeParts.set(route, text);
+  }
+  return text;
 }
 
 /** Lines are written into buffers of this size and handed over whole (one write per ~80 lines). */
@@ -79,7 +92,7 @@ export class AccessLog {
       const line =
         `{"time":"${time}","type":"access","request_id":"${jsonText(ctx.requestId)}","client_ip":"${jsonText(ctx.clientIp)}","method":"${jsonText(ctx.method)}"` +
         `,"path":"${jsonText(path)}","host":"${jsonText(ctx.host)}","scheme":"${ctx.scheme}","status":${ctx.res.statusCode},"source":"${ctx.source}"` +
-        `,"route":${jsonOrNull(routeName)},"service":${jsonOrNull(service)},"consumer":${jsonOrNull(consumer)},"upstream":${jsonOrNull(ctx.upstreamTarget)}` +
+        `${route === null ? NO_ROUTE : routeJson(route)},"consumer":${jsonOrNull(consumer)},"upstream":${jsonOrNull(ctx.upstreamTarget)}` +
         `,"tries":${ctx.tries},"error":${jsonOrNull(ctx.errorCode)},"latency":{"total_ms":${msText(t.total)},"upstream_ms":${msText(t.upstream)},"gateway_ms":${msText(t.gateway)}}` +
         `,"bytes":{"request":${requestBytes},"received":${received},"response":${ctx.bytesOut}}${decisions === null ? '' : `,"decisions":${asciiJson(decisions)}`}` +
         `${ctx.traceId === null ? '' : `,"trace_id":"${jsonText(ctx.traceId)}"`},"config_version":"${version}"}\n`; // the version is hex
