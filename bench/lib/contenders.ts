@@ -169,6 +169,7 @@ export const CONTENDERS: Contender[] = [
   nodePeer('fastify-proxy', 'fastify-proxy', '@fastify/http-proxy, defaults'),
   nodePeer('http-proxy', 'http-proxy', 'http-proxy (node-http-proxy) with a keep-alive agent'),
   palisade('plain', 1),
+  palisade('plain-nolog', 1),
   palisade('plugins', 1),
   palisade('key-auth', 1),
   palisade('jwt-hs256', 1),

@@ -128,7 +128,28 @@ class RequestView implements PdkRequest {
 /** Whether the request has a body (a non-zero Content-Length, or Transfer-Encoding). */
 export function hasBody(req: IncomingMessage): boolean {
   const cl = req.headers['content-length'];
-  return cl !== undefined ? cl !== '0' : req.headers['transfer-encoding'] !== undefined;
+  return cl !== undefined ? Number(cl) !== 0 : req.headers['transfer-encoding'] !== undefined; // the parser admits digits only ('00' too)
+}
+
+/** How much of an unread request body the gateway reads past its own answer to keep the connection (Go's net/http: 256 KiB). */
+export const DISCARD_LIMIT = 256 * 1024;
+
+/**
+ * The gateway answers before the request body arrived whole (a refusal, a
+ * size limit): what follows is read and dropped up to DISCARD_LIMIT, so that
+ * the connection can carry the next request; a longer body closes it (so
+does an answer that already says Connection: close). Alone,
+ * node:http would read any amount (a 413 would not spare the gateway the
+ * upload), or nothing when a plugin stopped reading (the connection hangs).
+ */
+export function discardUnread(req: IncomingMessage, res: ServerResponse): void {
+  if (req.complete || req.destroyed || !res.shouldKeepAlive || !hasBody(req)) return;
+  let left = DISCARD_LIMIT;
+  req.on('data', (chunk: Buffer) => {
+    left -= chunk.length;
+    if (left < 0) req.socket.destroy();
+  });
+  req.resume();
 }
 
 /**

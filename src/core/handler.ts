@@ -8,7 +8,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { problem, Reply } from '../pdk/index.ts';
 import { headerOf, setHeaderOf } from '../pdk/own-header.ts';
-import { RequestContext } from './context.ts';
+import { discardUnread, RequestContext } from './context.ts';
 import { ERR, type GatewayError } from './errors.ts';
 import { isPromise, type Chain } from './pipeline.ts';
 import { UpstreamCall, viaValue, type ProxyCallbacks } from './proxy.ts';
@@ -301,6 +301,7 @@ export class RequestHandler implements ProxyCallbacks {
     ctx.headers = headers;
     const finish = () => {
       ctx.plugin = null; // after the response phase, also an async one (its handlers' decisions are theirs)
+      discardUnread(ctx.req, ctx.res);
       this.writeHead(ctx);
       ctx.bytesOut = reply.body === null ? 0 : Buffer.byteLength(reply.body);
       ctx.res.end(ctx.method === 'HEAD' ? undefined : (reply.body ?? undefined));

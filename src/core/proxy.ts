@@ -386,6 +386,8 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
     const ctx = this.ctx;
     if (err instanceof BodyLimitError || (err as { cause?: unknown }).cause instanceof BodyLimitError) {
       ctx.errorCode = ERR.BODY_TOO_LARGE.code;
+      // The rest of the body is left unread, mid-stream: the connection closes after the answer.
+      ctx.res.shouldKeepAlive = false;
       if (!this.#started && !ctx.res.headersSent) return this.cb.onError(ctx, ERR.BODY_TOO_LARGE);
       ctx.res.destroy();
       return this.cb.onDone(ctx);

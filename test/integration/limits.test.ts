@@ -272,3 +272,89 @@ describe('limits on reload and keep-alive off', () => {
     }
   });
 });
+
+describe('a request body the gateway refuses before reading it', () => {
+  let upstream: TestUpstream;
+  let gw: TestGateway;
+  before(async () => {
+    upstream = await startUpstream();
+    gw = await startGateway({
+      services: [
+        {
+          name: 'echo',
+          url: upstream.url,
+          routes: [
+            { name: 'open', paths: ['/open'] },
+            { name: 'keyed', paths: ['/keyed'], plugins: [{ name: 'key-auth', config: {} }] },
+            { name: 'small', paths: ['/small'], plugins: [{ name: 'request-size-limiting', config: { allowed_payload_size: 1 } }] },
+          ],
+        },
+      ],
+    });
+  });
+  after(async () => {
+    await gw.close();
+    await upstream.close();
+  });
+
+  const post = (path: string, framing: string) => `POST ${path} HTTP/1.1\r\nHost: limits.test\r\n${framing}\r\n\r\n`;
+
+  /** Writes `chunk` until the connection closes or `max` bytes went out (waiting for drain, at most 3 s in all); the bytes written. */
+  async function upload(conn: RawConnection, chunk: Buffer, max: number): Promise<number> {
+    let sent = 0;
+    const deadline = Date.now() + 3000;
+    while (sent < max && conn.closedAfter === null && Date.now() < deadline) {
+      if (!conn.socket.write(chunk)) await Promise.race([new Promise((r) => conn.socket.once('drain', r)), conn.closed, new Promise((r) => setTimeout(r, 200))]);
+      sent += chunk.length;
+    }
+    return sent;
+  }
+
+  test('a small unread body is dropped and the connection carries the next request', async () => {
+    const conn = new RawConnection(gw.port);
+    try {
+      conn.write(post('/keyed', 'Content-Length: 10000'));
+      const refused = await conn.response();
+      assert.equal(refused.status, 401);
+      assert.equal(refused.headers.connection?.toLowerCase(), 'keep-alive');
+      conn.write('x'.repeat(10000));
+      conn.write(get('/open/next'));
+      const next = await conn.response();
+      assert.equal(next.status, 200);
+      assert.equal((JSON.parse(next.body) as { url: string }).url, '/next'); // strip_path
+    } finally {
+      conn.destroy();
+    }
+  });
+
+  test('a large one is read no further than 256 KiB: the gateway closes the connection instead of reading 100 MB', async () => {
+    const conn = new RawConnection(gw.port);
+    try {
+      conn.write(post('/keyed', 'Content-Length: 104857600'));
+      assert.equal((await conn.response()).status, 401);
+      const sent = await upload(conn, Buffer.alloc(65536, 120), 64 * 1048576);
+      await Promise.race([conn.closed, new Promise((_, reject) => setTimeout(() => reject(new Error(`connection left open after ${sent} bytes`)), 2000))]);
+      // What the gateway read (256 KiB) plus the two sockets' buffers; node:http alone took all 64 MiB.
+      assert.ok(sent < 32 * 1048576, `${sent} bytes went out`);
+    } finally {
+      conn.destroy();
+    }
+  });
+
+  test('a chunked body over request-size-limiting: 413 says Connection: close and the connection closes (it used to hang)', async () => {
+    const conn = new RawConnection(gw.port);
+    try {
+      conn.write(post('/small', 'Transfer-Encoding: chunked'));
+      const chunk = Buffer.alloc(65536, 120);
+      const frame = Buffer.concat([Buffer.from('10000\r\n'), chunk, Buffer.from('\r\n')]);
+      const sending = upload(conn, frame, 64 * 1048576);
+      const res = await conn.response();
+      assert.equal(res.status, 413);
+      assert.equal(res.headers.connection?.toLowerCase(), 'close');
+      const sent = await sending;
+      await Promise.race([conn.closed, new Promise((_, reject) => setTimeout(() => reject(new Error(`connection left open after ${sent} bytes`)), 2000))]);
+    } finally {
+      conn.destroy();
+    }
+  });
+});
