@@ -6,7 +6,7 @@
  */
 import type { AddressInfo } from 'node:net';
 import { parseListen } from '../core/server.ts';
-import { loadOpenApi, OpenApiError, type OpenApiDocument } from '../openapi/document.ts';
+import { loadOpenApi, OpenApiError, OpenApiUnreadableError, type OpenApiDocument } from '../openapi/document.ts';
 import { startMock } from '../openapi/mock.ts';
 import { requestValidator } from '../openapi/mock-validate.ts';
 
@@ -18,7 +18,7 @@ export async function mockCommand(spec: string, opts: { listen?: string; validat
     doc = await loadOpenApi(/^https?:\/\//.test(spec) ? { url: spec } : { file: spec });
   } catch (err) {
     if (!(err instanceof OpenApiError)) throw err;
-    const unreadable = /cannot (read|fetch)/.test(err.problem);
+    const unreadable = err instanceof OpenApiUnreadableError;
     console.error(unreadable ? `palisade: cannot read ${spec}: ${err.problem}` : `palisade: ${err.message}`);
     process.exitCode = unreadable ? 2 : 1;
     return;

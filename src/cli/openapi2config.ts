@@ -9,7 +9,7 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { extname } from 'node:path';
 import { Document, isScalar, parse as parseYaml, visit } from 'yaml';
-import { loadOpenApi, OpenApiError } from '../openapi/document.ts';
+import { loadOpenApi, OpenApiError, OpenApiUnreadableError } from '../openapi/document.ts';
 import { mergeConfig } from '../openapi/merge-config.ts';
 import { ConversionError, openapiToConfig, type ToConfigResult } from '../openapi/to-config.ts';
 
@@ -50,7 +50,7 @@ export async function openapi2configCommand(spec: string, opts: Openapi2ConfigOp
     const doc = await loadOpenApi(/^https?:\/\//.test(spec) ? { url: spec } : { file: spec });
     result = openapiToConfig(doc, { specRef: opts.specPath ?? spec, server: opts.server, validation: opts.validation, allowUnenforcedSecurity: opts.allowUnenforcedSecurity === true });
   } catch (err) {
-    if (err instanceof OpenApiError && /cannot (read|fetch)/.test(err.problem)) {
+    if (err instanceof OpenApiUnreadableError) {
       console.error(`palisade: cannot read ${spec}: ${err.problem}`);
       process.exitCode = 2;
       return;

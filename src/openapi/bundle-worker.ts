@@ -7,16 +7,16 @@
  * by then.
  */
 import { runAsWorker } from 'synckit';
-import { NOT_MODIFIED, OpenApiError, readSource, type Conditional, type LoadOptions, type OpenApiSource, type ParsedSource } from './source.ts';
+import { NOT_MODIFIED, OpenApiError, OpenApiUnreadableError, readSource, type Conditional, type LoadOptions, type OpenApiSource, type ParsedSource } from './source.ts';
 
 export type WorkerAnswer =
   | { ok: true; parsed: ParsedSource }
   | { ok: true; notModified: true }
-  | { ok: false; file: string; pointer: string; problem: string; hint: string; line: number | null };
+  | { ok: false; file: string; pointer: string; problem: string; hint: string; line: number | null; unreadable: boolean };
 
 function failure(err: unknown, source: OpenApiSource): WorkerAnswer {
-  if (err instanceof OpenApiError) return { ok: false, file: err.file, pointer: err.pointer, problem: err.problem, hint: err.hint, line: err.line };
-  return { ok: false, file: 'url' in source ? source.url : '<openapi>', pointer: '', problem: (err as Error).message, hint: 'Check the document and its references.', line: null };
+  if (err instanceof OpenApiError) return { ok: false, file: err.file, pointer: err.pointer, problem: err.problem, hint: err.hint, line: err.line, unreadable: err instanceof OpenApiUnreadableError };
+  return { ok: false, file: 'url' in source ? source.url : '<openapi>', pointer: '', problem: (err as Error).message, hint: 'Check the document and its references.', line: null, unreadable: false };
 }
 
 runAsWorker(async (source: OpenApiSource, opts: LoadOptions, conditional: Conditional | null, deadline: number): Promise<WorkerAnswer> => {

@@ -19,7 +19,7 @@ import { hasExternalRefs, lineOf, OpenApiError, readLocal, readSource, type Load
 import { checkStructure } from './structure.ts';
 import { loadInWorker, loadUrlSync } from './url-cache.ts';
 
-export { OpenApiError, type LoadOptions, type OpenApiSource } from './source.ts';
+export { OpenApiError, OpenApiUnreadableError, type LoadOptions, type OpenApiSource } from './source.ts';
 
 export type HttpMethod = 'get' | 'put' | 'post' | 'delete' | 'options' | 'head' | 'patch' | 'trace';
 export const HTTP_METHODS: readonly HttpMethod[] = ['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace'];

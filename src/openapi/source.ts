@@ -86,6 +86,14 @@ export class OpenApiError extends Error {
   }
 }
 
+/** The document (or a file or URL it references) could not be read or fetched: the CLI's usage-error exit code 2. */
+export class OpenApiUnreadableError extends OpenApiError {
+  constructor(file: string, problem: string, hint: string) {
+    super(file, '', problem, hint);
+    this.name = 'OpenApiUnreadableError';
+  }
+}
+
 /** A parsed document before bundling. */
 export interface ParsedSource {
   /** Human-readable origin: the file path, the URL or "<inline>". */
@@ -181,7 +189,7 @@ export function readLocal(source: OpenApiSource, opts: LoadOptions = {}): Parsed
     try {
       text = readFileSync(path, 'utf8');
     } catch (err) {
-      throw new OpenApiError(path, '', `cannot read the file (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, 'Check the path (relative paths are resolved against the working directory) and the file permissions.');
+      throw new OpenApiUnreadableError(path, `cannot read the file (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, 'Check the path (relative paths are resolved against the working directory) and the file permissions.');
     }
     return { label: path, base: path, raw: parseText(text, path), text };
   }
@@ -223,7 +231,7 @@ export async function fetchSource(url: string, headers: Readonly<Record<string, 
     }
     if (!res.ok) {
       await res.body?.cancel();
-      throw new OpenApiError(label, '', `fetching the document answered HTTP ${res.status}`, fix);
+      throw new OpenApiUnreadableError(label, `fetching the document answered HTTP ${res.status}`, fix);
     }
     if (Number(res.headers.get('content-length') ?? -1) > max) {
       await res.body?.cancel();
@@ -241,7 +249,7 @@ export async function fetchSource(url: string, headers: Readonly<Record<string, 
   } catch (err) {
     if (err instanceof OpenApiError) throw err;
     const cause = (err as Error & { cause?: Error }).cause?.message ?? (err as Error).message;
-    throw new OpenApiError(label, '', `cannot fetch the document (${cause})`, fix);
+    throw new OpenApiUnreadableError(label, `cannot fetch the document (${cause})`, fix);
   }
   const text = Buffer.concat(chunks, total).toString('utf8');
   return { label, base: url, raw: parseText(text, label), text, etag: res.headers.get('etag'), lastModified: res.headers.get('last-modified') };

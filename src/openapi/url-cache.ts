@@ -14,7 +14,7 @@
 import { createHash } from 'node:crypto';
 import { createSyncFn } from 'synckit';
 import type { WorkerAnswer } from './bundle-worker.ts';
-import { OpenApiError, redactUrl, type Conditional, type LoadOptions, type OpenApiSource, type ParsedSource } from './source.ts';
+import { OpenApiError, OpenApiUnreadableError, redactUrl, type Conditional, type LoadOptions, type OpenApiSource, type ParsedSource } from './source.ts';
 
 /** The worker waits itself for at most the load's timeout; this only guards against a worker that never answers. */
 const WORKER_GUARD_MS = 10 * 60_000;
@@ -32,7 +32,7 @@ export function loadInWorker(source: OpenApiSource, opts: LoadOptions, condition
     const where = 'url' in source ? source.url : 'file' in source ? source.file : '<openapi>';
     throw new OpenApiError(where, '', `the document loader failed (${(err as Error).message})`, 'Try again; report it when it persists.');
   }
-  if (!answer.ok) throw new OpenApiError(answer.file, answer.pointer, answer.problem, answer.hint, answer.line);
+  if (!answer.ok) throw answer.unreadable ? new OpenApiUnreadableError(answer.file, answer.problem, answer.hint) : new OpenApiError(answer.file, answer.pointer, answer.problem, answer.hint, answer.line);
   return 'notModified' in answer ? null : answer.parsed;
 }
 

@@ -304,6 +304,9 @@ test('palisade openapi2config -o FILE; palisade config validate FILE', async () 
 
     const missing = await runPalisade(['openapi2config', dir.file('nope.yaml')]);
     assert.equal(missing.code, 2, 'unreadable: usage error');
+    const unreachable = await runPalisade(['openapi2config', 'http://127.0.0.1:1/openapi.yaml']);
+    assert.equal(unreachable.code, 2, `a URL that cannot be fetched (loaded in a worker) is unreadable too\n${unreachable.stderr}`);
+    assert.match(unreachable.stderr, /cannot read http:\/\/127\.0\.0\.1:1\/openapi\.yaml: cannot fetch the document/);
     const swagger = await runPalisade(['openapi2config', dir.write('swagger.yaml', 'swagger: "2.0"\ninfo: { title: x, version: "1" }\npaths: {}\n')]);
     assert.equal(swagger.code, 1);
     assert.match(swagger.stderr, /Swagger 2\.0 is not supported/);
