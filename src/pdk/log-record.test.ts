@@ -55,6 +55,11 @@ const cases = {
     tls: true,
     consumer: true,
   }),
+  'tokens in headers and the query': context({
+    query: 't=eyJhbGciOiJIUzI1NiJ9.e30.sig&note=eyJust',
+    reqHeaders: { 'x-jwt-assertion': 'eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiIxIn0.c2ln', 'x-upstream-auth': 'bearer  eyJhbGciOiJub25lIn0.e30.', 'x-pair': ['eyJ0eXAiOiJKV1QifQ.e30.x', 'plain'], 'x-note': 'eyJust a word', 'x-bearer': 'Bearer opaque-token' },
+    resHeaders: { 'x-issued': 'eyJhbGciOiJIUzI1NiJ9.e30.sig' },
+  }),
   'no upstream call': context({ upstream: false, reqHeaders: { 'x-control': '\u0001\u001f' } }),
   'response header names not lower-case': context({ resHeaders: { 'x-first': 'a'.repeat(300), 'x-second': 'b'.repeat(300), 'X-Mixed': 'yes', 'x-mixed': 'no' } }),
 };
@@ -105,4 +110,20 @@ test('written into a log arena wherever a chunk ends, the record is whole (also 
       assert.equal(Buffer.concat(LogArena.parts([entry], null, null)).toString('utf8'), expected, `${name}, ${room} bytes left in the chunk`);
     }
   }
+});
+
+test('a JSON Web Token is redacted whatever its header or query parameter is called; look-alikes without a dot are kept', () => {
+  const record = logSerializer()(cases['tokens in headers and the query']);
+  assert.deepEqual({ ...record.request.headers }, {
+    'x-jwt-assertion': 'REDACTED',
+    'x-upstream-auth': 'REDACTED',
+    'x-pair': ['REDACTED', 'plain'],
+    'x-note': 'eyJust a word',
+    'x-bearer': 'Bearer opaque-token',
+  });
+  assert.deepEqual({ ...record.response.headers }, { 'x-issued': 'REDACTED' });
+  assert.deepEqual({ ...record.request.querystring }, { t: 'REDACTED', note: 'eyJust' });
+  assert.equal(record.request.uri, '/orders/"quoted"\\?t=REDACTED&note=eyJust');
+  assert.equal(record.upstream_uri, '/v1/orders?t=REDACTED&note=eyJust');
+  assert.doesNotMatch(logSerializer().json(cases['tokens in headers and the query']), /eyJhbGci|eyJ0eXAi/);
 });

@@ -9,7 +9,8 @@
  * `…-key`, `…-token`, `…-secret`, `…-password`, `…-signature`), query
  * parameters that usually carry secrets, the header and query names plugins of
  * the running config read credentials from (their sensitiveHeaders and
- * sensitiveQueryParams: services.sensitiveHeaders / sensitiveQuery), and what
+ * sensitiveQueryParams: services.sensitiveHeaders / sensitiveQuery), any
+ * value that is a JSON Web Token, and what
  * the plugin's `redact` list names are replaced by "REDACTED" — in headers, in
  * `querystring` and in the query part of `uri`, `url` and `upstream_uri`.
  */
@@ -40,6 +41,22 @@ export function isSecretHeader(name: string): boolean {
   return SECRET_HEADERS.has(lower) || SECRET_HEADER_SUFFIX.test(lower);
 }
 
+const BEARER_JWT = /^bearer[ \t]+eyJ/i;
+
+/**
+ * Whether a value is a JSON Web Token (compact JWS or JWE: the base64url of a
+ * JSON header, so "eyJ", and a dot), alone or after "Bearer ": a bearer
+ * credential whatever the header or query parameter that carries it is
+ * called, so it is redacted too. A cheap test: no scan of the token.
+ */
+export function isJwt(v: string): boolean {
+  const c = v.charCodeAt(0);
+  return (c === 101 ? v.startsWith('eyJ') : (c === 66 || c === 98) && BEARER_JWT.test(v)) && v.indexOf('.') > 0;
+}
+
+/** A header or query value as logged: REDACTED when it is a JSON Web Token. */
+const logged = (v: string): string => (isJwt(v) ? REDACTED : v);
+
 /** A set of (lower-case) names; only membership is asked. */
 export interface NameSet {
   has(name: string): boolean;
@@ -59,7 +76,7 @@ export function redactQuery(rawQuery: string, extra?: NameSet): string {
       const eq = pair.indexOf('=');
       if (eq < 0) return pair;
       const name = pair.slice(0, eq);
-      return isSecretName(safeDecode(name), extra) ? `${name}=${REDACTED}` : pair;
+      return isSecretName(safeDecode(name), extra) || isJwt(pair.slice(eq + 1)) ? `${name}=${REDACTED}` : pair;
     })
     .join('&');
 }
@@ -263,11 +280,11 @@ function headersJson(src: IncomingHttpHeaders | Record<string, string | string[]
     if (name.toLowerCase() !== name) return asciiJson(JSON.stringify(copyHeaders(src, secret)));
     let value: string;
     if (secret(name)) value = '"REDACTED"';
-    else if (typeof v === 'string') value = `"${jsonText(v)}"`;
+    else if (typeof v === 'string') value = `"${jsonText(logged(v))}"`;
     else if (typeof v === 'number') value = `"${v}"`;
     else {
       value = '';
-      for (let i = 0; i < v.length; i++) value = i === 0 ? `"${jsonText(v[i]!)}"` : `${value},"${jsonText(v[i]!)}"`;
+      for (let i = 0; i < v.length; i++) value = i === 0 ? `"${jsonText(logged(v[i]!))}"` : `${value},"${jsonText(logged(v[i]!))}"`;
       value = `[${value}]`;
     }
     out = out === '' ? `"${jsonText(name)}":${value}` : `${out},"${jsonText(name)}":${value}`;
@@ -335,7 +352,7 @@ function copyHeaders(src: IncomingHttpHeaders | Record<string, string | string[]
     const v = src[name];
     if (v === undefined) continue;
     const lower = name.toLowerCase();
-    out[lower] = secret(lower) ? REDACTED : typeof v === 'number' ? String(v) : v;
+    out[lower] = secret(lower) ? REDACTED : typeof v === 'string' ? logged(v) : typeof v === 'number' ? String(v) : v.map(logged);
   }
   return out;
 }
@@ -348,7 +365,7 @@ function parseQuery(raw: string, extra: NameSet): Record<string, string | true |
     if (pair === '') continue;
     const eq = pair.indexOf('=');
     const name = safeDecode(eq < 0 ? pair : pair.slice(0, eq));
-    const value: string | true = eq < 0 ? true : isSecretName(name, extra) ? REDACTED : safeDecode(pair.slice(eq + 1));
+    const value: string | true = eq < 0 ? true : isSecretName(name, extra) ? REDACTED : logged(safeDecode(pair.slice(eq + 1)));
     const prev = out[name];
     out[name] = prev === undefined ? value : Array.isArray(prev) ? [...prev, value] : [prev, value];
   }
