@@ -133,22 +133,37 @@ export function hasBody(req: IncomingMessage): boolean {
 
 /** How much of an unread request body the gateway reads past its own answer to keep the connection (Go's net/http: 256 KiB). */
 export const DISCARD_LIMIT = 256 * 1024;
+/** How long a connection given up over an unread body is still read from before it is closed (Go waits 0.5 s, nginx's lingering_timeout is 5 s). */
+export const LINGER_MS = 2000;
 
 /**
  * The gateway answers before the request body arrived whole (a refusal, a
  * size limit): what follows is read and dropped up to DISCARD_LIMIT, so that
- * the connection can carry the next request; a longer body closes it (so
-does an answer that already says Connection: close). Alone,
- * node:http would read any amount (a 413 would not spare the gateway the
- * upload), or nothing when a plugin stopped reading (the connection hangs).
+ * the connection can carry the next request. Past that the connection is
+ * given up: once the answer is out, the gateway half-closes it and reads on
+ * for LINGER_MS before closing (closing at once would send a reset that can
+ * reach a client still sending before it has read the answer). An answer
+ * that closes the connection anyway (Connection: close, draining) is left to
+ * node:http. Alone, node:http would read any amount (a 413 would not spare
+ * the gateway the upload), or nothing once a plugin stopped reading (the
+ * connection hangs). Call it after writeHead.
  */
-export function discardUnread(req: IncomingMessage, res: ServerResponse): void {
-  if (req.complete || req.destroyed || !res.shouldKeepAlive || !hasBody(req)) return;
+export function discardUnread(req: IncomingMessage, res: ServerResponse, connection: string | string[] | number | undefined): void {
+  if (req.complete || req.destroyed || !res.shouldKeepAlive || (connection !== undefined && /\bclose\b/i.test(String(connection))) || !hasBody(req)) return;
   let left = DISCARD_LIMIT;
-  req.on('data', (chunk: Buffer) => {
+  const drop = (chunk: Buffer): void => {
     left -= chunk.length;
-    if (left < 0) req.socket.destroy();
-  });
+    if (left >= 0) return;
+    req.off('data', drop); // still flowing: the rest is dropped
+    const socket = req.socket;
+    const linger = (): void => {
+      socket.end();
+      setTimeout(() => socket.destroy(), LINGER_MS).unref();
+    };
+    if (res.writableFinished) linger();
+    else res.once('finish', linger);
+  };
+  req.on('data', drop);
   req.resume();
 }
 

@@ -301,8 +301,8 @@ export class RequestHandler implements ProxyCallbacks {
     ctx.headers = headers;
     const finish = () => {
       ctx.plugin = null; // after the response phase, also an async one (its handlers' decisions are theirs)
-      discardUnread(ctx.req, ctx.res);
       this.writeHead(ctx);
+      discardUnread(ctx.req, ctx.res, ctx.headers.connection);
       ctx.bytesOut = reply.body === null ? 0 : Buffer.byteLength(reply.body);
       ctx.res.end(ctx.method === 'HEAD' ? undefined : (reply.body ?? undefined));
       this.onDone(ctx);

@@ -384,10 +384,11 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
     this.#over = true;
     this.#finish();
     const ctx = this.ctx;
+    // A streamed request body left unread mid-way (a size limit, an upstream gone): the connection closes after the answer.
+    const body = this.opts.body;
+    if (body !== null && !Buffer.isBuffer(body) && !ctx.req.complete) ctx.res.shouldKeepAlive = false;
     if (err instanceof BodyLimitError || (err as { cause?: unknown }).cause instanceof BodyLimitError) {
       ctx.errorCode = ERR.BODY_TOO_LARGE.code;
-      // The rest of the body is left unread, mid-stream: the connection closes after the answer.
-      ctx.res.shouldKeepAlive = false;
       if (!this.#started && !ctx.res.headersSent) return this.cb.onError(ctx, ERR.BODY_TOO_LARGE);
       ctx.res.destroy();
       return this.cb.onDone(ctx);

@@ -76,6 +76,8 @@ function refuse(host: ListenerHost, req: IncomingMessage, res: ServerResponse, e
  *   response and keeps the socket open; keepalive_timeout 0 means no keep-alive (like nginx).
  */
 function admit(host: ListenerHost, req: IncomingMessage, res: ServerResponse): boolean {
+  // A request pipelined behind a body the gateway gave up reading (discardUnread): the connection is closing, it is not served.
+  if (!req.socket.writable) return false;
   const raw = req.rawHeaders;
   let hosts = 0;
   for (let i = 0; i < raw.length; i += 2) {

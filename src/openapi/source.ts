@@ -86,7 +86,7 @@ export class OpenApiError extends Error {
   }
 }
 
-/** The document (or a file or URL it references) could not be read or fetched: the CLI's usage-error exit code 2. */
+/** The document's file could not be read, or its URL fetched (no answer, or not 2xx): the CLI's usage-error exit code 2. */
 export class OpenApiUnreadableError extends OpenApiError {
   constructor(file: string, problem: string, hint: string) {
     super(file, '', problem, hint);

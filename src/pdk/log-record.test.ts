@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { asciiEscaped as ascii } from '../../test/helpers/json.ts';
 import { LogArena } from './log-arena.ts';
-import { logSerializer } from './log-record.ts';
+import { logSerializer, redactQuery } from './log-record.ts';
 import type { PdkContext } from './index.ts';
 
 function context(over: { query?: string; reqHeaders?: Record<string, string | string[]>; resHeaders?: Record<string, string | string[] | number>; tls?: boolean; upstream?: boolean; consumer?: boolean }): PdkContext {
@@ -56,8 +56,8 @@ const cases = {
     consumer: true,
   }),
   'tokens in headers and the query': context({
-    query: 't=eyJhbGciOiJIUzI1NiJ9.e30.sig&note=eyJust',
-    reqHeaders: { 'x-jwt-assertion': 'eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiIxIn0.c2ln', 'x-upstream-auth': 'bearer  eyJhbGciOiJub25lIn0.e30.', 'x-pair': ['eyJ0eXAiOiJKV1QifQ.e30.x', 'plain'], 'x-note': 'eyJust a word', 'x-bearer': 'Bearer opaque-token' },
+    query: 't=eyJhbGciOiJIUzI1NiJ9.e30.sig&note=eyJust&b=Bearer%20eyJhbGciOiJIUzI1NiJ9.e30.s&p=DPoP+eyJ0eXAiOiJkcG9wK2p3dCJ9.e30.s',
+    reqHeaders: { 'x-jwt-assertion': 'eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiIxIn0.c2ln', 'x-upstream-auth': 'bearer  eyJhbGciOiJub25lIn0.e30.', 'x-pair': ['eyJ0eXAiOiJKV1QifQ.e30.x', 'plain'], 'x-note': 'eyJust a word.', 'x-bearer': 'Bearer opaque-token', 'x-forwarded-authorization': 'DPoP eyJ0eXAiOiJkcG9wK2p3dCJ9.e30.s' },
     resHeaders: { 'x-issued': 'eyJhbGciOiJIUzI1NiJ9.e30.sig' },
   }),
   'no upstream call': context({ upstream: false, reqHeaders: { 'x-control': '\u0001\u001f' } }),
@@ -118,12 +118,14 @@ test('a JSON Web Token is redacted whatever its header or query parameter is cal
     'x-jwt-assertion': 'REDACTED',
     'x-upstream-auth': 'REDACTED',
     'x-pair': ['REDACTED', 'plain'],
-    'x-note': 'eyJust a word',
+    'x-note': 'eyJust a word.',
     'x-bearer': 'Bearer opaque-token',
+    'x-forwarded-authorization': 'REDACTED',
   });
   assert.deepEqual({ ...record.response.headers }, { 'x-issued': 'REDACTED' });
-  assert.deepEqual({ ...record.request.querystring }, { t: 'REDACTED', note: 'eyJust' });
-  assert.equal(record.request.uri, '/orders/"quoted"\\?t=REDACTED&note=eyJust');
-  assert.equal(record.upstream_uri, '/v1/orders?t=REDACTED&note=eyJust');
+  assert.deepEqual({ ...record.request.querystring }, { t: 'REDACTED', note: 'eyJust', b: 'REDACTED', p: 'REDACTED' });
+  assert.equal(record.request.uri, '/orders/"quoted"\\?t=REDACTED&note=eyJust&b=REDACTED&p=REDACTED');
+  assert.equal(record.upstream_uri, '/v1/orders?t=REDACTED&note=eyJust&b=REDACTED&p=REDACTED');
   assert.doesNotMatch(logSerializer().json(cases['tokens in headers and the query']), /eyJhbGci|eyJ0eXAi/);
+  assert.equal(redactQuery('a=eyJhbGciOiJIUzI1NiJ9.e30.s&b=1'), 'a=REDACTED&b=1', 'the access log redacts the same');
 });

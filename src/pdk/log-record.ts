@@ -41,18 +41,16 @@ export function isSecretHeader(name: string): boolean {
   return SECRET_HEADERS.has(lower) || SECRET_HEADER_SUFFIX.test(lower);
 }
 
-const BEARER_JWT = /^bearer[ \t]+eyJ/i;
+/** A JSON Web Token (compact JWS or JWE: the base64url of a JSON header, so "eyJ…", then a dot), alone or after an auth scheme ("Bearer ", "DPoP ", "JWT "…). */
+const JWT = /^(?:[A-Za-z][\w-]*[ \t]+)?eyJ[\w-]*\./;
 
 /**
- * Whether a value is a JSON Web Token (compact JWS or JWE: the base64url of a
- * JSON header, so "eyJ", and a dot), alone or after "Bearer ": a bearer
- * credential whatever the header or query parameter that carries it is
- * called, so it is redacted too. A cheap test: no scan of the token.
+ * Whether a value is a JSON Web Token: a bearer credential whatever the
+ * header or query parameter that carries it is called, so it is redacted
+ * too. Cheap: values without "eyJ" (most) are not matched, and the match
+ * reads no further than the token's first segment.
  */
-export function isJwt(v: string): boolean {
-  const c = v.charCodeAt(0);
-  return (c === 101 ? v.startsWith('eyJ') : (c === 66 || c === 98) && BEARER_JWT.test(v)) && v.indexOf('.') > 0;
-}
+export const isJwt = (v: string): boolean => v.indexOf('eyJ') >= 0 && JWT.test(v);
 
 /** A header or query value as logged: REDACTED when it is a JSON Web Token. */
 const logged = (v: string): string => (isJwt(v) ? REDACTED : v);
@@ -76,7 +74,8 @@ export function redactQuery(rawQuery: string, extra?: NameSet): string {
       const eq = pair.indexOf('=');
       if (eq < 0) return pair;
       const name = pair.slice(0, eq);
-      return isSecretName(safeDecode(name), extra) || isJwt(pair.slice(eq + 1)) ? `${name}=${REDACTED}` : pair;
+      const value = pair.slice(eq + 1);
+      return isSecretName(safeDecode(name), extra) || isJwt(value.includes('%') || value.includes('+') ? safeDecode(value) : value) ? `${name}=${REDACTED}` : pair;
     })
     .join('&');
 }

@@ -5,7 +5,7 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { connect, type Socket } from 'node:net';
+import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { startGateway, startUpstream, type TestGateway, type TestUpstream } from '../helpers/gateway.ts';
 
 interface RawResponse {
@@ -24,8 +24,9 @@ class RawConnection {
   #buf = Buffer.alloc(0);
   #wake: (() => void) | null = null;
 
-  constructor(port: number) {
-    this.socket = connect(port, '127.0.0.1');
+  /** `allowHalfOpen`: keep writing after the gateway closed its side (as clients that send the whole body before reading do). */
+  constructor(port: number, opts: { allowHalfOpen?: boolean } = {}) {
+    this.socket = connect({ port, host: '127.0.0.1', allowHalfOpen: opts.allowHalfOpen ?? false });
     this.socket.on('data', (d: Buffer) => {
       this.#buf = Buffer.concat([this.#buf, d]);
       this.#wake?.();
@@ -273,11 +274,26 @@ describe('limits on reload and keep-alive off', () => {
   });
 });
 
-describe('a request body the gateway refuses before reading it', () => {
+describe('a request body the gateway answers before reading it', () => {
   let upstream: TestUpstream;
+  let dropper: Server;
   let gw: TestGateway;
   before(async () => {
-    upstream = await startUpstream();
+    // /slow answers after 300 ms; the rest echo at once.
+    upstream = await startUpstream((req, res, body) => {
+      const text = JSON.stringify({ url: req.url, bytes: body.length });
+      setTimeout(() => res.writeHead(200, { 'content-type': 'application/json' }).end(text), req.url?.includes('slow') ? 300 : 0);
+    });
+    // An upstream that reads ~100 KB of a request, then drops the connection.
+    dropper = createServer((socket) => {
+      let seen = 0;
+      socket.on('data', (d: Buffer) => {
+        seen += d.length;
+        if (seen > 100_000) socket.destroy();
+      });
+      socket.on('error', () => {});
+    });
+    await new Promise<void>((resolve) => dropper.listen(0, '127.0.0.1', resolve));
     gw = await startGateway({
       services: [
         {
@@ -289,35 +305,37 @@ describe('a request body the gateway refuses before reading it', () => {
             { name: 'small', paths: ['/small'], plugins: [{ name: 'request-size-limiting', config: { allowed_payload_size: 1 } }] },
           ],
         },
+        { name: 'dropper', url: `http://127.0.0.1:${(dropper.address() as AddressInfo).port}`, routes: [{ name: 'drop', paths: ['/drop'] }] },
       ],
     });
   });
   after(async () => {
     await gw.close();
     await upstream.close();
+    await new Promise((resolve) => dropper.close(resolve));
   });
 
   const post = (path: string, framing: string) => `POST ${path} HTTP/1.1\r\nHost: limits.test\r\n${framing}\r\n\r\n`;
+  const within = (p: Promise<unknown>, ms: number, what: string) => Promise.race([p, new Promise((_, reject) => setTimeout(() => reject(new Error(what)), ms))]);
 
-  /** Writes `chunk` until the connection closes or `max` bytes went out (waiting for drain, at most 3 s in all); the bytes written. */
-  async function upload(conn: RawConnection, chunk: Buffer, max: number): Promise<number> {
+  /** Writes `total` bytes of body (in `frame`s) as fast as the connection takes them, or until it closes; the bytes written. */
+  async function upload(conn: RawConnection, frame: Buffer, total: number): Promise<number> {
     let sent = 0;
-    const deadline = Date.now() + 3000;
-    while (sent < max && conn.closedAfter === null && Date.now() < deadline) {
-      if (!conn.socket.write(chunk)) await Promise.race([new Promise((r) => conn.socket.once('drain', r)), conn.closed, new Promise((r) => setTimeout(r, 200))]);
-      sent += chunk.length;
+    while (sent < total && conn.closedAfter === null) {
+      if (!conn.socket.write(frame)) await Promise.race([new Promise((r) => conn.socket.once('drain', r)), conn.closed]);
+      sent += frame.length;
     }
     return sent;
   }
 
-  test('a small unread body is dropped and the connection carries the next request', async () => {
+  test('a body under 256 KiB is dropped and the connection carries the next request', async () => {
     const conn = new RawConnection(gw.port);
     try {
-      conn.write(post('/keyed', 'Content-Length: 10000'));
+      conn.write(post('/keyed', `Content-Length: ${250 * 1024}`));
       const refused = await conn.response();
       assert.equal(refused.status, 401);
       assert.equal(refused.headers.connection?.toLowerCase(), 'keep-alive');
-      conn.write('x'.repeat(10000));
+      conn.write('x'.repeat(250 * 1024));
       conn.write(get('/open/next'));
       const next = await conn.response();
       assert.equal(next.status, 200);
@@ -327,15 +345,45 @@ describe('a request body the gateway refuses before reading it', () => {
     }
   });
 
-  test('a large one is read no further than 256 KiB: the gateway closes the connection instead of reading 100 MB', async () => {
+  test('a client that writes a 20 MiB body before reading still gets the answer; the connection is then closed, not read to the end', async () => {
+    const conn = new RawConnection(gw.port, { allowHalfOpen: true });
+    const ended = new Promise((resolve) => conn.socket.once('end', resolve));
+    try {
+      conn.write(post('/keyed', `Content-Length: ${20 * 1048576}`));
+      const sent = await upload(conn, Buffer.alloc(65536, 120), 20 * 1048576);
+      assert.equal(sent, 20 * 1048576, 'the gateway read on while the client was writing');
+      assert.equal((await conn.response()).status, 401);
+      // node:http alone reads the whole body and keeps the connection; now the gateway has closed its side.
+      await within(ended, 4000, 'the gateway kept the connection');
+    } finally {
+      conn.destroy();
+    }
+  });
+
+  test('past 256 KiB, a request pipelined behind the body is not served', async () => {
+    const conn = new RawConnection(gw.port);
+    const before = upstream.requests.length;
+    try {
+      conn.write(post('/keyed', `Content-Length: ${300 * 1024}`));
+      conn.write('x'.repeat(300 * 1024));
+      conn.write(get('/open/after'));
+      assert.equal((await conn.response()).status, 401);
+      await within(conn.closed, 4000, 'connection left open');
+      await assert.rejects(conn.response(100), /connection closed/);
+      assert.equal(upstream.requests.length, before, 'nothing reached the upstream');
+    } finally {
+      conn.destroy();
+    }
+  });
+
+  test('pipelined behind a slow request, a refused 1 MiB upload still gets its answer, and so does the first request', async () => {
     const conn = new RawConnection(gw.port);
     try {
-      conn.write(post('/keyed', 'Content-Length: 104857600'));
+      conn.write(get('/open/slow'));
+      conn.write(post('/keyed', `Content-Length: ${1048576}`));
+      await upload(conn, Buffer.alloc(65536, 120), 1048576);
+      assert.equal((await conn.response()).status, 200);
       assert.equal((await conn.response()).status, 401);
-      const sent = await upload(conn, Buffer.alloc(65536, 120), 64 * 1048576);
-      await Promise.race([conn.closed, new Promise((_, reject) => setTimeout(() => reject(new Error(`connection left open after ${sent} bytes`)), 2000))]);
-      // What the gateway read (256 KiB) plus the two sockets' buffers; node:http alone took all 64 MiB.
-      assert.ok(sent < 32 * 1048576, `${sent} bytes went out`);
     } finally {
       conn.destroy();
     }
@@ -345,14 +393,26 @@ describe('a request body the gateway refuses before reading it', () => {
     const conn = new RawConnection(gw.port);
     try {
       conn.write(post('/small', 'Transfer-Encoding: chunked'));
-      const chunk = Buffer.alloc(65536, 120);
-      const frame = Buffer.concat([Buffer.from('10000\r\n'), chunk, Buffer.from('\r\n')]);
-      const sending = upload(conn, frame, 64 * 1048576);
+      const frame = Buffer.concat([Buffer.from('10000\r\n'), Buffer.alloc(65536, 120), Buffer.from('\r\n')]);
+      void upload(conn, frame, 64 * 1048576);
       const res = await conn.response();
       assert.equal(res.status, 413);
       assert.equal(res.headers.connection?.toLowerCase(), 'close');
-      const sent = await sending;
-      await Promise.race([conn.closed, new Promise((_, reject) => setTimeout(() => reject(new Error(`connection left open after ${sent} bytes`)), 2000))]);
+      await within(conn.closed, 2000, 'connection left open');
+    } finally {
+      conn.destroy();
+    }
+  });
+
+  test('an upstream gone mid-upload: 502 says Connection: close and the connection closes (it used to hang)', async () => {
+    const conn = new RawConnection(gw.port);
+    try {
+      conn.write(post('/drop', `Content-Length: ${1048576}`));
+      void upload(conn, Buffer.alloc(65536, 120), 1048576);
+      const res = await conn.response();
+      assert.equal(res.status, 502);
+      assert.equal(res.headers.connection?.toLowerCase(), 'close');
+      await within(conn.closed, 2000, 'connection left open');
     } finally {
       conn.destroy();
     }
