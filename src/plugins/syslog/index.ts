@@ -10,6 +10,9 @@ import { checkLogConfig, LOG_STREAM_QUEUE, DatagramSender, definePlugin, logSeri
 import { formatMessage, SEVERITY_CODE, type Severity } from './rfc5424.ts';
 import { SyslogSchema, type SyslogConfig } from './schema.ts';
 
+/** The largest UDP payload over IPv4: a longer message is cut there (RFC 5426 §3.2: a sender may truncate). */
+const MAX_DATAGRAM = 65507;
+
 function create(config: SyslogConfig, services: PluginServices) {
   const threshold = SEVERITY_CODE[config.log_level];
   const severityOf = (status: number): Severity | null => {
@@ -21,7 +24,17 @@ function create(config: SyslogConfig, services: PluginServices) {
   if (config.protocol === 'udp') {
     const udp = new DatagramSender(config.host, config.port);
     send = async (messages) => {
-      for (const m of messages) await udp.send(m);
+      // Each datagram on its own: one that cannot be sent must not take the rest of its batch with it
+      // (a client's oversized headers could otherwise suppress other requests' records).
+      let failure: unknown = null;
+      for (const m of messages) {
+        try {
+          await udp.send(Buffer.byteLength(m) > MAX_DATAGRAM ? Buffer.from(m).subarray(0, MAX_DATAGRAM) : m);
+        } catch (err) {
+          failure ??= err;
+        }
+      }
+      if (failure !== null) throw failure; // counted as failed: never reported delivered when one was not
     };
     close = () => udp.close();
   } else {

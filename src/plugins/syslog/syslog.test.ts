@@ -1,5 +1,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import type { ServerResponse } from 'node:http';
+import { connect } from 'node:net';
 import { hostname } from 'node:os';
 import { request } from 'undici';
 import { startGateway, startUpstream, type TestUpstream } from '../../../test/helpers/gateway.ts';
@@ -78,6 +80,35 @@ describe('syslog', () => {
     } finally {
       await gw.close();
       await udp.close();
+    }
+  });
+
+  test('over UDP a record above the largest datagram is cut at 65,507 bytes, and the rest of its batch still goes out', async () => {
+    const udp = await startUdpCollector();
+    // Answers are held until all six requests are in, so that their records share a batch.
+    const held: ServerResponse[] = [];
+    const holding = await startUpstream((_req, res) => {
+      held.push(res);
+      if (held.length === 6) for (const r of held) r.writeHead(200).end('x');
+    });
+    const gw = await startGateway({ services: [{ name: 'svc', url: holding.url, routes: [{ name: 'r', paths: ['/'] }] }], plugins: [{ name: 'syslog', config: { port: udp.port } }] });
+    try {
+      // 14,000 bytes 0xE9 in a header: written as \u00e9 escapes, an ~84 KB record (too big for one datagram).
+      const big = new Promise<void>((resolve, reject) => {
+        const s = connect(gw.port, '127.0.0.1', () => s.write(Buffer.concat([Buffer.from('GET /big HTTP/1.1\r\nHost: x\r\nConnection: close\r\nX-Big: '), Buffer.alloc(14000, 0xe9), Buffer.from('\r\n\r\n')])));
+        s.on('data', () => {}).on('end', resolve).on('error', reject);
+      });
+      await Promise.all([big, ...[1, 2, 3, 4, 5].map((i) => get(`${gw.url}/small${i}`))]);
+      await eventually(() => udp.messages.length === 6, 10000, 'six messages');
+      const small = udp.messages.filter((m) => m.length < 10000).map(parse);
+      assert.deepEqual(small.map((m) => m.record.request.uri).sort(), ['/small1', '/small2', '/small3', '/small4', '/small5']);
+      const cut = udp.messages.find((m) => m.length >= 10000)!;
+      assert.equal(Buffer.byteLength(cut), 65507);
+      assert.match(cut, /^<14>1 .* - \{"request_id":/);
+    } finally {
+      await gw.close();
+      await udp.close();
+      await holding.close();
     }
   });
 
