@@ -46,6 +46,8 @@ export class Gateway {
    */
   #inflight = 0;
   #draining = false;
+  /** Versions swapped out whose requests in flight are not done yet (RuntimeConfig.retire). */
+  readonly #retiring = new Set<Promise<void>>();
   stats = { requests: 0, reloads: 0, reloadFailures: 0 };
 
   readonly counters: CounterStore;
@@ -122,7 +124,10 @@ export class Gateway {
     next.activate(this.log);
     this.runtime = next;
     this.#listeners?.update(next);
-    void prev.dispose();
+    // Disposed when its requests in flight are done (their log phase writes into its plugins' queues), within shutdown_timeout.
+    const retired = prev.retire(prev.settings.shutdown_timeout);
+    this.#retiring.add(retired);
+    void retired.finally(() => this.#retiring.delete(retired));
     this.stats.reloads++;
     return { ok: true, version: next.version, changed };
   }
@@ -172,7 +177,7 @@ export class Gateway {
     for (const s of this.#servers) s.closeAllConnections();
     await closed;
     // Log plugins deliver what they still hold (bounded: a dead collector does not hold the exit).
-    await Promise.race([this.runtime.dispose(), new Promise((r) => setTimeout(r, 5000).unref())]);
+    await Promise.race([Promise.all([this.runtime.dispose(), ...this.#retiring]), new Promise((r) => setTimeout(r, 5000).unref())]);
     await this.#pools.closeAll();
     await this.accessLog.close();
     await this.audit?.close();

@@ -84,6 +84,7 @@ export class RequestHandler implements ProxyCallbacks {
       host,
       port,
     });
+    runtime.enter(); // left in onDone, after the log phase
     (res as Res)[kHost] = this.#host;
     res.on('close', onResClose);
     if (path === null) return this.#gatewayError(ctx, ERR.BAD_REQUEST, null);
@@ -242,6 +243,7 @@ export class RequestHandler implements ProxyCallbacks {
   }
 
   onDone(ctx: RequestContext): void {
+    if (ctx.endNs !== 0n) return; // once per request
     ctx.endNs = process.hrtime.bigint();
     const log = chainOf(ctx).log;
     if (log !== null) {
@@ -270,6 +272,7 @@ export class RequestHandler implements ProxyCallbacks {
       }
     }
     ctx.markRead();
+    ctx.runtime.leave();
   }
 
   writeHead(ctx: RequestContext): void {

@@ -305,6 +305,40 @@ export class RuntimeConfig {
     return null;
   }
 
+  /** Requests running on this version: entered when the handler starts one, left after its log phase. */
+  #inflight = 0;
+  /** Once retired: called when the last request running on this version has left. */
+  #onIdle: (() => void) | null = null;
+
+  enter(): void {
+    this.#inflight++;
+  }
+
+  leave(): void {
+    if (--this.#inflight === 0) this.#onIdle?.();
+  }
+
+  /**
+   * No longer current: its health checks stop now; its plugins (their log
+   * queues, metrics, Redis stores) and pools are disposed once the requests
+   * still running on it have finished — their log phase writes into this
+   * version's queues — or after `graceMs` at the latest.
+   */
+  retire(graceMs: number): Promise<void> {
+    for (const c of this.#checkers) c.stop();
+    return new Promise<void>((resolve) => {
+      if (this.#inflight <= 0) return resolve();
+      const timer = setTimeout(resolve, graceMs).unref();
+      this.#onIdle = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    }).then(() => {
+      this.#onIdle = null;
+      return this.dispose();
+    });
+  }
+
   /** Start timers (active health checks); called when this version becomes current. */
   activate(log: Logger): void {
     for (const b of this.balancers.values()) {

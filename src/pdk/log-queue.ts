@@ -180,7 +180,9 @@ export class LogQueue<E = string> {
    */
   add(entry: E): boolean {
     if (this.#closed) {
+      // Logged after its config version was disposed (a request that outlived the retirement grace): not delivered.
       this.#kind?.release([entry]);
+      this.#onDrop?.(1, 'delivery_failed');
       return false;
     }
     const max = this.#p.max_bytes ?? Infinity;
