@@ -296,6 +296,27 @@ describe('http-log', () => {
     }
   });
 
+  test('a reload while batches are being retried: they keep their max_retry_time and arrive once the collector is back', async () => {
+    const collector = await startHttpCollector('fail');
+    const plugin = { queue: { max_coalescing_delay: 0.05, initial_retry_delay: 0.05, max_retry_delay: 0.5 } };
+    const gw = await startGateway(config(upstream, collector, plugin));
+    try {
+      for (let i = 0; i < 3; i++) await (await request(`${gw.url}/open/before${i}`)).body.dump();
+      await eventually(() => collector.received.length >= 2, 5000, 'failed attempts');
+      await gw.reload(config(upstream, collector, plugin, { _format_version: '3.0' }));
+      // Past the 5 s a retired queue gets to hand over what it holds: its transport used to be closed then.
+      await new Promise((r) => setTimeout(r, 5500));
+      const failedAttempts = collector.received.length;
+      collector.mode = 'ok';
+      const delivered = () => new Set(collector.received.slice(failedAttempts).flatMap((r) => [JSON.parse(r.body) as { request: { uri: string } } | { request: { uri: string } }[]].flat().map((x) => x.request.uri)));
+      await eventually(() => delivered().size === 3, 5000, 'the three records');
+      assert.deepEqual([...delivered()].sort(), ['/open/before0', '/open/before1', '/open/before2']);
+    } finally {
+      await gw.close();
+      await collector.close();
+    }
+  });
+
   test('concurrency_limit -1 and a stalled collector: batches in flight count against max_entries', async () => {
     const stalled = await startHttpCollector('stall');
     const gw = await startGateway(config(upstream, stalled, { queue: { max_batch_size: 1, max_entries: 20, concurrency_limit: -1 }, timeout: 60000 }));

@@ -69,10 +69,16 @@ export class OtlpExporter {
     if (res.status < 200 || res.status >= 300) throw new Error(`OTLP endpoint answered ${res.status}`);
   }
 
-  /** Send what waits (bounded by `timeoutMs`), then release the connection pool. */
+  /**
+   * Send what waits (bounded by `timeoutMs`); the connection pool is released once the queue is idle, so that
+   * batches still being retried keep their max_retry_time after a reload.
+   */
   async close(timeoutMs = 2000): Promise<void> {
     await this.#queue.close(timeoutMs);
-    await this.#agent?.close();
-    this.#agent = null;
+    void this.#queue.idle().then(() => {
+      const agent = this.#agent;
+      this.#agent = null;
+      return agent?.close();
+    });
   }
 }
