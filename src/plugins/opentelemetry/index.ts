@@ -59,10 +59,12 @@ function propagationOf(config: OpentelemetryConfig): { extract: Format[]; inject
   const p = config.propagation;
   const fallback = p.default_format as Format;
   if (p.extract !== undefined || p.inject !== undefined) return { extract: (p.extract ?? []) as Format[], inject: (p.inject ?? []) as ('preserve' | Format)[], fallback };
-  const all: Format[] = ['w3c', 'b3', 'b3-single'];
+  // Kong's get_plugin_params: the old module's extraction order (b3 before w3c), and a header_type other than
+  // preserve/ignore injects the incoming format as well as its own.
+  const all: Format[] = ['b3', 'b3-single', 'w3c'];
   if (config.header_type === 'preserve') return { extract: all, inject: ['preserve'], fallback };
   if (config.header_type === 'ignore') return { extract: [], inject: [fallback], fallback };
-  return { extract: all, inject: [config.header_type as Format], fallback };
+  return { extract: all, inject: ['preserve', config.header_type as Format], fallback };
 }
 
 function validate(config: OpentelemetryConfig): string | null {

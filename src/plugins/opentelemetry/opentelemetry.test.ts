@@ -284,8 +284,15 @@ describe('opentelemetry', () => {
     assert.equal(h['x-b3-parentspanid'], tree.find((s) => s.kind === 2)!.spanId);
 
     const r2 = await request(gw.port, '/single', { headers: { traceparent: `00-${'d'.repeat(32)}-${'2'.repeat(16)}-01` } });
-    const b3 = String(seenBy(String(r2.headers['x-request-id'])).headers.b3);
-    assert.match(b3, new RegExp(`^${'d'.repeat(32)}-[0-9a-f]{16}-1-[0-9a-f]{16}$`), 'header_type b3-single: inject b3 single, extract any format');
+    const h2 = seenBy(String(r2.headers['x-request-id'])).headers;
+    assert.match(String(h2.b3), new RegExp(`^${'d'.repeat(32)}-[0-9a-f]{16}-1-[0-9a-f]{16}$`), 'header_type b3-single: inject b3 single, extract any format');
+    assert.equal(String(h2.traceparent).split('-')[1], 'd'.repeat(32), "Kong's legacy header_type injects the incoming format too (preserve, then b3-single)");
+
+    // Kong's legacy extraction order: b3 before w3c.
+    const r3 = await request(gw.port, '/single', { headers: { traceparent: `00-${'e'.repeat(32)}-${'3'.repeat(16)}-01`, 'x-b3-traceid': 'f'.repeat(32), 'x-b3-spanid': '4'.repeat(16), 'x-b3-sampled': '1' } });
+    const h3 = seenBy(String(r3.headers['x-request-id'])).headers;
+    assert.equal(String(h3.b3).split('-')[0], 'f'.repeat(32));
+    assert.equal(h3['x-b3-traceid'], 'f'.repeat(32), 'the incoming format (b3) is injected too');
   });
 
   test('a global and a route instance: the route instance alone traces the request (one instance per plugin, as in Kong)', async () => {
