@@ -255,7 +255,7 @@ export class RuntimeConfig {
     const defaultPort = protocol === 'https' ? 443 : 80;
     const hostHeader = upstream?.config?.host_header ?? (upstream ? host : port === defaultPort ? host : `${host.includes(':') ? `[${host}]` : host}:${port}`);
     return {
-      ref: { id, name: sc.name ?? null, tags: sc.tags },
+      ref: { id, name: sc.name ?? null, tags: sc.tags, host },
       config: sc,
       path,
       hostHeader,

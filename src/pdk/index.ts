@@ -156,6 +156,8 @@ export interface PdkEntityRef {
   readonly id: string;
   readonly name: string | null;
   readonly tags: readonly string[];
+  /** Services only: the configured host (of `url` or `host`; an upstream's name), Kong's service.host. */
+  readonly host?: string;
 }
 
 export interface PdkConsumer {

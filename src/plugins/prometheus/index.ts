@@ -111,7 +111,7 @@ function create(config: PrometheusConfig, services: PluginServices) {
     let r = rt === null ? noRoute : byRoute.get(rt);
     if (r === undefined || r === null) {
       const svc = ctx.service;
-      r = new RouteSeries(svc === null ? '' : (svc.name ?? svc.id), rt === null ? '' : (rt.name ?? rt.id));
+      r = new RouteSeries(svc === null ? '' : (svc.name ?? svc.host ?? svc.id), rt === null ? '' : (rt.name ?? rt.id)); // Kong: name, else host
       if (rt === null) noRoute = r;
       else byRoute.set(rt, r);
     }

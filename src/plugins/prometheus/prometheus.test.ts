@@ -62,6 +62,7 @@ describe('prometheus: values after known traffic', () => {
           ],
         },
         { name: 'pooled', host: 'pool', port: 80, protocol: 'http', routes: [{ name: 'pooled', paths: ['/pooled'] }] },
+        { host: 'pool', port: 80, protocol: 'http', routes: [{ name: 'nameless', paths: ['/nameless'] }] }, // Kong labels it by its host
         { name: 'quiet', url: upstream.url, routes: [{ paths: ['/quiet'] }], plugins: [{ name: 'prometheus', config: { status_code_metrics: false, decision_metrics: false } }] },
         {
           name: 'exporters', // their own metrics are registered when they are compiled
@@ -92,6 +93,7 @@ describe('prometheus: values after known traffic', () => {
     await send('/nowhere', 2); // no route: 404, not counted (no service)
     await send('/quiet', 2); // the service's own prometheus instance records no status codes
     await send('/pooled', 2); // one of the two tries hits the dead target, which is ejected
+    await send('/nameless', 1);
   });
 
   after(async () => {
@@ -111,6 +113,7 @@ describe('prometheus: values after known traffic', () => {
     assert.equal(req({ code: '404' }), undefined, 'requests that matched no service are not counted (Kong)');
     assert.equal(req({ service: 'quiet' }), undefined, 'the more specific instance (status_code_metrics off) wins for its service');
     assert.equal(req({ service: 'pooled', code: '200' }), 2);
+    assert.equal(req({ service: 'pool', route: 'nameless', code: '200' }), 1, "a service without a name is labelled with its host, as in Kong (not its id)");
     const paths = s.filter((x) => x.name === 'kong_http_requests_total').flatMap((x) => Object.values(x.labels));
     assert.ok(!paths.some((v) => v.startsWith('/')), 'no raw paths in labels');
   });

@@ -38,19 +38,18 @@ const tagValue = (v: string) => v.replace(SEPARATORS, '_');
 /** A part of a metric name: dots too (Kong's rule for service names), so a value is one level of the name. */
 const nameSegment = (v: string) => v.replace(NAME_SEPARATORS, '_');
 
-/** The service part of a metric name (Kong: dots become underscores; null = unnamed). */
+/** The service part of a metric name (Kong: dots become underscores; the host is the service's configured one; null = unnamed). */
 function serviceIdOf(kind: string, ctx: PdkContext): string | null {
   const s = ctx.service!;
-  const host = () => (ctx.upstreamTarget === null ? null : ctx.upstreamTarget.replace(/:\d+$/, '').replace(/^\[|\]$/g, ''));
   switch (kind) {
     case 'service_id':
       return s.id;
     case 'service_name':
       return s.name;
     case 'service_host':
-      return host();
+      return s.host ?? null;
     default:
-      return s.name ?? host();
+      return s.name ?? s.host ?? null;
   }
 }
 

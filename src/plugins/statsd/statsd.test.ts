@@ -89,6 +89,14 @@ before(async () => {
           { name: 'tcp', paths: ['/tcp'], plugins: [{ name: 'statsd', config: { host: '127.0.0.1', port: (tcp.address() as { port: number }).port, use_tcp: true, prefix: 'tcp', metrics: [counter('request_count')] } }] },
         ],
       },
+      {
+        // No name: Kong names it by its host (service_name_or_host), also when no upstream was called.
+        url: upstream.url,
+        routes: [
+          route('unnamed', { prefix: 'un', metrics: [counter('status_count')] }),
+          { ...route('unnamed-keyed', {}), plugins: [statsd({ prefix: 'unk', metrics: [counter('status_count')] }), { name: 'key-auth', config: {} }] },
+        ],
+      },
     ],
     plugins: [statsd({})],
   });
@@ -173,6 +181,13 @@ describe('statsd', () => {
     const svcId = gw.gateway.runtime.services[0]!.ref.id;
     assert.equal(await line(/^ids\.service\.[^.]+\.request\.count/), `ids.service.${svcId}.request.count:1|c`);
     assert.equal(await line(/^ids\..*user/), `ids.service.${svcId}.user.alice.request.count:1|c`);
+  });
+
+  test("a service without a name is named by its configured host (Kong's service_name_or_host), refused requests too", async () => {
+    await request(gw.port, '/unnamed');
+    assert.equal(await line(/^un\./), 'un.service.127_0_0_1.status.200:1|c');
+    await request(gw.port, '/unnamed-keyed');
+    assert.equal(await line(/^unk\./), 'unk.service.127_0_0_1.status.401:1|c');
   });
 
   test('consumer usernames and custom ids cannot corrupt lines: separators and dots become underscores', async () => {
