@@ -27,12 +27,17 @@ export interface PostOptions {
   readonly headersTimeout?: number;
   /**
    * Bytes of an error answer's body (status >= 400) kept in the result; its connection is dropped after
-   * them. A success's body is read to its end (the connection stays open) and not kept.
+   * them, or once `headersTimeout` has passed since the head. A success resolves at its head: its body is
+   * drained in the background and not kept, its connection dropped after SUCCESS_BODY_MAX bytes or
+   * `headersTimeout`, so that a collector trickling it holds neither the queue nor the connection for long.
    */
   readonly keep?: number;
 }
 
-/** Sends one request and resolves with its status once the response is read; rejects on a network error or timeout. */
+/** Bytes of a success answer's body drained to keep its connection; a longer one is cut. */
+const SUCCESS_BODY_MAX = 64 * 1024;
+
+/** Sends one request and resolves with its status (a success at its head, an error once its body was read in part); rejects on a network error or timeout. */
 export function post(dispatcher: Dispatcher, origin: string, o: PostOptions): Promise<PostResult> {
   return new Promise((resolve, reject) => {
     const keep = o.keep ?? 0;
@@ -40,30 +45,54 @@ export function post(dispatcher: Dispatcher, origin: string, o: PostOptions): Pr
     let chunks: Buffer[] | null = null;
     let kept = 0;
     let settled = false;
+    /** Bounds the answer's body: a success's is drained (to keep the connection), an error's read in part. */
+    let cutoff: NodeJS.Timeout | null = null;
+    const stop = () => {
+      if (cutoff !== null) clearTimeout(cutoff);
+      cutoff = null;
+    };
     const done = () => {
       settled = true;
       resolve({ status, body: chunks === null ? '' : Buffer.concat(chunks).subarray(0, keep).toString('utf8') });
     };
     const handler: Dispatcher.DispatchHandler = {
       onRequestStart() {}, // see above: required to stay off undici's legacy adapter
-      onResponseStart(_controller, statusCode) {
+      onResponseStart(controller, statusCode) {
         status = statusCode;
+        cutoff = setTimeout(() => {
+          cutoff = null;
+          if (!settled) done();
+          controller.abort(new Error('answer body cut'));
+        }, o.headersTimeout ?? 10_000);
+        cutoff.unref();
+        if (status < 400) done(); // delivered: the body does not matter
       },
       onResponseData(controller, chunk) {
-        if (settled || status < 400) return;
+        if (status < 400) {
+          kept += chunk.length;
+          if (kept > SUCCESS_BODY_MAX) {
+            stop();
+            controller.abort(new Error('success body cut'));
+          }
+          return;
+        }
+        if (settled) return;
         if (kept < keep) {
           (chunks ??= []).push(chunk);
           kept += chunk.length;
         }
         if (kept >= keep) {
+          stop();
           done();
           controller.abort(new Error('error body read in part'));
         }
       },
       onResponseEnd() {
+        stop();
         if (!settled) done();
       },
       onResponseError(_controller, err) {
+        stop();
         if (settled) return;
         settled = true;
         reject(err);

@@ -317,6 +317,37 @@ describe('http-log', () => {
     }
   });
 
+  test('a collector that answers 200 and trickles its body does not hold the queue: a batch is delivered at the head, the body cut after timeout', async () => {
+    const got: string[] = [];
+    const trickles: NodeJS.Timeout[] = [];
+    const collector = createServer((req, res) => {
+      let body = '';
+      req.on('data', (d: Buffer) => (body += d));
+      req.on('end', () => {
+        got.push((JSON.parse(body) as { request: { uri: string } }).request.uri);
+        res.writeHead(200, { 'content-type': 'text/plain' });
+        trickles.push(setInterval(() => res.write('.'), 300));
+      });
+    });
+    await new Promise<void>((resolve) => collector.listen(0, '127.0.0.1', resolve));
+    const gw = await startGateway({
+      services: [{ name: 'svc', url: upstream.url, routes: [{ name: 'r', paths: ['/'] }] }],
+      plugins: [{ name: 'http-log', config: { http_endpoint: `http://127.0.0.1:${(collector.address() as AddressInfo).port}/logs`, timeout: 500, queue: { max_retry_time: 5 } } }],
+    });
+    try {
+      for (let i = 0; i < 4; i++) await (await request(`${gw.url}/r${i}`)).body.dump();
+      // One connection (concurrency_limit 1): each trickling answer holds it for `timeout` at most.
+      await eventually(() => got.length === 4, 8000, 'four records, each in its own batch');
+      assert.deepEqual(got.sort(), ['/r0', '/r1', '/r2', '/r3']);
+      assert.ok(!gw.logs.some((l) => l.msg === 'log batch failed: retrying'), 'no batch was retried');
+    } finally {
+      for (const t of trickles) clearInterval(t);
+      collector.closeAllConnections();
+      collector.close();
+      await gw.close();
+    }
+  });
+
   test('concurrency_limit -1 and a stalled collector: batches in flight count against max_entries', async () => {
     const stalled = await startHttpCollector('stall');
     const gw = await startGateway(config(upstream, stalled, { queue: { max_batch_size: 1, max_entries: 20, concurrency_limit: -1 }, timeout: 60000 }));

@@ -49,9 +49,11 @@ export class HttpSender {
   readonly #endpoint: Endpoint;
   readonly #method: SenderOptions['method'];
   readonly #headers: Record<string, string>;
+  readonly #timeout: number;
 
   constructor(endpoint: Endpoint, o: SenderOptions) {
     this.#endpoint = endpoint;
+    this.#timeout = o.timeout;
     this.#method = o.method;
     this.#pool = new Pool(endpoint.origin, {
       connections: o.connections,
@@ -71,7 +73,7 @@ export class HttpSender {
 
   /** Sends a batch: its bytes, one part after the other. */
   async send(payload: readonly Buffer[]): Promise<void> {
-    const res = await post(this.#pool, this.#endpoint.origin, { path: this.#endpoint.path, method: this.#method, headers: this.#headers, body: payload, keep: ERROR_BODY_READ });
+    const res = await post(this.#pool, this.#endpoint.origin, { path: this.#endpoint.path, method: this.#method, headers: this.#headers, body: payload, keep: ERROR_BODY_READ, headersTimeout: this.#timeout });
     if (res.status < 400) return;
     throw new Error(`request to ${this.#endpoint.display} returned status code ${res.status} and body ${res.body.slice(0, ERROR_BODY_KEPT)}`);
   }
