@@ -27,6 +27,8 @@ export const ERR = Object.freeze({
   REQUEST_TIMEOUT: e('PALISADE_ERR_REQUEST_TIMEOUT', 408, 'Request timeout'),
   /** RFC 9110 §15.5.20: the connection's certificate is not the one for the requested host. */
   MISDIRECTED: e('PALISADE_ERR_MISDIRECTED_REQUEST', 421, 'This host requires a client certificate; connect with its server name (SNI)'),
+  /** RFC 9112 §6.1: a transfer coding other than chunked (nginx: 501 too). */
+  NOT_IMPLEMENTED: e('PALISADE_ERR_NOT_IMPLEMENTED', 501, 'Not Implemented'),
   SHUTTING_DOWN: e('PALISADE_ERR_SHUTTING_DOWN', 503, 'The gateway is shutting down'),
   INTERNAL: e('PALISADE_ERR_INTERNAL', 500, 'An unexpected error occurred'),
 });

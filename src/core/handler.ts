@@ -60,12 +60,11 @@ export class RequestHandler implements ProxyCallbacks {
     const trusted = runtime.trusted.has(peer);
     const incomingId = trusted ? headerOf(req.headers, runtime.settings.request_id_header) : undefined;
     const requestId = typeof incomingId === 'string' && SANE_ID.test(incomingId) ? incomingId : randomUUID();
-    let authority = req.headers.host ?? '';
+    const authority = req.headers.host ?? '';
     if (rawPath.charCodeAt(0) !== 47) {
-      // absolute-form (RFC 9112 §3.2.2): the target's authority replaces Host; keep only the path.
-      const m = /^https?:\/\/([^/?#]*)(\/[^?#]*)?/i.exec(rawPath);
-      rawPath = m ? (m[2] ?? '/') : '';
-      if (m) authority = m[1]!.slice(m[1]!.lastIndexOf('@') + 1);
+      // absolute-form (RFC 9112 §3.2.2): keep only the path (the listener has put the target's authority in Host).
+      const m = /^https?:\/\/[^/?#]*(\/[^?#]*)?/i.exec(rawPath);
+      rawPath = m ? (m[1] ?? '/') : '';
     }
     const colon = authority.lastIndexOf(':');
     const bracket = authority.lastIndexOf(']');

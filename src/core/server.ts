@@ -67,6 +67,13 @@ function refuse(host: ListenerHost, req: IncomingMessage, res: ServerResponse, e
   res.end(req.method === 'HEAD' ? undefined : body);
 }
 
+/** The authority of an absolute-form request target (RFC 9112 §3.2.2). */
+const ABSOLUTE_FORM = /^https?:\/\/([^/?#]*)/i;
+/** What a Host never holds (nginx's ngx_http_validate_host): path separators, white space, controls, "..". */
+const BAD_HOST = /[/\\\s\x00-\x1f\x7f]|\.\./;
+/** The dot that ends a fully qualified name, before the port if any. */
+const TRAILING_DOT = /\.(?=(?::\d*)?$)/;
+
 /**
  * Checks every request shares, before the handler; false = already answered.
  * - RFC 9112 §3.2: an HTTP/1.1 request without Host, or with more than one, gets 400
@@ -90,9 +97,36 @@ function admit(host: ListenerHost, req: IncomingMessage, res: ServerResponse): b
   }
   // RFC 9112 §6.1: Transfer-Encoding in HTTP/1.0 means faulty framing (node would
   // honour it, and keep the connection alive: a request-smuggling vector).
-  if (req.httpVersionMinor === 0 && req.headers['transfer-encoding'] !== undefined) {
-    refuse(host, req, res, ERR.BAD_REQUEST);
-    return false;
+  const te = req.headers['transfer-encoding'];
+  if (te !== undefined) {
+    if (req.httpVersionMinor === 0) {
+      refuse(host, req, res, ERR.BAD_REQUEST);
+      return false;
+    }
+    // A coding other than chunked (gzip, chunked …): node undoes only the chunking, so the upstream would get a
+    // still-encoded body as a plain one. nginx answers 501.
+    if (te.trim().toLowerCase() !== 'chunked') {
+      refuse(host, req, res, ERR.NOT_IMPLEMENTED);
+      return false;
+    }
+  }
+  // RFC 9112 §3.2.2: an absolute-form target's authority replaces Host, for every later reader (the
+  // client-certificate check, routing, preserve_host, X-Forwarded-Host), so that they cannot disagree.
+  const url = req.url!;
+  if (url.charCodeAt(0) !== 47) {
+    const m = ABSOLUTE_FORM.exec(url);
+    if (m !== null) req.headers.host = m[1]!.slice(m[1]!.lastIndexOf('@') + 1);
+  }
+  const h = req.headers.host;
+  if (h !== undefined) {
+    // nginx's ngx_http_validate_host: no path separator, white space, control character or "..", in a Host
+    // that goes into redirects, X-Forwarded-Host and the upstream's Host.
+    if (BAD_HOST.test(h)) {
+      refuse(host, req, res, ERR.BAD_REQUEST);
+      return false;
+    }
+    // "api.example." is "api.example" (nginx drops the dot too): the client-certificate check and routing see one name.
+    if (TRAILING_DOT.test(h)) req.headers.host = h.replace(TRAILING_DOT, '');
   }
   if ((res as ServerResponse & { maxRequestsOnConnectionReached?: boolean }).maxRequestsOnConnectionReached || host.runtime.settings.keepalive_timeout === 0) res.shouldKeepAlive = false;
   return true;

@@ -306,6 +306,9 @@ describe('client certificates', () => {
     assert.equal((await exchange(port, { host: 'api.example.test:443', path: '/echo/fronted' })).status, 421);
     // The default certificate's connection, with the right Host.
     assert.equal((await exchange(port, { servername: 'localhost', host: 'API.example.test', path: '/echo/fronted' })).status, 421);
+    // The same host named as a fully qualified name (trailing dot), or as an absolute-form target behind another Host.
+    assert.equal((await exchange(port, { servername: 'localhost', host: 'api.example.test.', path: '/echo/fronted' })).status, 421);
+    assert.equal((await exchange(port, { servername: 'localhost', host: 'localhost', path: 'https://api.example.test/echo/fronted' })).status, 421);
     assert.equal(upstream.requests.length, before);
     // Hosts whose certificate does not require one are not affected.
     assert.equal((await exchange(port, { servername: 'localhost', host: 'shop.wild.example.test', path: '/echo/x' })).status, 200);
