@@ -397,6 +397,7 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
       // The client went away (before or during the response): not the upstream's fault. (A request without
       // a body is read, so destroyed, from the start: for it only the gateway's own aborts reach here.)
       ctx.errorCode = 'PALISADE_ERR_CLIENT_CLOSED';
+      if (!ctx.res.headersSent) ctx.status = 499; // nginx's "client closed request": nothing was answered
       return this.cb.onDone(ctx);
     }
     if (ctx.res.headersSent) {

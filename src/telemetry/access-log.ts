@@ -85,13 +85,14 @@ export class AccessLog {
     const requestBytes = Number(ctx.req.headers['content-length'] ?? 0) || 0;
     const received = ctx.bytesReceived;
     const time = isoNow();
+    const status = ctx.res.headersSent ? ctx.res.statusCode : ctx.status || 499; // nothing answered: nginx's 499
     if (this.#dest !== null) {
       const decisions = ctx.decisions.length === 0 ? null : JSON.stringify(ctx.decisions);
       const version = ctx.runtime.version;
       // One ASCII string (template literals), copied into the buffer natively: cheaper than writing it byte by byte.
       const line =
         `{"time":"${time}","type":"access","request_id":"${jsonText(ctx.requestId)}","client_ip":"${jsonText(ctx.clientIp)}","method":"${jsonText(ctx.method)}"` +
-        `,"path":"${jsonText(path)}","host":"${jsonText(ctx.host)}","scheme":"${ctx.scheme}","status":${ctx.res.statusCode},"source":"${ctx.source}"` +
+        `,"path":"${jsonText(path)}","host":"${jsonText(ctx.host)}","scheme":"${ctx.scheme}","status":${status},"source":"${ctx.source}"` +
         `${route === null ? NO_ROUTE : routeJson(route)},"consumer":${jsonOrNull(consumer)},"upstream":${jsonOrNull(ctx.upstreamTarget)}` +
         `,"tries":${ctx.tries},"error":${jsonOrNull(ctx.errorCode)},"latency":{"total_ms":${msText(t.total)},"upstream_ms":${msText(t.upstream)},"gateway_ms":${msText(t.gateway)}}` +
         `,"bytes":{"request":${requestBytes},"received":${received},"response":${ctx.bytesOut}}${decisions === null ? '' : `,"decisions":${asciiJson(decisions)}`}` +
@@ -111,7 +112,7 @@ export class AccessLog {
       path,
       host: ctx.host,
       scheme: ctx.scheme,
-      status: ctx.res.statusCode,
+      status,
       source: ctx.source,
       route: routeName,
       service,

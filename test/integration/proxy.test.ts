@@ -459,6 +459,7 @@ describe('proxy', () => {
         const rec = g.accessLog.find((r) => r.path === '/q/queued');
         assert.ok(rec, 'no access-log record for the abandoned request');
         assert.equal(rec.error, 'PALISADE_ERR_CLIENT_CLOSED');
+        assert.equal(rec.status, 499, "nothing was answered: nginx's 499 (client closed request), not node's default 200");
         // The pool connection is free again.
         const r = await send(g.port, '/q/after');
         assert.equal(r.body, 'ok');
