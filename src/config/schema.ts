@@ -187,7 +187,7 @@ export const UpstreamEntity = Obj(
     hash_on_query_arg: Type.Optional(Type.String({ description: 'Query argument to hash when hash_on is query_arg.' })),
     use_srv_name: Type.Boolean({ default: false, description: "Accepted for Kong compatibility; Palisade implements only false (true is refused)." }),
     slots: Type.Integer({ minimum: 10, maximum: 65536, default: 10000, description: 'Accepted for Kong compatibility; consistent hashing is weighted rendezvous hashing and needs no ring.' }),
-    host_header: Type.Optional(Type.String({ description: 'Host header sent to the targets.' })),
+    host_header: Type.Optional(Type.String({ description: 'Host header (and TLS server name) sent to the targets; unset, each target gets its own host:port (Kong).' })),
     healthchecks: Obj(
       {
         threshold: Type.Number({ minimum: 0, maximum: 100, default: 0, description: 'Minimum healthy weight % for the upstream to be used.' }),

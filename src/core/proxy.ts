@@ -11,6 +11,7 @@ import { BodyLimitError, ERR, type GatewayError } from './errors.ts';
 import { setHeaderOf } from '../pdk/own-header.ts';
 import { hasBody, type RequestContext } from './context.ts';
 import type { Target } from './balancer.ts';
+import { authority } from './runtime.ts';
 
 /**
  * Request headers never forwarded (hop-by-hop, RFC 9110 §7.6.1) or always rewritten by the gateway.
@@ -217,7 +218,7 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
     this.opts = {
       path: query === '' ? path : `${path}?${query}`,
       method: ctx.method as Dispatcher.HttpMethod,
-      headers: buildUpstreamHeaders(ctx, svc.hostHeader),
+      headers: buildUpstreamHeaders(ctx, svc.hostHeader ?? authority(target.host, target.port, svc.defaultPort)),
       body,
       headersTimeout: svc.readTimeout,
       bodyTimeout: svc.readTimeout,
@@ -418,6 +419,7 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
       const next = balancer.pick(null, this.target);
       if (next !== null) {
         this.target = next;
+        this.#retarget();
         this.#controller = null;
         this.#over = false;
         return this.start();
@@ -425,6 +427,19 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
     }
     ctx.errorCode = error.code;
     this.cb.onError(ctx, error);
+  }
+
+  /** A retry goes to another target: an upstream without host_header names each target in Host (built for the first). */
+  #retarget(): void {
+    const svc = this.ctx.routeRuntime!.service;
+    const h = this.opts.headers;
+    if (svc.hostHeader !== null || h === null || (this.ctx.routeRuntime!.config.preserve_host && this.ctx.req.headers.host)) return;
+    for (let i = 0; i < h.length; i += 2) {
+      if (h[i] === 'host') {
+        h[i + 1] = authority(this.target.host, this.target.port, svc.defaultPort);
+        return;
+      }
+    }
   }
 
   #finish(): void {

@@ -27,12 +27,20 @@ function stableId(kind: string, name: string): string {
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-5${h.slice(13, 16)}-${((parseInt(h[16]!, 16) & 3) | 8).toString(16)}${h.slice(17, 20)}-${h.slice(20, 32)}`;
 }
 
+/** host[:port] for a Host header: the port left out when it is the protocol's default, IPv6 in brackets. */
+export function authority(host: string, port: number, defaultPort: number): string {
+  const h = host.includes(':') ? `[${host}]` : host;
+  return port === defaultPort ? h : `${h}:${port}`;
+}
+
 export interface ServiceRuntime {
   readonly ref: PdkEntityRef;
   readonly config: ServiceConfig;
   readonly path: string | undefined;
-  /** Host header sent upstream when preserve_host is off. */
-  readonly hostHeader: string;
+  /** Host header sent upstream when preserve_host is off; null: the target's own (an upstream without host_header, as in Kong). */
+  readonly hostHeader: string | null;
+  /** The protocol's default port (an authority leaves it out). */
+  readonly defaultPort: number;
   readonly retries: number;
   readonly readTimeout: number;
   readonly balancer: Balancer;
@@ -249,16 +257,18 @@ export class RuntimeConfig {
         idleTimeout: s.upstream_keepalive_idle_timeout,
         tlsVerify: sc.tls_verify ?? true,
         ca: sc.ca_certificates,
-        servername: protocol === 'https' ? (upstream?.config?.host_header ?? host) : undefined,
+        // Kong: an upstream's targets are verified by their own names unless it sets host_header.
+        servername: protocol === 'https' ? (upstream?.config?.host_header ?? (upstream ? t.host : host)) : undefined,
       }));
     }
     const defaultPort = protocol === 'https' ? 443 : 80;
-    const hostHeader = upstream?.config?.host_header ?? (upstream ? host : port === defaultPort ? host : `${host.includes(':') ? `[${host}]` : host}:${port}`);
+    const hostHeader = upstream?.config?.host_header ?? (upstream ? null : authority(host, port, defaultPort));
     return {
       ref: { id, name: sc.name ?? null, tags: sc.tags, host },
       config: sc,
       path,
       hostHeader,
+      defaultPort,
       retries: sc.retries,
       readTimeout: sc.read_timeout,
       balancer,

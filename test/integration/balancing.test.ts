@@ -67,8 +67,11 @@ describe('balancing', () => {
         hashed('h-cookie', { hash_on: 'cookie', hash_on_cookie: 'sid' }),
         hashed('h-proto', { hash_on: 'header', hash_on_header: '__proto__' }),
         hashed('h-constructor', { hash_on: 'header', hash_on_header: 'constructor' }),
+        { name: 'own-names', targets: [{ target: `localhost:${a.port}` }] },
+        { name: 'fixed-name', host_header: 'api.internal', targets: [t(a)] },
+        { name: 'retarget', targets: [{ target: 'localhost:1' }, t(b)] }, // the first is refused: a retry goes to b
       ],
-      services: ['wrr', 'zero', 'leastconn', 'h-header', 'h-ip', 'h-query', 'h-path', 'h-cookie', 'h-proto', 'h-constructor'].map((u) => ({
+      services: ['wrr', 'zero', 'leastconn', 'h-header', 'h-ip', 'h-query', 'h-path', 'h-cookie', 'h-proto', 'h-constructor', 'own-names', 'fixed-name', 'retarget'].map((u) => ({
         name: u,
         host: u,
         routes: [{ name: u, paths: [`/${u}`] }],
@@ -79,6 +82,16 @@ describe('balancing', () => {
   after(async () => {
     await gw?.close();
     for (const u of [a, b, c]) await u?.close();
+  });
+
+  test("an upstream's targets get their own name in Host (Kong), or its host_header; a retry names the target it goes to", async () => {
+    await who(`${gw.url}/own-names`);
+    assert.equal(a.requests.at(-1)!.headers.host, `localhost:${a.port}`, 'not the upstream entity\'s name');
+    await who(`${gw.url}/fixed-name`);
+    assert.equal(a.requests.at(-1)!.headers.host, 'api.internal');
+    const before = b.requests.length;
+    for (let i = 0; i < 2; i++) assert.equal(await who(`${gw.url}/retarget`), 'b');
+    assert.deepEqual(b.requests.slice(before).map((r) => r.headers.host), [`127.0.0.1:${b.port}`, `127.0.0.1:${b.port}`]);
   });
 
   test('hash_on_header __proto__ (a header node never delivers): requests are balanced as without the header, not failed', async () => {

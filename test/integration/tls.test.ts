@@ -9,7 +9,9 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import { createServer as createHttpsServer } from 'node:https';
 import tls from 'node:tls';
+import { request } from 'undici';
 import type { AddressInfo, Socket } from 'node:net';
 import type { RequestContext } from '../../src/core/context.ts';
 import { startGateway, startUpstream, type TestGateway, type TestUpstream } from '../helpers/gateway.ts';
@@ -337,6 +339,26 @@ describe('certificates on reload', () => {
     } finally {
       await gw.close();
       await upstream.close();
+    }
+  });
+});
+
+describe('https upstreams', () => {
+  test("an upstream entity's target is verified by its own name (Kong), not by the upstream's name", async () => {
+    const server = createHttpsServer({ cert: pem('localhost.crt'), key: pem('localhost.key') }, (req, res) => res.end(`tls ${req.headers.host}`));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as AddressInfo).port;
+    const gw = await startGateway({
+      upstreams: [{ name: 'secure-pool', targets: [{ target: `localhost:${port}` }] }],
+      services: [{ name: 'tls-up', protocol: 'https', host: 'secure-pool', port: 443, ca_certificates: [CA], routes: [{ name: 'tls-up', paths: ['/tls-up'] }] }],
+    });
+    try {
+      const r = await request(`${gw.url}/tls-up`);
+      assert.equal(r.statusCode, 200);
+      assert.equal(await r.body.text(), `tls localhost:${port}`);
+    } finally {
+      await gw.close();
+      server.close();
     }
   });
 });
