@@ -175,6 +175,7 @@ export function discardUnread(req: IncomingMessage, res: ServerResponse, connect
  */
 async function pullChunk(ctx: RequestContext): Promise<Buffer | null> {
   if (ctx.bodyEnded) return null;
+  ctx.continueBody();
   const it = (ctx.bodyIter ??= ctx.req.iterator({ destroyOnReturn: false }) as AsyncIterator<Buffer>);
   const r = await it.next();
   if (r.done === true) {
@@ -308,6 +309,11 @@ export class RequestContext implements PdkContext, PdkResponse {
   bodyIter: AsyncIterator<Buffer> | null = null;
   /** The whole body was read from the client (it is in bodyPrefix or bodyBuffer). */
   bodyEnded = false;
+  /**
+   * The client sent Expect: 100-continue and waits for it before sending the body: the listener does not
+   * answer it (it would, before access control), the first reader of the body does (continueBody()).
+   */
+  #awaitsContinue = true;
   /** Query string sent upstream when a plugin replaced it. */
   upstreamQuery: string | null = null;
   /** Header overrides for the upstream request (null value = remove). */
@@ -412,6 +418,13 @@ export class RequestContext implements PdkContext, PdkResponse {
   }
   get bytesReceived(): number {
     return this.socket.bytesRead - this.bytesReadAtStart;
+  }
+  /** About to read the request body: answer a pending Expect: 100-continue (a refusal before it never asks for the body). */
+  continueBody(): void {
+    if (!this.#awaitsContinue) return;
+    this.#awaitsContinue = false;
+    const expect = this.req.headers.expect;
+    if (expect !== undefined && expect.trim().toLowerCase() === '100-continue' && !this.res.headersSent) this.res.writeContinue();
   }
   /** The exchange is over (after the log phase): the next request on this connection counts its bytes from here. */
   markRead(): void {

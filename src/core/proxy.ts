@@ -211,7 +211,10 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
     const withBody = hasBody(req);
     let body: Readable | Buffer | null = null;
     if (ctx.bodyBuffer !== null) body = ctx.bodyBuffer.length > 0 ? ctx.bodyBuffer : null;
-    else if (withBody) body = ctx.bodyLimit >= 0 || ctx.bodyPrefix !== null ? Readable.from(bodyStream(ctx.bodyPrefix, req, ctx.bodyLimit), { objectMode: false }) : req;
+    else if (withBody) {
+      ctx.continueBody(); // the body is streamed on: the client may send it now
+      body = ctx.bodyLimit >= 0 || ctx.bodyPrefix !== null ? Readable.from(bodyStream(ctx.bodyPrefix, req, ctx.bodyLimit), { objectMode: false }) : req;
+    }
     // A buffered body can be sent again; a stream cannot.
     this.canRetry = (body === null || Buffer.isBuffer(body)) && IDEMPOTENT.has(ctx.method);
     const query = ctx.upstreamQuery ?? ctx.rawQuery;

@@ -184,6 +184,8 @@ export function createListeners(host: ListenerHost, want: { http: boolean; https
       if (admit(host, req, res)) host.handle(req, res, 'http', req.socket.localPort ?? 0);
     };
     srv.on('request', onRequest);
+    // Expect: 100-continue is answered when the body is first read (RequestContext.continueBody), after access control.
+    srv.on('checkContinue', onRequest);
     srv.on('clientError', onClientError);
     applyLimits(srv, rt);
     http = srv;
@@ -200,11 +202,13 @@ export function createListeners(host: ListenerHost, want: { http: boolean; https
       minVersion: 'TLSv1.2',
       SNICallback: (servername, cb) => cb(null, host.runtime.secureContextFor(servername) ?? undefined),
     });
-    srv.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    const onTlsRequest = (req: IncomingMessage, res: ServerResponse): void => {
       if (!admit(host, req, res)) return;
       if (!tlsHostAllowed(host.runtime, req)) return refuse(host, req, res, ERR.MISDIRECTED);
       host.handle(req, res, 'https', req.socket.localPort ?? 0);
-    });
+    };
+    srv.on('request', onTlsRequest);
+    srv.on('checkContinue', onTlsRequest);
     srv.on('clientError', onClientError);
     // Per-SNI "required" client certificates: refuse the connection when it did not verify.
     srv.on('secureConnection', (socket: TLSSocket) => {

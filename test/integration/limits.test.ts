@@ -303,6 +303,7 @@ describe('a request body the gateway answers before reading it', () => {
             { name: 'open', paths: ['/open'] },
             { name: 'keyed', paths: ['/keyed'], plugins: [{ name: 'key-auth', config: {} }] },
             { name: 'small', paths: ['/small'], plugins: [{ name: 'request-size-limiting', config: { allowed_payload_size: 1 } }] },
+            { name: 'json', paths: ['/json'], plugins: [{ name: 'json-threat-protection', config: {} }] },
           ],
         },
         { name: 'dropper', url: `http://127.0.0.1:${(dropper.address() as AddressInfo).port}`, routes: [{ name: 'drop', paths: ['/drop'] }] },
@@ -387,6 +388,37 @@ describe('a request body the gateway answers before reading it', () => {
     } finally {
       conn.destroy();
     }
+  });
+
+  test('Expect: 100-continue is answered only when the body is wanted: a refusal comes without it, a proxied request gets it first', async () => {
+    /** The bytes a fresh connection receives within `ms` after `head` (and `body` once "100 Continue" arrived). */
+    const exchange = (head: string, body: string | null, ms: number) =>
+      new Promise<string>((resolve) => {
+        const s = connect(gw.port, '127.0.0.1');
+        let got = '';
+        s.on('data', (d: Buffer) => {
+          got += d.toString('latin1');
+          if (body !== null && got.startsWith('HTTP/1.1 100 Continue\r\n\r\n')) {
+            s.write(body);
+            body = null;
+          }
+        });
+        s.on('error', () => {});
+        s.write(head);
+        setTimeout(() => {
+          s.destroy();
+          resolve(got);
+        }, ms);
+      });
+    const refused = await exchange(post('/keyed', 'Content-Length: 5\r\nExpect: 100-continue'), null, 300);
+    assert.match(refused, /^HTTP\/1\.1 401 /, 'node:http alone answers 100 Continue first, before key-auth has run');
+    const proxied = await exchange(post('/open/continue', 'Content-Length: 5\r\nExpect: 100-continue'), 'hello', 500);
+    assert.match(proxied, /^HTTP\/1\.1 100 Continue\r\n\r\nHTTP\/1\.1 200 /);
+    assert.match(proxied, /"bytes":5/);
+    // A plugin that reads the body first (json-threat-protection) asks for it the same way.
+    const read = await exchange(post('/json', 'Content-Type: application/json\r\nContent-Length: 7\r\nExpect: 100-continue'), '{"a":1}', 500);
+    assert.match(read, /^HTTP\/1\.1 100 Continue\r\n\r\nHTTP\/1\.1 200 /);
+    assert.match(read, /"bytes":7/);
   });
 
   test('a chunked body over request-size-limiting: 413 says Connection: close and the connection closes (it used to hang)', async () => {
