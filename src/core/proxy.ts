@@ -11,7 +11,6 @@ import { BodyLimitError, ERR, type GatewayError } from './errors.ts';
 import { setHeaderOf } from '../pdk/own-header.ts';
 import { hasBody, type RequestContext } from './context.ts';
 import type { Target } from './balancer.ts';
-import { authority } from './runtime.ts';
 
 /**
  * Request headers never forwarded (hop-by-hop, RFC 9110 §7.6.1) or always rewritten by the gateway.
@@ -221,7 +220,7 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
     this.opts = {
       path: query === '' ? path : `${path}?${query}`,
       method: ctx.method as Dispatcher.HttpMethod,
-      headers: buildUpstreamHeaders(ctx, svc.hostHeader ?? authority(target.host, target.port, svc.defaultPort)),
+      headers: buildUpstreamHeaders(ctx, svc.hostHeaders.get(target)!),
       body,
       headersTimeout: svc.readTimeout,
       bodyTimeout: svc.readTimeout,
@@ -432,17 +431,12 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
     this.cb.onError(ctx, error);
   }
 
-  /** A retry goes to another target: an upstream without host_header names each target in Host (built for the first). */
+  /** A retry goes to another target: the Host built for the first becomes this one's (an upstream without host_header names each). */
   #retarget(): void {
-    const svc = this.ctx.routeRuntime!.service;
+    const route = this.ctx.routeRuntime!;
     const h = this.opts.headers;
-    if (svc.hostHeader !== null || h === null || (this.ctx.routeRuntime!.config.preserve_host && this.ctx.req.headers.host)) return;
-    for (let i = 0; i < h.length; i += 2) {
-      if (h[i] === 'host') {
-        h[i + 1] = authority(this.target.host, this.target.port, svc.defaultPort);
-        return;
-      }
-    }
+    if (h === null || (route.config.preserve_host && this.ctx.req.headers.host)) return;
+    for (let i = 0; i < h.length; i += 2) if (h[i] === 'host') return void (h[i + 1] = route.service.hostHeaders.get(this.target)!);
   }
 
   #finish(): void {

@@ -28,7 +28,7 @@ function stableId(kind: string, name: string): string {
 }
 
 /** host[:port] for a Host header: the port left out when it is the protocol's default, IPv6 in brackets. */
-export function authority(host: string, port: number, defaultPort: number): string {
+function authority(host: string, port: number, defaultPort: number): string {
   const h = host.includes(':') ? `[${host}]` : host;
   return port === defaultPort ? h : `${h}:${port}`;
 }
@@ -37,10 +37,8 @@ export interface ServiceRuntime {
   readonly ref: PdkEntityRef;
   readonly config: ServiceConfig;
   readonly path: string | undefined;
-  /** Host header sent upstream when preserve_host is off; null: the target's own (an upstream without host_header, as in Kong). */
-  readonly hostHeader: string | null;
-  /** The protocol's default port (an authority leaves it out). */
-  readonly defaultPort: number;
+  /** Host header sent to each target when preserve_host is off: the upstream's host_header, else the target's own host[:port] (Kong). */
+  readonly hostHeaders: ReadonlyMap<Target, string>;
   readonly retries: number;
   readonly readTimeout: number;
   readonly balancer: Balancer;
@@ -250,7 +248,10 @@ export class RuntimeConfig {
     const upstream = this.balancers.get(host);
     const balancer = upstream ?? new Balancer(host, [new Target(host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`, 100)], null);
     const pools = new Map<Target, UpstreamPool>();
+    const defaultPort = protocol === 'https' ? 443 : 80;
+    const hostHeaders = new Map<Target, string>();
     for (const t of balancer.targets) {
+      hostHeaders.set(t, upstream?.config?.host_header ?? authority(t.host, t.port, defaultPort));
       pools.set(t, this.#pools.acquire(`${protocol}://${t.address}`, {
         connectTimeout: sc.connect_timeout,
         poolSize: s.upstream_keepalive_pool_size,
@@ -261,14 +262,11 @@ export class RuntimeConfig {
         servername: protocol === 'https' ? (upstream?.config?.host_header ?? (upstream ? t.host : host)) : undefined,
       }));
     }
-    const defaultPort = protocol === 'https' ? 443 : 80;
-    const hostHeader = upstream?.config?.host_header ?? (upstream ? null : authority(host, port, defaultPort));
     return {
       ref: { id, name: sc.name ?? null, tags: sc.tags, host },
       config: sc,
       path,
-      hostHeader,
-      defaultPort,
+      hostHeaders,
       retries: sc.retries,
       readTimeout: sc.read_timeout,
       balancer,
