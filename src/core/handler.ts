@@ -61,11 +61,8 @@ export class RequestHandler implements ProxyCallbacks {
     const incomingId = trusted ? headerOf(req.headers, runtime.settings.request_id_header) : undefined;
     const requestId = typeof incomingId === 'string' && SANE_ID.test(incomingId) ? incomingId : randomUUID();
     const authority = req.headers.host ?? '';
-    if (rawPath.charCodeAt(0) !== 47) {
-      // absolute-form (RFC 9112 §3.2.2): keep only the path (the listener has put the target's authority in Host).
-      const m = /^https?:\/\/[^/?#]*(\/[^?#]*)?/i.exec(rawPath);
-      rawPath = m ? (m[1] ?? '/') : '';
-    }
+    // The listener made an absolute-form target origin-form; any other form (ftp://…, *) is refused below.
+    if (rawPath.charCodeAt(0) !== 47) rawPath = '';
     const colon = authority.lastIndexOf(':');
     const bracket = authority.lastIndexOf(']');
     const hasPort = colon > bracket && colon > 0;

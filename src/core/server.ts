@@ -67,8 +67,8 @@ function refuse(host: ListenerHost, req: IncomingMessage, res: ServerResponse, e
   res.end(req.method === 'HEAD' ? undefined : body);
 }
 
-/** The authority of an absolute-form request target (RFC 9112 §3.2.2). */
-const ABSOLUTE_FORM = /^https?:\/\/([^/?#]*)/i;
+/** An absolute-form request target (RFC 9112 §3.2.2): its authority, and its path and query. */
+const ABSOLUTE_FORM = /^https?:\/\/([^/?#]*)([^#]*)/i;
 /** What a Host never holds (nginx's ngx_http_validate_host): path separators, white space, controls, "..". */
 const BAD_HOST = /[/\\\s\x00-\x1f\x7f]|\.\./;
 /** The dot that ends a fully qualified name, before the port if any. */
@@ -111,11 +111,15 @@ function admit(host: ListenerHost, req: IncomingMessage, res: ServerResponse): b
     }
   }
   // RFC 9112 §3.2.2: an absolute-form target's authority replaces Host, for every later reader (the
-  // client-certificate check, routing, preserve_host, X-Forwarded-Host), so that they cannot disagree.
+  // client-certificate check, routing, preserve_host, X-Forwarded-Host), so that they cannot disagree;
+  // the target becomes origin-form (another form is left as it is: the handler refuses it).
   const url = req.url!;
   if (url.charCodeAt(0) !== 47) {
     const m = ABSOLUTE_FORM.exec(url);
-    if (m !== null) req.headers.host = m[1]!.slice(m[1]!.lastIndexOf('@') + 1);
+    if (m !== null) {
+      req.headers.host = m[1]!.slice(m[1]!.lastIndexOf('@') + 1);
+      req.url = m[2]!.charCodeAt(0) === 47 ? m[2]! : `/${m[2]!}`;
+    }
   }
   const h = req.headers.host;
   if (h !== undefined) {
