@@ -113,11 +113,7 @@ export function queuedLogHandlers<E = string>(
       if (entry !== null) queue.add(entry);
     },
     dispose() {
-      // A shutdown waits for close() (bounded); the transport stays open until the queue is idle, so that
-      // batches still being retried get their max_retry_time after a reload too (Kong's queues outlive a reload).
-      const closing = queue.close();
-      void queue.idle().then(() => delivery.close());
-      return closing;
+      return queue.close(5000, () => delivery.close());
     },
   };
 }
@@ -330,21 +326,25 @@ export class LogQueue<E = string> {
     }
   }
 
-  /**
-   * Stop accepting entries and hand what waits to the sender at once; resolves
-   * when everything was delivered or given up on, or after `timeoutMs`.
-   */
   /** Resolves once nothing waits or is in flight (delivered, or given up on after max_retry_time). */
-  idle(): Promise<void> {
+  #whenIdle(): Promise<void> {
     return this.pending === 0 && this.#inflight === 0 ? Promise.resolve() : new Promise<void>((r) => this.#idle.push(r));
   }
 
-  async close(timeoutMs = 5000): Promise<void> {
+  /**
+   * Stop accepting entries and hand what waits to the sender at once; resolves
+   * when everything was delivered or given up on, or after `timeoutMs` (what a
+   * shutdown waits for). `release` (the transport's close) runs once the queue
+   * is idle, however long that takes: batches still being retried keep their
+   * max_retry_time after a reload (Kong's queues outlive a reload).
+   */
+  async close(timeoutMs = 5000, release?: () => unknown): Promise<void> {
     this.#closed = true;
     if (this.#timer !== null) clearTimeout(this.#timer);
     this.#timer = null;
+    const idle = this.#whenIdle();
+    if (release !== undefined) void idle.then(release).catch(() => {});
     if (this.pending === 0 && this.#inflight === 0) return;
-    const idle = this.idle();
     this.#dispatch();
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([idle, new Promise<void>((r) => (timer = setTimeout(r, timeoutMs).unref()))]);

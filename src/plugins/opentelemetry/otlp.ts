@@ -69,13 +69,9 @@ export class OtlpExporter {
     if (res.status < 200 || res.status >= 300) throw new Error(`OTLP endpoint answered ${res.status}`);
   }
 
-  /**
-   * Send what waits (bounded by `timeoutMs`); the connection pool is released once the queue is idle, so that
-   * batches still being retried keep their max_retry_time after a reload.
-   */
+  /** Send what waits (bounded by `timeoutMs`); the connection pool is released once the queue is idle (LogQueue.close). */
   async close(timeoutMs = 2000): Promise<void> {
-    await this.#queue.close(timeoutMs);
-    void this.#queue.idle().then(() => {
+    await this.#queue.close(timeoutMs, () => {
       const agent = this.#agent;
       this.#agent = null;
       return agent?.close();
